@@ -1,0 +1,16 @@
+#!/bin/sh
+# Install what berth needs on a fresh Debian 12 machine (root): the runtime parts (runc,
+# conmon), what containers and tests use (busybox-static, iptables, iproute2, python3 for
+# test tarballs), and the docker CLI's companions. Idempotent.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+PKGS="runc conmon busybox-static iptables iproute2 python3 ca-certificates util-linux procps"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing
+fi

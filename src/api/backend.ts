@@ -1,0 +1,38 @@
+import type { ContainerService } from '../engine/container-service.js';
+import type { ImageService } from '../images/image-service.js';
+import type { EventBus } from '../engine/events.js';
+
+/** The narrow views of the engine that the routes use. */
+export type ContainerBackend = Pick<
+  ContainerService,
+  'create' | 'start' | 'stop' | 'kill' | 'remove' | 'wait' | 'attach' | 'resize' | 'get' | 'list' | 'exitedOrGone'
+>;
+
+export type ImageBackend = Pick<ImageService, 'importRootfs' | 'list' | 'resolve' | 'tag' | 'remove'>;
+
+export type SystemInfo = {
+  id: string;
+  name: string;
+  engineVersion: string;
+  gitCommit: string;
+  dataRoot: string;
+  storageDriver: string;
+  loggingDriver: string;
+  cgroupDriver: string;
+  cgroupVersion: string;
+  defaultRuntime: string;
+  runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
+  liveRestore: boolean;
+  debug: boolean;
+  labels: string[];
+  experimental: boolean;
+  warnings: string[];
+};
+
+export type Backend = {
+  containers: ContainerBackend;
+  images: ImageBackend;
+  events: EventBus;
+  system: () => SystemInfo;
+  log: import('../lib/logger.js').Logger;
+};

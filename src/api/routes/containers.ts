@@ -1,0 +1,183 @@
+import type { Route, Ctx } from '../router.js';
+import type { Backend } from '../backend.js';
+import { boolParam, intParam, readJson, sendJson, sendNoContent } from '../body.js';
+import { parseCreateBody } from '../wire/create-request.js';
+import { inspectJson, summaryJson } from '../wire/container-json.js';
+import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../streams/hijack.js';
+import { pipeAttach } from '../streams/attach-pipe.js';
+import { parseDetachKeys } from '../streams/detach-keys.js';
+import { streamLogs } from '../streams/logs.js';
+import { filterContainers } from '../wire/container-filters.js';
+import { invalidParameter } from '../../lib/errors.js';
+import type { WaitCondition } from '../../engine/container-service.js';
+import type { ContainerRecord } from '../../engine/container.js';
+import { familiarString, parseReference } from '../../images/reference.js';
+
+export function containerRoutes(b: Backend): Route[] {
+  const imageName = (r: ContainerRecord) => displayImage(r.spec.image);
+  return [
+    {
+      method: 'POST',
+      path: '/containers/create',
+      handler: async ({ req, res, query }) => {
+        const body = await readJson(req);
+        if (body === undefined) throw invalidParameter('invalid JSON: got EOF while reading request body');
+        const opts = parseCreateBody(body, query.get('name') ?? undefined, query.get('platform') || undefined);
+        const { id, warnings } = await b.containers.create(opts);
+        sendJson(res, 201, { Id: id, Warnings: warnings });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/containers/json',
+      handler: ({ res, query }) => {
+        const now = Date.now();
+        const all = boolParam(query, 'all');
+        const limit = intParam(query, 'limit') ?? -1;
+        let list = filterContainers(b.containers.list(), query.get('filters'), all || limit > 0);
+        list.sort((x, y) => (y.created < x.created ? -1 : y.created > x.created ? 1 : 0));
+        if (limit > 0) list = list.slice(0, limit);
+        sendJson(res, 200, list.map((r) => summaryJson(r, imageName(r), now)));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/containers/{id}/json',
+      handler: ({ res, params }) => {
+        const r = b.containers.get(params['id'] as string);
+        sendJson(res, 200, inspectJson(r, imageName(r)));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/{id}/start',
+      handler: async ({ res, params }) => {
+        await b.containers.start(params['id'] as string);
+        sendNoContent(res);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/{id}/stop',
+      handler: async ({ res, params, query }) => {
+        const t = intParam(query, 't');
+        const signal = query.get('signal') || undefined;
+        await b.containers.stop(params['id'] as string, { ...(t !== undefined ? { timeout: t } : {}), ...(signal ? { signal } : {}) });
+        sendNoContent(res);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/{id}/kill',
+      handler: async ({ res, params, query }) => {
+        await b.containers.kill(params['id'] as string, query.get('signal') || 'SIGKILL');
+        sendNoContent(res);
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/containers/{id}',
+      handler: async ({ res, params, query }) => {
+        await b.containers.remove(params['id'] as string, { force: boolParam(query, 'force') });
+        sendNoContent(res);
+      },
+    },
+    { method: 'POST', path: '/containers/{id}/wait', handler: (ctx) => waitHandler(b, ctx) },
+    { method: 'POST', path: '/containers/{id}/attach', handler: (ctx) => attachHandler(b, ctx) },
+    {
+      method: 'POST',
+      path: '/containers/{id}/resize',
+      handler: async ({ res, params, query }) => {
+        const h = intParam(query, 'h') ?? 0;
+        const w = intParam(query, 'w') ?? 0;
+        await b.containers.resize(params['id'] as string, h, w);
+        res.writeHead(200);
+        res.end();
+      },
+    },
+    {
+      method: 'GET',
+      path: '/containers/{id}/logs',
+      handler: async (ctx) => {
+        const r = b.containers.get(ctx.params['id'] as string);
+        await streamLogs(ctx, r, b.containers.exitedOrGone(r.id));
+      },
+    },
+  ];
+}
+
+const WAIT_CONDITIONS = new Set(['not-running', 'next-exit', 'removed']);
+
+async function waitHandler(b: Backend, { req, res, params, query }: Ctx): Promise<void> {
+  const condition = query.get('condition') || 'not-running';
+  if (!WAIT_CONDITIONS.has(condition)) throw invalidParameter(`invalid condition: "${condition}"`);
+  const ac = new AbortController();
+  // Looked up before the headers go out, so a missing container is still a 404.
+  const result = b.containers.wait(params['id'] as string, condition as WaitCondition, ac.signal);
+  // `docker run` waits for these headers before it starts the container.
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.flushHeaders();
+  const onClose = () => ac.abort(new Error('client went away'));
+  req.socket.on('close', onClose);
+  try {
+    const r = await result;
+    res.end(JSON.stringify({ StatusCode: r.statusCode, Error: r.error ? { Message: r.error } : null }));
+  } catch {
+    res.destroy();
+  } finally {
+    req.socket.off('close', onClose);
+  }
+}
+
+async function attachHandler(b: Backend, ctx: Ctx): Promise<void> {
+  const { params, query } = ctx;
+  const ref = params['id'] as string;
+  const r = b.containers.get(ref);
+  const detachKeys = parseDetachKeys(query.get('detachKeys'));
+  const want = {
+    stdin: boolParam(query, 'stdin'),
+    stdout: boolParam(query, 'stdout'),
+    stderr: boolParam(query, 'stderr'),
+  };
+  const attach = b.containers.attach(ref, want);
+  const contentType = r.spec.tty ? RAW_STREAM : ctx.version >= 1042 ? MULTIPLEXED_STREAM : RAW_STREAM;
+  const conn = hijack(ctx, contentType);
+  conn.on('error', () => undefined);
+  let cancelled = false;
+  const onEarlyClose = () => {
+    cancelled = true;
+    attach.cancel();
+  };
+  conn.once('close', onEarlyClose);
+  let session;
+  try {
+    session = await attach.ready;
+  } catch (err) {
+    if (!conn.destroyed) conn.end();
+    void err;
+    return;
+  }
+  conn.off('close', onEarlyClose);
+  if (cancelled || conn.destroyed) {
+    session.close();
+    return;
+  }
+  await pipeAttach(session, conn, {
+    tty: r.spec.tty,
+    ...want,
+    detachKeys,
+    keepOnDetach: r.spec.stdinOnce,
+    log: b.log,
+  });
+}
+
+/** How ps and inspect show the image: as the user named it. */
+function displayImage(image: string): string {
+  if (/^(sha256:)?[0-9a-f]{64}$/.test(image)) return image;
+  try {
+    const ref = parseReference(image);
+    return familiarString(ref);
+  } catch {
+    return image;
+  }
+}

@@ -1,0 +1,104 @@
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { chmod, rm } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
+import { Router, type Route } from './router.js';
+import { writeError } from './http-errors.js';
+import { API_VERSION, checkVersion, versionNumber } from './api-version.js';
+import { errorKind, messageOf, notFound, systemError } from '../lib/errors.js';
+import { connect } from 'node:net';
+import type { Logger } from '../lib/logger.js';
+
+export type ApiServerOptions = { routes: Route[]; log: Logger; serverHeader: string };
+
+/** The Docker Engine API over HTTP/1.1 on unix sockets: versioned paths, errors, hijack. */
+export class ApiServer {
+  readonly #router = new Router();
+  readonly #log: Logger;
+  readonly #serverHeader: string;
+  readonly #servers: Server[] = [];
+  readonly #sockets = new Set<Duplex>();
+
+  constructor(o: ApiServerOptions) {
+    this.#router.add(o.routes);
+    this.#log = o.log;
+    this.#serverHeader = o.serverHeader;
+  }
+
+  async listenUnix(path: string, mode = 0o660): Promise<void> {
+    // A stale socket file is replaced; one with a live server behind it is not ours to take.
+    if (await answers(path)) throw systemError(`listen unix ${path}: bind: address already in use`);
+    await rm(path, { force: true });
+    const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 60_000 });
+    server.on('request', (req, res) => void this.#dispatch(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Hijacked requests get a response object only for reporting errors before the switch.
+      const res = new ServerResponse(req);
+      res.assignSocket(socket as never);
+      void this.#dispatch(req, res, { socket, head });
+    });
+    server.on('connection', (s: Duplex) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    server.on('clientError', (err, socket) => {
+      this.#log.debug({ err: messageOf(err) }, 'bad HTTP request');
+      if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    await chmod(path, mode);
+    this.#servers.push(server);
+  }
+
+  /** Stop accepting connections and close the ones in flight. */
+  async close(): Promise<void> {
+    for (const s of this.#servers) s.close();
+    for (const s of this.#sockets) s.destroy();
+    this.#servers.length = 0;
+  }
+
+  async #dispatch(req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer }): Promise<void> {
+    res.setHeader('Server', this.#serverHeader);
+    res.setHeader('Api-Version', API_VERSION);
+    res.setHeader('Ostype', 'linux');
+    const url = new URL(req.url ?? '/', 'http://berth');
+    let path = url.pathname;
+    let version = versionNumber(API_VERSION);
+    try {
+      const m = /^\/v([0-9.]+)(\/.*)$/.exec(path);
+      if (m) {
+        version = checkVersion(m[1] as string);
+        path = m[2] as string;
+      } else if (/^\/v[^/]*\//.test(path)) {
+        throw notFound('page not found');
+      }
+      const found = this.#router.match(req.method ?? 'GET', path.replace(/\/+$/, '') || '/');
+      if (found === undefined) throw notFound('page not found');
+      if (found === 'method') {
+        res.writeHead(405, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ message: 'method not allowed' }));
+        return;
+      }
+      await found.handler({ req, res, params: found.params, query: url.searchParams, version, ...(upgrade ? { upgrade } : {}) });
+    } catch (err) {
+      const kind = errorKind(err);
+      if (kind === 'System') this.#log.error({ err, method: req.method, url: req.url }, 'request failed');
+      else this.#log.debug({ err: messageOf(err), method: req.method, url: req.url }, 'request refused');
+      writeError(res, err);
+    }
+  }
+}
+
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}

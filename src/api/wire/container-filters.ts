@@ -1,0 +1,43 @@
+import type { ContainerRecord } from '../../engine/container.js';
+import { invalidParameter } from '../../lib/errors.js';
+import { parseFilters, matchLabel } from './filters.js';
+
+const ALLOWED = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since'] as const;
+const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+
+/** `GET /containers/json` filtering, with Docker's semantics (values of one filter are OR-ed). */
+export function filterContainers(all: ContainerRecord[], raw: string | null, includeStopped: boolean): ContainerRecord[] {
+  const f = parseFilters(raw, ALLOWED);
+  for (const s of f.get('status') ?? []) {
+    if (!STATUSES.includes(s)) throw invalidParameter(`invalid filter 'status=${s}'`);
+  }
+  for (const e of f.get('exited') ?? []) {
+    if (!/^-?\d+$/.test(e)) throw invalidParameter(`invalid filter 'exited=${e}'`);
+  }
+  const explicitStatus = f.has('status') || f.has('exited');
+  return all.filter((r) => {
+    const status = r.state.status;
+    if (!includeStopped && !explicitStatus && status !== 'running' && status !== 'paused' && status !== 'restarting') return false;
+    const st = f.get('status');
+    if (st && !st.includes(status)) return false;
+    const ex = f.get('exited');
+    if (ex && (status !== 'exited' || !ex.map(Number).includes(r.exitCode))) return false;
+    const names = f.get('name');
+    if (names && !names.some((n) => safeRegex(n).test(r.name) || safeRegex(n).test(`/${r.name}`))) return false;
+    const ids = f.get('id');
+    if (ids && !ids.some((i) => r.id.startsWith(i))) return false;
+    const labels = f.get('label');
+    if (labels && !labels.every((l) => matchLabel(r.spec.labels, l))) return false;
+    const anc = f.get('ancestor');
+    if (anc && !anc.some((a) => a === r.spec.image || r.imageId === a || r.imageId.slice(7).startsWith(a.replace(/^sha256:/, '')) || `${r.spec.image}:latest` === a)) return false;
+    return true;
+  });
+}
+
+function safeRegex(s: string): RegExp {
+  try {
+    return new RegExp(s);
+  } catch {
+    throw invalidParameter(`invalid filter 'name=${s}'`);
+  }
+}

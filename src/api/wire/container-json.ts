@@ -1,0 +1,184 @@
+import type { ContainerRecord } from '../../engine/container.js';
+import { containerStatusText } from '../../lib/human-duration.js';
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** Docker's State.Status names. */
+function dockerStatus(r: ContainerRecord): string {
+  return r.state.status === 'removing' ? 'removing' : r.state.status;
+}
+
+function pidOf(r: ContainerRecord): number {
+  return r.state.status === 'running' || r.state.status === 'paused' ? r.state.handle.container.pid : 0;
+}
+
+function command(r: ContainerRecord): { path: string; args: string[] } {
+  const all = [...r.spec.entrypoint, ...r.spec.cmd];
+  return { path: all[0] ?? '', args: all.slice(1) };
+}
+
+/** `GET /containers/{id}/json`. */
+export function inspectJson(r: ContainerRecord, imageName: string): Record<string, unknown> {
+  const { path, args } = command(r);
+  const running = r.state.status === 'running' || r.state.status === 'paused';
+  const config = {
+    Hostname: r.spec.hostname,
+    Domainname: r.spec.domainname,
+    User: r.spec.user,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Tty: r.spec.tty,
+    OpenStdin: r.spec.openStdin,
+    StdinOnce: r.spec.stdinOnce,
+    Env: r.spec.env,
+    Cmd: r.spec.cmd.length > 0 ? r.spec.cmd : null,
+    Image: imageName,
+    Volumes: null,
+    WorkingDir: r.spec.workingDir === '/' && !r.request.config['WorkingDir'] ? '' : r.spec.workingDir,
+    Entrypoint: r.spec.entrypoint.length > 0 ? r.spec.entrypoint : null,
+    OnBuild: null,
+    Labels: r.spec.labels,
+    ...(r.spec.stopSignal !== 'SIGTERM' || r.request.config['StopSignal'] ? { StopSignal: r.spec.stopSignal } : {}),
+    ...(r.spec.stopTimeout !== undefined ? { StopTimeout: r.spec.stopTimeout } : {}),
+    // What the client sent, for fields berth does not model.
+    ...pick(r.request.config, ['AttachStdin', 'AttachStdout', 'AttachStderr', 'ExposedPorts', 'Volumes', 'Healthcheck', 'ArgsEscaped', 'Shell', 'MacAddress']),
+  };
+  return {
+    Id: r.id,
+    Created: r.created,
+    Path: path,
+    Args: args,
+    State: {
+      Status: dockerStatus(r),
+      Running: running,
+      Paused: r.state.status === 'paused',
+      Restarting: r.state.status === 'restarting',
+      OOMKilled: false,
+      Dead: r.state.status === 'dead',
+      Pid: pidOf(r),
+      ExitCode: r.exitCode,
+      Error: r.error,
+      StartedAt: r.startedAt ?? ZERO_TIME,
+      FinishedAt: r.finishedAt ?? ZERO_TIME,
+    },
+    Image: r.imageId,
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
+    LogPath: r.logPath,
+    Name: `/${r.name}`,
+    RestartCount: r.restartCount,
+    Driver: r.storage.driver,
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: hostConfigJson(r),
+    GraphDriver: { Name: r.storage.driver, Data: null },
+    Mounts: r.spec.mounts.map((m) => ({
+      Type: m.type,
+      Source: m.source,
+      Destination: m.destination,
+      Mode: m.readOnly ? 'ro' : '',
+      RW: !m.readOnly,
+      Propagation: 'rprivate',
+    })),
+    Config: config,
+    NetworkSettings: networkSettings(r),
+  };
+}
+
+function hostConfigJson(r: ContainerRecord): Record<string, unknown> {
+  const s = r.spec;
+  return {
+    Binds: null,
+    ContainerIDFile: '',
+    LogConfig: { Type: 'json-file', Config: {} },
+    PortBindings: {},
+    VolumeDriver: '',
+    VolumesFrom: null,
+    CapAdd: s.capAdd.length ? s.capAdd : null,
+    CapDrop: s.capDrop.length ? s.capDrop : null,
+    Dns: [],
+    DnsOptions: [],
+    DnsSearch: [],
+    ExtraHosts: null,
+    Privileged: s.privileged,
+    PublishAllPorts: false,
+    ReadonlyRootfs: s.readonlyRootfs,
+    Memory: s.memory,
+    MemorySwap: s.memorySwap,
+    NanoCpus: s.nanoCpus,
+    CpuShares: s.cpuShares,
+    PidsLimit: s.pidsLimit || null,
+    Ulimits: s.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+    Init: s.init || null,
+    ...r.request.hostConfig,
+    NetworkMode: s.networkMode,
+    RestartPolicy: { Name: s.restartPolicy.name, MaximumRetryCount: s.restartPolicy.maximumRetryCount },
+    AutoRemove: s.autoRemove,
+  };
+}
+
+function networkSettings(r: ContainerRecord): Record<string, unknown> {
+  return {
+    Bridge: '',
+    SandboxID: '',
+    SandboxKey: '',
+    Ports: {},
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    MacAddress: '',
+    Networks: {
+      [r.spec.networkMode]: {
+        IPAMConfig: null,
+        Links: null,
+        Aliases: null,
+        NetworkID: '',
+        EndpointID: '',
+        Gateway: '',
+        IPAddress: '',
+        IPPrefixLen: 0,
+        MacAddress: '',
+      },
+    },
+  };
+}
+
+function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (obj[k] !== undefined) out[k] = obj[k];
+  return out;
+}
+
+/** One entry of `GET /containers/json`. */
+export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number): Record<string, unknown> {
+  const all = [...r.spec.entrypoint, ...r.spec.cmd];
+  return {
+    Id: r.id,
+    Names: [`/${r.name}`],
+    Image: imageName,
+    ImageID: r.imageId,
+    // dockerd quotes arguments that contain a space, and nothing else.
+    Command: [all[0] ?? '', ...all.slice(1).map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' '),
+    Created: Math.floor(Date.parse(r.created) / 1000),
+    Ports: [],
+    Labels: r.spec.labels,
+    State: dockerStatus(r),
+    Status: containerStatusText(
+      {
+        status: r.state.status,
+        ...(r.startedAt ? { startedAtMs: Date.parse(r.startedAt) } : {}),
+        ...(r.finishedAt ? { finishedAtMs: Date.parse(r.finishedAt) } : {}),
+        exitCode: r.exitCode,
+      },
+      nowMs,
+    ),
+    HostConfig: { NetworkMode: r.spec.networkMode },
+    NetworkSettings: { Networks: (networkSettings(r)['Networks'] as Record<string, unknown>) },
+    Mounts: [],
+  };
+}

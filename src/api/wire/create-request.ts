@@ -1,0 +1,182 @@
+import type { CreateOptions } from '../../engine/create-options.js';
+import type { MountSpec, RestartPolicy, Ulimit } from '../../engine/container.js';
+import { invalidParameter } from '../../lib/errors.js';
+
+type Json = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function field<T>(obj: Json, key: string, where: string, check: (v: unknown) => v is T, type: string): T | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (!check(v)) throw invalidParameter(`json: cannot unmarshal ${jsType(v)} into Go struct field ${where}.${key} of type ${type}`);
+  return v;
+}
+
+function jsType(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'object' : typeof v;
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v);
+const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+const isStrMap = (v: unknown): v is Record<string, string> => isObj(v) && Object.values(v).every(isStr);
+
+/** Docker's strslice: a JSON string or a list of strings. */
+function strSlice(obj: Json, key: string, where: string): string[] | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return [v];
+  if (isStrArr(v)) return v;
+  throw invalidParameter(`json: cannot unmarshal ${jsType(v)} into Go struct field ${where}.${key} of type strslice.StrSlice`);
+}
+
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+/**
+ * Translate a `POST /containers/create` body into the engine's create options, rejecting
+ * malformed or unsupported values with Docker's 400 messages.
+ */
+export function parseCreateBody(body: unknown, name: string | undefined, platform: string | undefined): CreateOptions {
+  if (!isObj(body)) throw invalidParameter('invalid JSON: expected an object');
+  const config = body;
+  const hostConfig = isObj(body['HostConfig']) ? body['HostConfig'] : {};
+  if (body['HostConfig'] !== undefined && body['HostConfig'] !== null && !isObj(body['HostConfig'])) {
+    throw invalidParameter(`json: cannot unmarshal ${jsType(body['HostConfig'])} into Go value of type container.HostConfig`);
+  }
+  const C = 'Config';
+  const H = 'HostConfig';
+  const image = field(config, 'Image', C, isStr, 'string');
+  if (!image) throw invalidParameter('Config.Image is required: no image specified');
+
+  const rawEntrypoint = strSlice(config, 'Entrypoint', C);
+  const entrypointReset = rawEntrypoint !== undefined && rawEntrypoint.length === 1 && rawEntrypoint[0] === '';
+  const entrypoint = rawEntrypoint === undefined ? undefined : entrypointReset ? [] : rawEntrypoint;
+
+  const restart = parseRestartPolicy(hostConfig['RestartPolicy']);
+  const autoRemove = field(hostConfig, 'AutoRemove', H, isBool, 'bool') ?? false;
+  if (autoRemove && restart.name !== 'no') {
+    throw invalidParameter("can't create 'AutoRemove' container with restart policy");
+  }
+
+  const memory = field(hostConfig, 'Memory', H, isInt, 'int64') ?? 0;
+  if (memory > 0 && memory < MIN_MEMORY) throw invalidParameter('Minimum memory limit allowed is 6MB');
+  const memorySwap = field(hostConfig, 'MemorySwap', H, isInt, 'int64') ?? 0;
+  if (memory > 0 && memorySwap > 0 && memorySwap < memory) {
+    throw invalidParameter('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+  const nanoCpus = field(hostConfig, 'NanoCpus', H, isInt, 'int64') ?? 0;
+  if (nanoCpus < 0) throw invalidParameter('invalid value for NanoCPUs: must be positive');
+  const pidsLimit = field(hostConfig, 'PidsLimit', H, isInt, 'int64') ?? 0;
+
+  const stopTimeout = field(config, 'StopTimeout', C, isInt, 'int');
+  const networkMode = parseNetworkMode(field(hostConfig, 'NetworkMode', H, isStr, 'container.NetworkMode') ?? '');
+
+  return {
+    ...(name ? { name } : {}),
+    image,
+    ...(entrypoint !== undefined ? { entrypoint } : {}),
+    ...(strSlice(config, 'Cmd', C) !== undefined ? { cmd: strSlice(config, 'Cmd', C) } : {}),
+    inheritCmd: rawEntrypoint === undefined || rawEntrypoint.length === 0,
+    env: field(config, 'Env', C, isStrArr, '[]string') ?? [],
+    ...optional('workingDir', field(config, 'WorkingDir', C, isStr, 'string')),
+    ...optional('user', field(config, 'User', C, isStr, 'string')),
+    ...optional('hostname', field(config, 'Hostname', C, isStr, 'string')),
+    ...optional('domainname', field(config, 'Domainname', C, isStr, 'string')),
+    tty: field(config, 'Tty', C, isBool, 'bool') ?? false,
+    openStdin: field(config, 'OpenStdin', C, isBool, 'bool') ?? false,
+    stdinOnce: field(config, 'StdinOnce', C, isBool, 'bool') ?? false,
+    labels: field(config, 'Labels', C, isStrMap, 'map[string]string') ?? {},
+    ...optional('stopSignal', field(config, 'StopSignal', C, isStr, 'string')),
+    ...(stopTimeout !== undefined ? { stopTimeout } : {}),
+    autoRemove,
+    networkMode,
+    restartPolicy: restart,
+    memory,
+    memorySwap,
+    nanoCpus,
+    cpuShares: field(hostConfig, 'CpuShares', H, isInt, 'int64') ?? 0,
+    pidsLimit: pidsLimit < 0 ? 0 : pidsLimit,
+    readonlyRootfs: field(hostConfig, 'ReadonlyRootfs', H, isBool, 'bool') ?? false,
+    privileged: field(hostConfig, 'Privileged', H, isBool, 'bool') ?? false,
+    capAdd: strSlice(hostConfig, 'CapAdd', H) ?? [],
+    capDrop: strSlice(hostConfig, 'CapDrop', H) ?? [],
+    ulimits: parseUlimits(hostConfig['Ulimits']),
+    mounts: parseBinds(field(hostConfig, 'Binds', H, isStrArr, '[]string') ?? []),
+    init: field(hostConfig, 'Init', H, isBool, 'bool') ?? false,
+    ...optional('platform', platform),
+    request: { config: stripHostConfig(config), hostConfig },
+  };
+}
+
+function optional<K extends string, V>(key: K, v: V | undefined): { [k in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [k in K]?: V };
+}
+
+function stripHostConfig(body: Json): Json {
+  const { HostConfig: _h, NetworkingConfig: _n, ...config } = body;
+  return config;
+}
+
+function parseNetworkMode(mode: string): string {
+  // The default network is `none` until berth has a bridge.
+  if (mode === '' || mode === 'default') return 'none';
+  return mode;
+}
+
+function parseRestartPolicy(v: unknown): RestartPolicy {
+  if (v === undefined || v === null) return { name: 'no', maximumRetryCount: 0 };
+  if (!isObj(v)) throw invalidParameter('json: cannot unmarshal into Go struct field HostConfig.RestartPolicy');
+  const name = v['Name'] ?? '';
+  const max = v['MaximumRetryCount'] ?? 0;
+  if (typeof name !== 'string' || !isInt(max)) throw invalidParameter('invalid restart policy');
+  const n = name === '' ? 'no' : name;
+  if (n !== 'no' && n !== 'always' && n !== 'unless-stopped' && n !== 'on-failure') {
+    throw invalidParameter(`invalid restart policy: unknown policy '${name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  }
+  if (max < 0) throw invalidParameter('invalid restart policy: maximum retry count cannot be negative');
+  if (max > 0 && n !== 'on-failure') {
+    throw invalidParameter(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  }
+  return { name: n, maximumRetryCount: max };
+}
+
+function parseUlimits(v: unknown): Ulimit[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalidParameter('json: cannot unmarshal into Go struct field HostConfig.Ulimits');
+  return v.map((u: unknown) => {
+    if (!isObj(u) || !isStr(u['Name']) || !isInt(u['Soft']) || !isInt(u['Hard'])) {
+      throw invalidParameter('invalid ulimit: expected {"Name","Soft","Hard"}');
+    }
+    if (u['Soft'] > u['Hard']) {
+      throw invalidParameter(`ulimit soft limit must be less than or equal to hard limit: ${u['Soft']} > ${u['Hard']}`);
+    }
+    return { name: u['Name'], soft: u['Soft'], hard: u['Hard'] };
+  });
+}
+
+/** `-v /host:/ctr[:ro]` bind mounts. Named volumes arrive with the volumes subsystem. */
+function parseBinds(binds: string[]): MountSpec[] {
+  return binds.map((b) => {
+    const parts = b.split(':');
+    if (parts.length < 2 || parts.length > 3) throw invalidParameter(`invalid volume specification: '${b}'`);
+    const [source = '', destination = '', mode = ''] = parts;
+    if (!destination.startsWith('/')) {
+      throw invalidParameter(`invalid volume specification: '${b}': invalid mount config for type "bind": invalid mount path: '${destination}' mount path must be absolute`);
+    }
+    if (!source.startsWith('/')) {
+      throw invalidParameter(`invalid volume specification: '${b}': named volumes are not supported by this version of berth`);
+    }
+    const opts = mode.split(',').filter(Boolean);
+    for (const o of opts) {
+      if (!['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nocopy'].includes(o)) {
+        throw invalidParameter(`invalid mode: ${mode}`);
+      }
+    }
+    return { type: 'bind', source, destination, readOnly: opts.includes('ro') };
+  });
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import {
+  ConfigError,
+  DEFAULT_CONFIG_FILE,
+  configToJson,
+  effectiveLogLevel,
+  loadConfig,
+  parseFlags,
+  readConfigFile,
+  reloadConfig,
+  usage,
+  type LoadedConfig,
+  type ParsedFlags,
+} from '../config/index.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { Daemon } from '../daemon/daemon.js';
+import { engineVersion, gitCommit } from '../lib/version.js';
+import { messageOf } from '../lib/errors.js';
+
+// Node's default action for SIGHUP is to exit: ignore it until the reload handler is ready.
+let onHup: () => void = () => undefined;
+process.on('SIGHUP', () => onHup());
+
+async function load(flags: ParsedFlags): Promise<{ loaded: LoadedConfig; file: string }> {
+  const file = flags.configFile ?? DEFAULT_CONFIG_FILE;
+  const fileText = await readConfigFile(file);
+  return { loaded: loadConfig({ flags, file, fileText, fileExplicit: flags.configFile !== undefined }), file };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let flags: ParsedFlags;
+  try {
+    flags = parseFlags(argv);
+  } catch (err) {
+    process.stderr.write(`${messageOf(err)}\nSee 'berthd --help'.\n`);
+    return 125;
+  }
+  if (flags.help) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (flags.version) {
+    process.stdout.write(`berthd version ${engineVersion()}${gitCommit() ? `, build ${gitCommit()}` : ''}\n`);
+    return 0;
+  }
+  let loaded: LoadedConfig;
+  let file: string;
+  try {
+    ({ loaded, file } = await load(flags));
+  } catch (err) {
+    process.stderr.write(`${messageOf(err)}\n`);
+    return 1;
+  }
+  if (flags.validate) {
+    process.stderr.write('configuration OK\n');
+    return 0;
+  }
+
+  const log = createLogger(effectiveLogLevel(loaded.config));
+  const version = engineVersion();
+  if (process.env['BERTH_TEST_ENGINE_VERSION']) {
+    log.warn({ version }, 'BERTH_TEST_ENGINE_VERSION is set: running as another berth version (tests only)');
+  }
+  log.info({ version, pid: process.pid }, 'Starting up');
+  // Where each effective option came from: a flag silently overriding daemon.json surprises.
+  for (const [key, source] of Object.entries(loaded.sources)) {
+    if (source !== 'default') log.info({ option: key, source, value: configToJson(loaded.config)[key] }, 'configuration option');
+  }
+
+  const daemon = new Daemon({ config: loaded.config, log, engineVersion: version, gitCommit: gitCommit() });
+  try {
+    await daemon.start();
+  } catch (err) {
+    log.fatal({ err }, `failed to start daemon: ${messageOf(err)}`);
+    await daemon.shutdown().catch(() => undefined);
+    return 1;
+  }
+  log.info({ liveRestore: loaded.config.liveRestore }, 'Daemon has completed initialization');
+
+  let current = loaded;
+  onHup = () => {
+    void reload(log, flags, file, current).then((next) => {
+      if (next) {
+        current = next;
+        daemon.setConfig(next.config);
+        log.level = effectiveLogLevel(next.config);
+      }
+    });
+  };
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals >= 3) {
+        log.warn(`Forcing berthd shutdown without cleanup; ${signals} interrupts received`);
+        process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+      }
+      if (signals > 1) return;
+      log.info({ signal: sig }, `Processing signal '${sig === 'SIGINT' ? 'interrupt' : 'terminated'}'`);
+      daemon.shutdown().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+/** SIGHUP: re-read daemon.json; an invalid file keeps the running configuration. */
+async function reload(log: Logger, flags: ParsedFlags, file: string, current: LoadedConfig): Promise<LoadedConfig | undefined> {
+  log.info({ configFile: file }, 'Got signal to reload configuration');
+  try {
+    const text = await readConfigFile(file);
+    const r = reloadConfig(current, { flags, file, fileText: text, fileExplicit: flags.configFile !== undefined });
+    if (r.needsRestart.length > 0) {
+      log.warn({ options: r.needsRestart }, `configuration changes that need a restart were not applied: ${r.needsRestart.join(', ')}`);
+    }
+    log.info({ changed: r.changed, config: configToJson(r.config) }, 'Reloaded configuration');
+    return r;
+  } catch (err) {
+    const msg = err instanceof ConfigError ? err.message : messageOf(err);
+    log.error({ err: msg }, `Error reloading configuration: ${msg}`);
+    return undefined;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`berthd: ${messageOf(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,73 @@
+import type { LogLevel } from '../lib/logger.js';
+
+export type { LogLevel };
+
+export type RuntimeConfig = { path: string; runtimeArgs: string[] };
+
+/** Field names follow docker's daemon.json (`Name`/`Soft`/`Hard`), as go-units spells them. */
+export type Ulimit = { Name: string; Soft: number; Hard: number };
+
+export type AddressPool = { base: string; size: number };
+
+/**
+ * The effective daemon configuration: defaults, then daemon.json, then flags. Each field is
+ * one daemon.json key in camelCase (`data-root` → `dataRoot`).
+ */
+export type DaemonConfig = {
+  hosts: string[];
+  dataRoot: string;
+  execRoot: string;
+  storageDriver: string;
+  storageOpts: string[];
+  logLevel: LogLevel;
+  debug: boolean;
+  defaultRuntime: string;
+  /** Always holds the built-in `runc` besides the user's runtimes. */
+  runtimes: Record<string, RuntimeConfig>;
+  shutdownTimeout: number;
+  logDriver: string;
+  logOpts: Record<string, string>;
+  labels: string[];
+  liveRestore: boolean;
+  bip?: string | undefined;
+  bridge?: string | undefined;
+  cgroupParent: string;
+  /** `<exec-root>/berthd.pid` unless set. */
+  pidfile: string;
+  defaultUlimits: Record<string, Ulimit>;
+  experimental: boolean;
+  mtu: number;
+  dns: string[];
+  dnsSearch: string[];
+  dnsOpts: string[];
+  iptables: boolean;
+  ipForward: boolean;
+  userlandProxy: boolean;
+  defaultAddressPools: AddressPool[];
+};
+
+export type OptionSource = 'default' | 'file' | 'flag';
+
+/** Where each effective option came from, keyed by daemon.json key. */
+export type OptionSources = Record<string, OptionSource>;
+
+export type LoadedConfig = { config: DaemonConfig; sources: OptionSources };
+
+export type ParsedFlags = {
+  /** Options given as flags, in daemon.json shape and keyed by daemon.json key. */
+  options: Record<string, unknown>;
+  configFile?: string | undefined;
+  validate: boolean;
+  checkRestore: boolean;
+  version: boolean;
+  help: boolean;
+};
+
+export type LoadInput = {
+  flags: ParsedFlags;
+  file: string;
+  /** The file's text; undefined when the file does not exist. */
+  fileText: string | undefined;
+  /** A missing file is an error only when named by --config-file; defaults to that. */
+  fileExplicit?: boolean | undefined;
+};

@@ -1,0 +1,254 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { DaemonConfig } from '../config/types.js';
+import type { Logger } from '../lib/logger.js';
+import { RecordStore } from '../state/record-store.js';
+import { migrateRecord, type ContainerRecord } from '../engine/container.js';
+import { ConmonRuntime } from '../runtime/conmon-runtime.js';
+import { VfsDriver } from '../storage/drivers/vfs.js';
+import type { StorageDriver } from '../engine/ports.js';
+import { LayerStore } from '../storage/layer-store.js';
+import { ImageStore } from '../images/image-store.js';
+import { ImageService } from '../images/image-service.js';
+import { ContainerService } from '../engine/container-service.js';
+import { EventBus } from '../engine/events.js';
+import { ApiServer } from '../api/server.js';
+import { systemRoutes } from '../api/routes/system.js';
+import { containerRoutes } from '../api/routes/containers.js';
+import { imageRoutes } from '../api/routes/images.js';
+import type { Backend, SystemInfo } from '../api/backend.js';
+import { restore, type RestoreReport } from '../restore/restore.js';
+import { hardLimits } from './host-limits.js';
+import { errnoCode, systemError } from '../lib/errors.js';
+import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
+import { statSync } from 'node:fs';
+import { writeFileAtomic } from '../lib/atomic-file.js';
+
+export type DaemonOptions = {
+  config: DaemonConfig;
+  log: Logger;
+  engineVersion: string;
+  gitCommit: string;
+  conmonPath?: string;
+};
+
+/**
+ * The composition root: builds each service by hand in a fixed order, runs the restore
+ * pass, then opens the API. `shutdown()` undoes it in reverse.
+ */
+export class Daemon {
+  #config: DaemonConfig;
+  readonly #log: Logger;
+  readonly #o: DaemonOptions;
+  readonly #api: ApiServer;
+  readonly #runtime: ConmonRuntime;
+  readonly containers: ContainerService;
+  readonly images: ImageService;
+  readonly events = new EventBus();
+  #id = '';
+  /** What start() did, so that shutdown() after a failed start undoes only that. */
+  #claimedPidfile = false;
+  #listening: string[] = [];
+  #runtimeStarted = false;
+  restoreReport: RestoreReport | undefined;
+  readonly #storage: StorageDriver;
+  readonly #layers: LayerStore;
+  readonly #imageStore: ImageStore;
+  readonly #store: RecordStore<ContainerRecord>;
+
+  constructor(o: DaemonOptions) {
+    this.#o = o;
+    this.#config = o.config;
+    this.#log = o.log;
+    const c = o.config;
+    this.#storage = createStorageDriver(c.storageDriver, join(c.dataRoot, c.storageDriver));
+    this.#layers = new LayerStore(join(c.dataRoot, 'image', c.storageDriver, 'layers'), this.#storage, o.log);
+    this.#imageStore = new ImageStore(join(c.dataRoot, 'image', c.storageDriver), o.log);
+    this.#store = new RecordStore<ContainerRecord>(join(c.dataRoot, 'containers'), 'container.json', migrateRecord);
+    this.#runtime = new ConmonRuntime({ execRoot: c.execRoot, conmonPath: o.conmonPath ?? 'conmon', log: o.log });
+    let containers: ContainerService | undefined;
+    this.images = new ImageService(this.#imageStore, this.#layers, (id) => containers?.usersOf(id) ?? [], o.engineVersion);
+    const limits = hardLimits();
+    containers = new ContainerService({
+      store: this.#store,
+      runtime: this.#runtime,
+      storage: this.#storage,
+      images: this.images,
+      layers: this.#layers,
+      events: this.events,
+      log: o.log,
+      engineVersion: o.engineVersion,
+      specContext: () => {
+        const cfg = this.#config;
+        const rt = cfg.runtimes[cfg.defaultRuntime] ?? { path: 'runc', runtimeArgs: [] };
+        return {
+          runtime: { name: cfg.defaultRuntime, path: resolveRuntimePath(rt.path), args: rt.runtimeArgs ?? [] },
+          cgroupParent: cfg.cgroupParent,
+          defaultUlimits: Object.values(cfg.defaultUlimits).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+          hardLimits: limits,
+        };
+      },
+    });
+    this.containers = containers;
+    const backend: Backend = {
+      containers: this.containers,
+      images: this.images,
+      events: this.events,
+      system: () => this.systemInfo(),
+      log: o.log,
+    };
+    this.#api = new ApiServer({
+      routes: [...systemRoutes(backend), ...containerRoutes(backend), ...imageRoutes(backend, () => this.#storage.name)],
+      log: o.log,
+      serverHeader: `berth/${o.engineVersion} (linux)`,
+    });
+  }
+
+  get config(): DaemonConfig {
+    return this.#config;
+  }
+
+  /** Apply a reloaded configuration (only reloadable options reach here). */
+  setConfig(c: DaemonConfig): void {
+    this.#config = c;
+  }
+
+  async start(): Promise<void> {
+    const c = this.#config;
+    await mkdir(c.dataRoot, { recursive: true, mode: 0o711 });
+    await mkdir(c.execRoot, { recursive: true, mode: 0o700 });
+    await this.#claimPidfile();
+    this.#id = await this.#engineId();
+    await this.#storage.init();
+    await this.#layers.init();
+    await this.#imageStore.init();
+    await this.#store.init();
+    await this.#runtime.init();
+    this.#runtimeStarted = true;
+    this.#log.info('Loading containers: start.');
+    this.restoreReport = await restore({
+      store: this.#store,
+      containers: this.containers,
+      runtime: this.#runtime,
+      storage: this.#storage,
+      runtimeBundlesDir: join(c.execRoot, 'containers'),
+      liveRestore: c.liveRestore,
+      log: this.#log,
+      deadlineMs: 60_000,
+      concurrency: 64,
+    });
+    for (const host of c.hosts) {
+      const path = unixPath(host);
+      await mkdir(join(path, '..'), { recursive: true });
+      await this.#api.listenUnix(path);
+      this.#listening.push(path);
+      this.#log.info({ host }, 'API listen');
+    }
+  }
+
+  /**
+   * Graceful stop. With live restore, containers and their monitors are left running
+   * untouched; without it every container is stopped first.
+   */
+  async shutdown(): Promise<void> {
+    await this.#api.close();
+    if (this.#config.liveRestore) {
+      this.containers.detachAll();
+      this.#log.info('live restore: leaving containers running');
+    } else if (this.#runtimeStarted) {
+      await this.containers.stopAll(this.#config.shutdownTimeout);
+    }
+    if (this.#runtimeStarted) this.#runtime.close();
+    for (const path of this.#listening) await rm(path, { force: true });
+    if (this.#claimedPidfile) await rm(this.#config.pidfile, { force: true });
+    this.#log.info('Daemon shutdown complete');
+  }
+
+  systemInfo(): SystemInfo {
+    const c = this.#config;
+    return {
+      id: this.#id,
+      name: '',
+      engineVersion: this.#o.engineVersion,
+      gitCommit: this.#o.gitCommit,
+      dataRoot: c.dataRoot,
+      storageDriver: this.#storage.name,
+      loggingDriver: c.logDriver,
+      cgroupDriver: 'cgroupfs',
+      cgroupVersion: '1',
+      defaultRuntime: c.defaultRuntime,
+      runtimes: Object.fromEntries(
+        Object.entries(c.runtimes).map(([k, v]) => [k, { path: v.path, ...(v.runtimeArgs?.length ? { runtimeArgs: v.runtimeArgs } : {}) }]),
+      ),
+      liveRestore: c.liveRestore,
+      debug: c.debug,
+      labels: c.labels,
+      experimental: c.experimental,
+      warnings: [],
+    };
+  }
+
+  /** One daemon per pidfile: a live one is an error; a stale file is replaced. */
+  async #claimPidfile(): Promise<void> {
+    const path = this.#config.pidfile;
+    const holder = await readPidfile(path);
+    if (holder && holder.pid !== process.pid && (await isAlive(holder))) {
+      throw systemError(`pid file found, ensure berthd is not running or delete ${path}`);
+    }
+    const me = await identify(process.pid);
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, `${process.pid} ${me?.startTime ?? ''}\n`);
+    this.#claimedPidfile = true;
+  }
+
+  async #engineId(): Promise<string> {
+    const file = join(this.#config.dataRoot, 'engine-id');
+    try {
+      return (await readFile(file, 'utf8')).trim();
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      const id = randomUUID();
+      await writeFileAtomic(file, id, 0o600);
+      return id;
+    }
+  }
+}
+
+function createStorageDriver(name: string, root: string): StorageDriver {
+  switch (name) {
+    case 'vfs':
+      return new VfsDriver(root);
+    default:
+      throw systemError(`storage driver ${name} is not available`);
+  }
+}
+
+export function unixPath(host: string): string {
+  return host.replace(/^unix:\/\//, '');
+}
+
+/** The pidfile holds "<pid> <start time>" so a reused PID is not taken for a live daemon. */
+async function readPidfile(path: string): Promise<ProcessIdentity | undefined> {
+  try {
+    const [pid, startTime] = (await readFile(path, 'utf8')).trim().split(' ');
+    return pid && startTime ? { pid: Number(pid), startTime } : undefined;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Runtimes named without a path are looked up on PATH (a few stat calls per start). */
+function resolveRuntimePath(p: string): string {
+  if (p.includes('/')) return p;
+  for (const dir of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const candidate = join(dir, p);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return p;
+}

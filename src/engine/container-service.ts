@@ -1,0 +1,604 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import {
+  isRunningLike,
+  RECORD_SCHEMA_VERSION,
+  type ContainerRecord,
+  type ContainerState,
+  type ContainerStatus,
+} from './container.js';
+import type { AttachSession, AttachStreams, ExitInfo, OciRuntime, RuntimeHandle, StorageDriver } from './ports.js';
+import type { RecordStore } from '../state/record-store.js';
+import type { ImageService } from '../images/image-service.js';
+import type { LayerStore } from '../storage/layer-store.js';
+import { deriveSpec, type CreateOptions, type ImageRuntimeConfig } from './create-options.js';
+import { generateName, validateName } from './names.js';
+import { parseSignal } from './signals.js';
+import type { EventBus } from './events.js';
+import { newId, shortId, type ContainerId, type ImageId } from '../lib/ids.js';
+import { BerthError, conflict, invalidParameter, messageOf, notFound, notModified, systemError } from '../lib/errors.js';
+import { KeyedMutex } from '../lib/mutex.js';
+import { Rollback } from '../lib/rollback.js';
+import type { Logger } from '../lib/logger.js';
+import { buildContainerSpec, type SpecContext } from './oci-spec.js';
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+export type WaitResult = { statusCode: number; error?: string };
+
+/** A pending or live attachment of a client to a container's stdio. */
+export type AttachRequest = {
+  ready: Promise<AttachSession>;
+  cancel(): void;
+};
+
+type PendingAttach = { streams: AttachStreams; resolve: (s: AttachSession) => void; reject: (e: unknown) => void };
+
+type Live = {
+  record: ContainerRecord;
+  events: EventEmitter;
+  pendingAttach: Set<PendingAttach>;
+  stopRequested: boolean;
+  monitor?: AbortController;
+};
+
+export type ContainerServiceDeps = {
+  store: RecordStore<ContainerRecord>;
+  runtime: OciRuntime;
+  storage: StorageDriver;
+  images: ImageService;
+  layers: LayerStore;
+  events: EventBus;
+  log: Logger;
+  engineVersion: string;
+  specContext: () => SpecContext;
+};
+
+const DEFAULT_STOP_TIMEOUT = 10;
+
+/**
+ * The container lifecycle: create, start, stop, kill, remove, wait, attach, and the exit
+ * monitor. Every state change is written to the record before it is acknowledged.
+ */
+export class ContainerService {
+  readonly #d: ContainerServiceDeps;
+  readonly #byId = new Map<string, Live>();
+  readonly #byName = new Map<string, string>();
+  readonly #lock = new KeyedMutex();
+  #closing = false;
+
+  constructor(deps: ContainerServiceDeps) {
+    this.#d = deps;
+  }
+
+  // ---- lookup -------------------------------------------------------------------------
+
+  /** Docker's lookup order: full id, exact name, then a unique id prefix. */
+  #find(ref: string): Live {
+    const byId = this.#byId.get(ref);
+    if (byId) return byId;
+    const name = ref.replace(/^\//, '');
+    const id = this.#byName.get(name);
+    if (id) return this.#byId.get(id) as Live;
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = [...this.#byId.keys()].filter((k) => k.startsWith(ref));
+      if (matches.length === 1) return this.#byId.get(matches[0] as string) as Live;
+      if (matches.length > 1) throw invalidParameter(`Multiple IDs found with provided prefix: ${ref}`);
+    }
+    throw notFound(`No such container: ${ref}`);
+  }
+
+  get(ref: string): ContainerRecord {
+    return this.#find(ref).record;
+  }
+
+  list(): ContainerRecord[] {
+    return [...this.#byId.values()].map((l) => l.record);
+  }
+
+  /** Containers using an image, for `rmi`'s conflict rules. */
+  usersOf(imageId: string): { id: string; running: boolean }[] {
+    return this.list()
+      .filter((r) => r.imageId === imageId)
+      .map((r) => ({ id: r.id, running: isRunningLike(r.state) }));
+  }
+
+  /** A promise that settles when the container next exits (or is removed). */
+  exitedOrGone(ref: string): Promise<void> {
+    const c = this.#find(ref);
+    if (!isRunningLike(c.record.state)) return Promise.resolve();
+    return new Promise((resolve) => {
+      c.events.once('exited', () => resolve());
+      c.events.once('removed', () => resolve());
+    });
+  }
+
+  // ---- restore bookkeeping ------------------------------------------------------------
+
+  /**
+   * Register a record loaded at start-up. The restore pass calls this first for every
+   * record (so names are taken), then settles each one's state.
+   */
+  register(record: ContainerRecord): void {
+    const live: Live = { record, events: new EventEmitter(), pendingAttach: new Set(), stopRequested: false };
+    live.events.setMaxListeners(0);
+    this.#byId.set(record.id, live);
+    this.#byName.set(record.name, record.id);
+  }
+
+  /** Take a container that is really running (checked against the machine) under watch. */
+  watch(id: string): void {
+    const c = this.#byId.get(id);
+    if (c && isRunningLike(c.record.state)) this.#monitor(c, c.record.state.handle);
+  }
+
+  /** Stop a running container found at start-up when live restore is off, as dockerd does. */
+  async stopFound(id: string): Promise<void> {
+    const c = this.#byId.get(id);
+    if (!c || !isRunningLike(c.record.state)) return;
+    this.#monitor(c, c.record.state.handle);
+    await this.#stopProcess(c, parseSignal(c.record.spec.stopSignal), c.record.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT);
+  }
+
+  /** Register a record just created by this daemon and watch it. */
+  adopt(record: ContainerRecord): void {
+    const live: Live = { record, events: new EventEmitter(), pendingAttach: new Set(), stopRequested: false };
+    live.events.setMaxListeners(0);
+    this.#byId.set(record.id, live);
+    this.#byName.set(record.name, record.id);
+    if (isRunningLike(record.state)) this.#monitor(live, record.state.handle);
+  }
+
+  // ---- create -------------------------------------------------------------------------
+
+  async create(o: CreateOptions): Promise<{ id: string; warnings: string[] }> {
+    if (o.platform && !/^linux(\/|$)/.test(o.platform)) {
+      throw invalidParameter(`image operating system "${o.platform.split('/')[0]}" cannot be used on this platform: operating system is not supported`);
+    }
+    const image = this.#d.images.resolve(o.image);
+    const id = newId() as ContainerId;
+    const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => this.#byName.has(n));
+    const runtimeConfig = (image.image.config.config ?? {}) as ImageRuntimeConfig;
+    const spec = deriveSpec(o, runtimeConfig, shortId(id));
+
+    // Reserve the name before any await so two concurrent creates cannot both take it.
+    const holder = this.#byName.get(name);
+    if (holder) {
+      throw conflict(
+        `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    this.#byName.set(name, id);
+    const rb = new Rollback(this.#d.log);
+    rb.push('release name', () => this.#byName.delete(name));
+    try {
+      const top = image.topLayer;
+      if (!top) throw invalidParameter(`image ${image.image.id} has no layers`);
+      const layer = this.#d.layers.get(top);
+      await this.#d.storage.createContainerLayer(id, layer.cacheId, this.#chainCacheIds(top));
+      rb.push('remove container layer', () => this.#d.storage.removeContainerLayer(id));
+      const record: ContainerRecord = {
+        schemaVersion: RECORD_SCHEMA_VERSION,
+        id,
+        name,
+        created: new Date().toISOString(),
+        engineVersion: this.#d.engineVersion,
+        imageId: image.image.id as ImageId,
+        spec,
+        request: o.request,
+        state: { status: 'created' },
+        exitCode: 0,
+        error: '',
+        restartCount: 0,
+        hasBeenStarted: false,
+        manuallyStopped: false,
+        storage: { driver: this.#d.storage.name, layerId: top },
+        logPath: join(this.#d.store.dirOf(id), 'container.log'),
+      };
+      rb.push('remove record', () => this.#d.store.remove(id));
+      await this.#d.store.write(id, record);
+      rb.commit();
+      this.adopt(record);
+      this.#d.events.emit('container', 'create', id, this.#attrs(record));
+      return { id, warnings: [] };
+    } catch (err) {
+      await rb.run();
+      throw err;
+    }
+  }
+
+  #chainCacheIds(top: string): string[] {
+    return this.#d.layers.chain(top).map((l) => l.cacheId);
+  }
+
+  #attrs(r: ContainerRecord): Record<string, string> {
+    return { ...r.spec.labels, image: r.spec.image, name: r.name };
+  }
+
+  // ---- start --------------------------------------------------------------------------
+
+  start(ref: string): Promise<void> {
+    const c = this.#find(ref);
+    return this.#lock.run(c.record.id, () => this.#start(c));
+  }
+
+  async #start(c: Live): Promise<void> {
+    if (this.#closing) throw systemError('the daemon is shutting down');
+    const r = c.record;
+    switch (r.state.status) {
+      case 'running':
+        throw notModified('container already started');
+      case 'paused':
+        throw conflict('cannot start a paused container, try unpause instead');
+      case 'removing':
+        throw conflict(`container is marked for removal and cannot be started`);
+      case 'dead':
+        throw conflict(`container is marked for removal and cannot be started`);
+      default:
+        break;
+    }
+    const rb = new Rollback(this.#d.log);
+    let handle: RuntimeHandle;
+    try {
+      const rootfs = await this.#d.storage.mount(r.id, this.#chainCacheIds(r.storage.layerId));
+      rb.push('unmount rootfs', () => this.#d.storage.unmount(r.id));
+      const req = await buildContainerSpec(r, rootfs.path, this.#d.store.dirOf(r.id), this.#d.specContext());
+      handle = await this.#d.runtime.start(req, async (h) => {
+        for (const p of [...c.pendingAttach]) {
+          c.pendingAttach.delete(p);
+          try {
+            p.resolve(await this.#d.runtime.attach(h, p.streams));
+          } catch (err) {
+            p.reject(err);
+          }
+        }
+      });
+    } catch (err) {
+      await rb.run();
+      const failure = classifyStartError(err, [...r.spec.entrypoint, ...r.spec.cmd][0] ?? '');
+      r.exitCode = failure.exitCode;
+      r.error = failure.error.message;
+      await this.#persist(c).catch((e: unknown) => this.#d.log.error({ err: messageOf(e), containerId: r.id }, 'cannot record start failure'));
+      for (const p of [...c.pendingAttach]) p.reject(failure.error);
+      c.pendingAttach.clear();
+      // dockerd removes an --rm container whose start failed: `docker run --rm` waits for that.
+      if (r.spec.autoRemove) {
+        await this.#remove(c, { force: true }).catch((e: unknown) =>
+          this.#d.log.error({ err: messageOf(e), containerId: r.id }, 'cannot auto-remove container'),
+        );
+      }
+      throw failure.error;
+    }
+    r.state = { status: 'running', handle };
+    r.startedAt = handle.startedAt;
+    r.hasBeenStarted = true;
+    r.manuallyStopped = false;
+    r.exitCode = 0;
+    r.error = '';
+    c.stopRequested = false;
+    try {
+      await this.#persist(c);
+    } catch (err) {
+      // Not recorded means not acknowledged: take the container down again.
+      await this.#d.runtime.kill(handle, 9);
+      throw err;
+    }
+    this.#monitor(c, handle);
+    this.#d.events.emit('container', 'start', r.id, this.#attrs(r));
+  }
+
+  async #persist(c: Live): Promise<void> {
+    await this.#d.store.write(c.record.id, c.record);
+  }
+
+  // ---- exit monitor -------------------------------------------------------------------
+
+  #monitor(c: Live, handle: RuntimeHandle): void {
+    const ac = new AbortController();
+    c.monitor = ac;
+    this.#d.runtime.waitExit(handle, ac.signal).then(
+      (exit) => this.#lock.run(c.record.id, () => this.#onExit(c, handle, exit)),
+      (err: unknown) => {
+        if (!ac.signal.aborted) this.#d.log.error({ err: messageOf(err), containerId: c.record.id }, 'exit monitor failed');
+      },
+    );
+  }
+
+  async #onExit(c: Live, handle: RuntimeHandle, exit: ExitInfo): Promise<void> {
+    const r = c.record;
+    if (!isRunningLike(r.state) || r.state.handle.conmon.pid !== handle.conmon.pid) return;
+    await this.recordExit(c.record.id, exit, handle);
+  }
+
+  /**
+   * Record that the container exited and release what it held. Used by the monitor and by
+   * the restore pass for containers that exited while the daemon was away.
+   */
+  async recordExit(id: string, exit: ExitInfo, handle: RuntimeHandle | undefined): Promise<void> {
+    const c = this.#byId.get(id);
+    if (!c) return;
+    const r = c.record;
+    r.state = { status: 'exited' };
+    r.exitCode = exit.exitCode;
+    r.finishedAt = exit.finishedAt;
+    if (c.stopRequested) r.manuallyStopped = true;
+    try {
+      await this.#persist(c);
+    } catch (err) {
+      this.#d.log.error({ err: messageOf(err), containerId: id }, 'cannot record container exit');
+    }
+    await this.#release(id, handle);
+    this.#d.log.debug({ containerId: id, exitCode: exit.exitCode }, 'container exited');
+    this.#d.events.emit('container', 'die', id, { ...this.#attrs(r), exitCode: String(exit.exitCode) });
+    c.events.emit('exited', exit);
+    if (r.spec.autoRemove && !this.#closing) {
+      try {
+        await this.#remove(c, { force: true });
+      } catch (err) {
+        this.#d.log.error({ err: messageOf(err), containerId: id }, 'cannot auto-remove container');
+      }
+    }
+  }
+
+  async #release(id: string, handle: RuntimeHandle | undefined): Promise<void> {
+    try {
+      await this.#d.runtime.cleanup(id, handle);
+    } catch (err) {
+      this.#d.log.warn({ err: messageOf(err), containerId: id }, 'runtime cleanup failed');
+    }
+    try {
+      await this.#d.storage.unmount(id);
+    } catch (err) {
+      this.#d.log.warn({ err: messageOf(err), containerId: id }, 'unmount failed');
+    }
+  }
+
+  // ---- stop / kill --------------------------------------------------------------------
+
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const c = this.#find(ref);
+    const r = c.record;
+    if (!isRunningLike(r.state)) throw notModified();
+    const timeout = opts.timeout ?? r.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT;
+    const sig = parseSignal(opts.signal ?? r.spec.stopSignal);
+    c.stopRequested = true;
+    await this.#stopProcess(c, sig, timeout);
+    this.#d.events.emit('container', 'stop', r.id, this.#attrs(r));
+  }
+
+  /** Signal, wait up to `timeout` seconds (-1: forever), then SIGKILL and wait. */
+  async #stopProcess(c: Live, sig: number, timeout: number): Promise<void> {
+    const state = c.record.state;
+    if (!isRunningLike(state)) return;
+    const exited = this.#nextExit(c);
+    if (state.status === 'paused') await this.#d.runtime.resume(state.handle).catch(() => undefined);
+    await this.#d.runtime.kill(state.handle, sig);
+    if (timeout < 0) {
+      await exited;
+      return;
+    }
+    const done = await Promise.race([exited.then(() => true), delay(timeout * 1000).then(() => false)]);
+    if (done) return;
+    this.#d.log.info({ containerId: c.record.id }, `Container failed to exit within ${timeout}s of signal ${sig} - using the force`);
+    await this.#d.runtime.kill(state.handle, 9);
+    await exited;
+  }
+
+  #nextExit(c: Live): Promise<void> {
+    if (!isRunningLike(c.record.state)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        c.events.off('exited', done);
+        c.events.off('removed', done);
+        resolve();
+      };
+      c.events.on('exited', done);
+      c.events.on('removed', done);
+    });
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.#find(ref);
+    const sig = parseSignal(signal);
+    const state = c.record.state;
+    if (!isRunningLike(state)) {
+      throw conflict(`Cannot kill container: ${ref}: Container ${c.record.id} is not running`);
+    }
+    if (sig === 9) c.stopRequested = true;
+    const delivered = await this.#d.runtime.kill(state.handle, sig);
+    if (!delivered) throw conflict(`Cannot kill container: ${ref}: Container ${c.record.id} is not running`);
+    this.#d.events.emit('container', 'kill', c.record.id, { ...this.#attrs(c.record), signal: String(sig) });
+  }
+
+  // ---- remove -------------------------------------------------------------------------
+
+  async remove(ref: string, opts: { force: boolean }): Promise<void> {
+    const c = this.#find(ref);
+    if (isRunningLike(c.record.state)) {
+      if (!opts.force) {
+        if (c.record.state.status === 'paused') {
+          throw conflict(`cannot remove container "/${c.record.name}": container is paused and must be unpaused first`);
+        }
+        throw conflict(
+          `cannot remove container "/${c.record.name}": container is running: stop the container before removing or force remove`,
+        );
+      }
+      c.stopRequested = true;
+      await this.#stopProcess(c, 9, -1);
+    }
+    await this.#lock.run(c.record.id, () => this.#remove(c, opts));
+  }
+
+  async #remove(c: Live, opts: { force: boolean }): Promise<void> {
+    const r = c.record;
+    if (!this.#byId.has(r.id)) return;
+    if (r.state.status === 'removing') throw conflict(`removal of container ${r.id} is already in progress`);
+    if (isRunningLike(r.state)) {
+      // It started again between the stop and the lock.
+      throw conflict(
+        `cannot remove container "/${r.name}": container is running: stop the container before removing or force remove`,
+      );
+    }
+    // Marked first: a crash from here on is finished by the next start, never half-undone.
+    r.state = { status: 'removing' };
+    await this.#persist(c);
+    await this.finishRemoval(r.id);
+    void opts;
+  }
+
+  /** The tail of a removal; also run by the restore pass for records left in `removing`. */
+  async finishRemoval(id: string): Promise<void> {
+    const c = this.#byId.get(id);
+    if (!c) return;
+    const r = c.record;
+    c.monitor?.abort();
+    await this.#d.runtime.cleanup(id, undefined).catch((err: unknown) =>
+      this.#d.log.warn({ err: messageOf(err), containerId: id }, 'runtime cleanup failed'),
+    );
+    await this.#d.storage.unmount(id).catch(() => undefined);
+    await this.#d.storage.removeContainerLayer(id);
+    await this.#d.store.remove(id);
+    this.#byId.delete(id);
+    if (this.#byName.get(r.name) === id) this.#byName.delete(r.name);
+    for (const p of c.pendingAttach) p.reject(notFound(`No such container: ${id}`));
+    c.pendingAttach.clear();
+    this.#d.events.emit('container', 'destroy', id, this.#attrs(r));
+    c.events.emit('removed');
+  }
+
+  // ---- wait ---------------------------------------------------------------------------
+
+  /**
+   * Validate now (so a missing container is a 404 before the API commits to a 200), and
+   * return the waiting part as a promise.
+   */
+  wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<WaitResult> {
+    const c = this.#find(ref);
+    const result = (): WaitResult => ({
+      statusCode: c.record.exitCode,
+      ...(c.record.error ? { error: c.record.error } : {}),
+    });
+    if (condition === 'not-running' && !isRunningLike(c.record.state) && c.record.state.status !== 'restarting') {
+      return Promise.resolve(result());
+    }
+    const event = condition === 'removed' ? 'removed' : 'exited';
+    return new Promise((resolve, reject) => {
+      const onEvent = () => {
+        cleanup();
+        resolve(result());
+      };
+      const onRemoved = () => {
+        // Removed before it exited again: report what it last had.
+        cleanup();
+        resolve(result());
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const cleanup = () => {
+        c.events.off(event, onEvent);
+        c.events.off('removed', onRemoved);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      c.events.on(event, onEvent);
+      if (event !== 'removed') c.events.on('removed', onRemoved);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // ---- attach -------------------------------------------------------------------------
+
+  attach(ref: string, streams: AttachStreams): AttachRequest {
+    const c = this.#find(ref);
+    const state = c.record.state;
+    if (state.status === 'paused') throw conflict(`container ${ref} is paused, unpause the container before attach`);
+    if (state.status === 'running') {
+      return { ready: this.#d.runtime.attach(state.handle, streams), cancel: () => undefined };
+    }
+    // Not running yet: connect when it starts, before its first instruction runs.
+    let pending!: PendingAttach;
+    const ready = new Promise<AttachSession>((resolve, reject) => {
+      pending = { streams, resolve, reject };
+    });
+    c.pendingAttach.add(pending);
+    return {
+      ready,
+      cancel: () => {
+        c.pendingAttach.delete(pending);
+      },
+    };
+  }
+
+  async resize(ref: string, height: number, width: number): Promise<void> {
+    const c = this.#find(ref);
+    const state = c.record.state;
+    if (!isRunningLike(state)) throw conflict(`Container ${c.record.id} is not running`);
+    if (!c.record.spec.tty) return;
+    await this.#d.runtime.resize(state.handle, height, width);
+  }
+
+  // ---- shutdown -----------------------------------------------------------------------
+
+  /** Stop every running container in parallel, bounded as dockerd bounds it. */
+  async stopAll(shutdownTimeout: number): Promise<void> {
+    this.#closing = true;
+    const running = [...this.#byId.values()].filter((c) => isRunningLike(c.record.state));
+    if (running.length === 0) return;
+    const timeouts = running.map((c) => c.record.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT);
+    const forever = shutdownTimeout < 0 || timeouts.some((t) => t < 0);
+    const bound = Math.max(shutdownTimeout, ...timeouts.map((t) => t + 5));
+    const all = Promise.all(
+      running.map(async (c) => {
+        c.stopRequested = true;
+        try {
+          await this.#stopProcess(c, parseSignal(c.record.spec.stopSignal), c.record.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT);
+        } catch (err) {
+          this.#d.log.error({ err: messageOf(err), containerId: c.record.id }, 'cannot stop container');
+        }
+      }),
+    );
+    if (forever) {
+      await all;
+      return;
+    }
+    const finished = await Promise.race([all.then(() => true), delay(bound * 1000).then(() => false)]);
+    if (!finished) this.#d.log.warn('Force shutdown daemon');
+  }
+
+  /** Live restore: let go of every container without touching it. */
+  detachAll(): void {
+    this.#closing = true;
+    for (const c of this.#byId.values()) c.monitor?.abort();
+  }
+
+  statusOf(state: ContainerState): ContainerStatus {
+    return state.status;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/**
+ * Docker maps runtime start failures to exit codes and to 400 (the docker CLI then exits
+ * 127 for a missing command, 126 for one it cannot execute).
+ */
+function classifyStartError(err: unknown, cmd: string): { exitCode: number; error: BerthError } {
+  if (err instanceof BerthError && err.kind !== 'System') return { exitCode: 128, error: err };
+  const msg = messageOf(err);
+  const full = `failed to create task for container: ${msg}: unknown`;
+  if (cmd && msg.includes(cmd) && /executable file not found|no such file or directory/.test(msg)) {
+    return { exitCode: 127, error: invalidParameter(full) };
+  }
+  if (/permission denied/.test(msg)) return { exitCode: 126, error: invalidParameter(full) };
+  if (/not a directory/.test(msg)) {
+    return {
+      exitCode: 127,
+      error: invalidParameter(
+        `${full}: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`,
+      ),
+    };
+  }
+  return { exitCode: 128, error: systemError(full, err) };
+}

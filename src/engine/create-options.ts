@@ -1,0 +1,113 @@
+import type { ContainerSpec, MountSpec, RestartPolicy, Ulimit } from './container.js';
+import { invalidParameter } from '../lib/errors.js';
+import { parseSignal } from './signals.js';
+
+/**
+ * A create request in the engine's terms. `undefined` means "not given" so the image's value
+ * applies; the API layer translates Docker's JSON into this.
+ */
+export type CreateOptions = {
+  name?: string;
+  image: string;
+  /** undefined: the image's entrypoint. */
+  entrypoint?: string[];
+  cmd?: string[];
+  /** Whether an empty `cmd` falls back to the image's (Docker: unless the entrypoint was reset to ""). */
+  inheritCmd: boolean;
+  env: string[];
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  domainname?: string;
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+  labels: Record<string, string>;
+  stopSignal?: string;
+  stopTimeout?: number;
+  autoRemove: boolean;
+  networkMode: string;
+  restartPolicy: RestartPolicy;
+  memory: number;
+  memorySwap: number;
+  nanoCpus: number;
+  cpuShares: number;
+  pidsLimit: number;
+  readonlyRootfs: boolean;
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  ulimits: Ulimit[];
+  mounts: MountSpec[];
+  init: boolean;
+  platform?: string;
+  request: { config: Record<string, unknown>; hostConfig: Record<string, unknown> };
+};
+
+export type ImageRuntimeConfig = {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+};
+
+/** Merge env lists: later entries replace earlier ones with the same key. */
+export function mergeEnv(base: string[], over: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...over]) {
+    const eq = e.indexOf('=');
+    out.set(eq < 0 ? e : e.slice(0, eq), e);
+  }
+  return [...out.values()];
+}
+
+/** Combine a create request with its image's defaults into the container's spec. */
+export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultHostname: string): ContainerSpec {
+  const entrypoint = o.entrypoint ?? image.Entrypoint ?? [];
+  // Docker drops the image's CMD when the request sets its own entrypoint.
+  const cmd = o.cmd && o.cmd.length > 0 ? o.cmd : o.inheritCmd ? (image.Cmd ?? []) : [];
+  if (entrypoint.length === 0 && cmd.length === 0) throw invalidParameter('No command specified');
+  const workingDir = o.workingDir || image.WorkingDir || '/';
+  if (!workingDir.startsWith('/')) {
+    throw invalidParameter(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);
+  }
+  const stopSignal = o.stopSignal || image.StopSignal || 'SIGTERM';
+  parseSignal(stopSignal);
+  if (o.networkMode !== 'none' && o.networkMode !== 'host') {
+    throw invalidParameter(`network ${o.networkMode} not found`);
+  }
+  return {
+    image: o.image,
+    entrypoint,
+    cmd,
+    env: mergeEnv(image.Env ?? [], o.env),
+    workingDir,
+    user: o.user ?? image.User ?? '',
+    hostname: o.hostname || defaultHostname,
+    domainname: o.domainname ?? '',
+    tty: o.tty,
+    openStdin: o.openStdin,
+    stdinOnce: o.stdinOnce,
+    labels: { ...(image.Labels ?? {}), ...o.labels },
+    stopSignal,
+    ...(o.stopTimeout !== undefined ? { stopTimeout: o.stopTimeout } : {}),
+    autoRemove: o.autoRemove,
+    networkMode: o.networkMode,
+    restartPolicy: o.restartPolicy,
+    memory: o.memory,
+    memorySwap: o.memorySwap,
+    nanoCpus: o.nanoCpus,
+    cpuShares: o.cpuShares,
+    pidsLimit: o.pidsLimit,
+    readonlyRootfs: o.readonlyRootfs,
+    privileged: o.privileged,
+    capAdd: o.capAdd,
+    capDrop: o.capDrop,
+    ulimits: o.ulimits,
+    mounts: o.mounts,
+    init: o.init,
+  };
+}

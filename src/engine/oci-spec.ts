@@ -1,0 +1,117 @@
+import type { ContainerRecord } from './container.js';
+import type { StartRequest } from './ports.js';
+import { buildSpec, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from '../runtime/spec.js';
+import { resolveUser } from '../runtime/user.js';
+import { mkdirInRoot } from '../storage/in-root.js';
+import { writeEtcFiles } from '../network/etc-files.js';
+import { invalidParameter } from '../lib/errors.js';
+
+export type RuntimeChoice = { name: string; path: string; args: string[] };
+
+export type SpecContext = {
+  runtime: RuntimeChoice;
+  cgroupParent: string;
+  defaultUlimits: { name: string; soft: number; hard: number }[];
+  /** The daemon's own hard limits: a container may not ask for more (no CAP_SYS_RESOURCE here). */
+  hardLimits: Map<string, number>;
+};
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Everything the runtime needs to start this container, read from its record and its rootfs. */
+export async function buildContainerSpec(
+  r: ContainerRecord,
+  rootfs: string,
+  containerDir: string,
+  ctx: SpecContext,
+): Promise<StartRequest> {
+  const s = r.spec;
+  const user = await resolveUser(rootfs, s.user);
+  await mkdirInRoot(rootfs, s.workingDir);
+  const etcMounts = await writeEtcFiles({
+    dir: containerDir,
+    hostname: s.hostname,
+    domainname: s.domainname,
+    networkMode: s.networkMode,
+  });
+
+  const hasKey = (k: string) => s.env.some((e) => e === k || e.startsWith(`${k}=`));
+  const env = [
+    ...(hasKey('PATH') ? [] : [DEFAULT_PATH]),
+    `HOSTNAME=${s.hostname}`,
+    ...(s.tty && !hasKey('TERM') ? ['TERM=xterm'] : []),
+    ...s.env,
+    ...(hasKey('HOME') ? [] : [`HOME=${user.home}`]),
+  ];
+
+  const userMounts = s.mounts.map((m) => ({
+    destination: m.destination,
+    type: m.type === 'tmpfs' ? 'tmpfs' : 'bind',
+    source: m.type === 'tmpfs' ? 'tmpfs' : m.source,
+    options: m.type === 'tmpfs' ? ['nosuid', 'nodev', 'noexec', ...(m.options ?? [])] : ['rbind', m.readOnly ? 'ro' : 'rw', 'rprivate'],
+  }));
+
+  const ulimits = new Map<string, { soft: number; hard: number }>();
+  for (const u of [...ctx.defaultUlimits, ...s.ulimits]) ulimits.set(u.name, { soft: u.soft, hard: u.hard });
+  const rlimits = [...ulimits].map(([name, u]) => {
+    const type = `RLIMIT_${name.toUpperCase()}`;
+    const max = ctx.hardLimits.get(type);
+    if (max !== undefined && u.hard > max) {
+      throw invalidParameter(`ulimit ${name}: hard limit ${u.hard} exceeds the daemon's own hard limit ${max}`);
+    }
+    return { type, soft: u.soft, hard: u.hard };
+  });
+
+  return {
+    id: r.id,
+    tty: s.tty,
+    stdin: s.openStdin,
+    stdinOnce: s.stdinOnce,
+    logPath: r.logPath,
+    runtime: ctx.runtime,
+    ociSpec: buildSpec({
+      rootfs,
+      readonlyRootfs: s.readonlyRootfs,
+      hostname: s.networkMode === 'host' ? '' : s.hostname,
+      domainname: s.domainname,
+      args: [...s.entrypoint, ...s.cmd],
+      env,
+      cwd: s.workingDir,
+      uid: user.uid,
+      gid: user.gid,
+      additionalGids: user.additionalGids,
+      tty: s.tty,
+      capabilities: capabilities(s.capAdd, s.capDrop),
+      rlimits,
+      noNewPrivileges: false,
+      privileged: s.privileged,
+      networkMode: s.networkMode,
+      mounts: [...etcMounts, ...userMounts],
+      cgroupsPath: `${ctx.cgroupParent.replace(/\/$/, '')}/${r.id}`,
+      resources: {
+        memory: s.memory,
+        memorySwap: s.memorySwap,
+        nanoCpus: s.nanoCpus,
+        cpuShares: s.cpuShares,
+        pidsLimit: s.pidsLimit,
+      },
+    }),
+  };
+}
+
+function normCap(c: string): string {
+  const up = c.toUpperCase();
+  return up === 'ALL' ? 'ALL' : up.startsWith('CAP_') ? up : `CAP_${up}`;
+}
+
+export function capabilities(add: string[], drop: string[]): string[] {
+  const a = add.map(normCap);
+  const d = drop.map(normCap);
+  for (const c of [...a, ...d]) {
+    if (c !== 'ALL' && !(ALL_CAPABILITIES as readonly string[]).includes(c)) throw invalidParameter(`unknown capability: "${c}"`);
+  }
+  let caps: string[] = d.includes('ALL') ? [] : [...DEFAULT_CAPABILITIES];
+  if (a.includes('ALL')) caps = [...ALL_CAPABILITIES];
+  for (const c of a) if (c !== 'ALL' && !caps.includes(c)) caps.push(c);
+  return caps.filter((c) => !d.includes(c) || a.includes(c));
+}

@@ -1,0 +1,269 @@
+import { invalidParameter } from '../lib/errors.js';
+
+/**
+ * conmon's "k8s-file" log format, one record a line:
+ *   `<RFC3339Nano, conmon's local offset> <stdout|stderr> <F|P> <payload>\n`
+ * `P` (partial): the payload had no newline within one of conmon's reads; the record's `\n` is
+ * conmon's, not the container's. `F` (full): conmon stripped the container's newline, so the
+ * reader adds it back.
+ */
+export type LogStream = 'stdout' | 'stderr';
+
+export type LogRecord = {
+  stream: LogStream;
+  /** Unix epoch nanoseconds, UTC. */
+  timeNs: bigint;
+  partial: boolean;
+  /** The payload, without the record's terminating `\n`. */
+  data: Buffer;
+};
+
+/** What `docker logs` returns: whole lines (ending in `\n`) except where noted in MessageAssembler. */
+export type LogMessage = {
+  stream: LogStream;
+  timeNs: bigint;
+  data: Buffer;
+};
+
+const NS_PER_S = 1_000_000_000n;
+const SPACE = 0x20;
+const NL = 0x0a;
+const NEWLINE = Buffer.from('\n');
+const STDOUT = Buffer.from('stdout');
+const STDERR = Buffer.from('stderr');
+
+/** Parses one record; `line` may include its terminating `\n`. Malformed → undefined. */
+export function parseRecord(line: Buffer): LogRecord | undefined {
+  const end = line.length > 0 && line[line.length - 1] === NL ? line.length - 1 : line.length;
+  return parseRecordIn(line, 0, end);
+}
+
+/**
+ * Parses the record in `buf[start, end)` (end excludes the `\n`). Works on bytes so that a
+ * 100 MiB log is not turned into a million strings; `data` is a view into `buf`, not a copy.
+ */
+export function parseRecordIn(buf: Buffer, start: number, end: number): LogRecord | undefined {
+  const sp1 = buf.indexOf(SPACE, start);
+  if (sp1 < 0 || sp1 >= end) return undefined;
+  const timeNs = parseTimestampBytes(buf, start, sp1);
+  if (timeNs === undefined) return undefined;
+  const sp2 = sp1 + 7;
+  if (sp2 >= end || buf[sp2] !== SPACE) return undefined;
+  let stream: LogStream;
+  if (buf.compare(STDOUT, 0, 6, sp1 + 1, sp2) === 0) stream = 'stdout';
+  else if (buf.compare(STDERR, 0, 6, sp1 + 1, sp2) === 0) stream = 'stderr';
+  else return undefined;
+  // The CRI format allows several tags joined by ':'; conmon writes just F or P.
+  let sp3 = buf.indexOf(SPACE, sp2 + 1);
+  if (sp3 < 0 || sp3 > end) sp3 = end;
+  let partial: boolean | undefined;
+  for (let i = sp2 + 1; i < sp3; i += 2) {
+    const tag = buf[i];
+    if (tag === 0x50 /* P */) partial = true;
+    else if (tag === 0x46 /* F */) partial ??= false;
+    else return undefined;
+    if (i + 1 < sp3 && buf[i + 1] !== 0x3a /* : */) return undefined;
+  }
+  if (partial === undefined) return undefined;
+  const dataStart = sp3 < end ? sp3 + 1 : end;
+  return { stream, timeNs, partial, data: buf.subarray(dataStart, end) };
+}
+
+function digits(buf: Buffer, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = (buf[i] ?? 0) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±hh:mm)` in buf[start, end) → epoch ns. */
+function parseTimestampBytes(buf: Buffer, start: number, end: number): bigint | undefined {
+  if (end - start < 20) return undefined;
+  const year = digits(buf, start, 4);
+  const month = digits(buf, start + 5, 2);
+  const day = digits(buf, start + 8, 2);
+  const hour = digits(buf, start + 11, 2);
+  const min = digits(buf, start + 14, 2);
+  const sec = digits(buf, start + 17, 2);
+  if (
+    buf[start + 4] !== 0x2d || buf[start + 7] !== 0x2d || buf[start + 10] !== 0x54 ||
+    buf[start + 13] !== 0x3a || buf[start + 16] !== 0x3a
+  ) return undefined;
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
+  if (hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60) return undefined;
+  let i = start + 19;
+  let nanos = 0;
+  if (buf[i] === 0x2e /* . */) {
+    i++;
+    let n = 0;
+    while (i < end && n < 9 && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
+      nanos = nanos * 10 + (buf[i]! - 0x30);
+      i++;
+      n++;
+    }
+    if (n === 0) return undefined;
+    for (; n < 9; n++) nanos *= 10;
+  }
+  let offsetS = 0;
+  if (i === end - 1 && (buf[i] === 0x5a || buf[i] === 0x7a) /* Z z */) {
+    // UTC
+  } else if (i === end - 6 && (buf[i] === 0x2b || buf[i] === 0x2d) && buf[i + 3] === 0x3a) {
+    const oh = digits(buf, i + 1, 2);
+    const om = digits(buf, i + 4, 2);
+    if (oh < 0 || om < 0 || oh > 23 || om > 59) return undefined;
+    offsetS = (oh * 3600 + om * 60) * (buf[i] === 0x2d ? -1 : 1);
+  } else {
+    return undefined;
+  }
+  // Date.UTC is exact to the second; the nanoseconds ride separately as a bigint.
+  const epochS = Date.UTC(year, month - 1, day, hour, min, sec) / 1000 - offsetS;
+  return BigInt(epochS) * NS_PER_S + BigInt(nanos);
+}
+
+/**
+ * Joins conmon's records into messages. A run of `P` records of one stream, up to and
+ * including its `F`, becomes one message ending in `\n`; each stream keeps its own run because
+ * conmon interleaves stdout and stderr records. A message takes the time of its first record
+ * (as Docker's copier does for partial lines). Runs longer than `maxMessage` are emitted in
+ * pieces without a newline, so a container writing endless bytes without a newline cannot
+ * make the reader buffer without bound; the concatenation of a stream's messages stays
+ * byte-identical to what the container wrote.
+ */
+export class MessageAssembler {
+  readonly #maxMessage: number;
+  #pending: { stdout: LogRecord[]; stderr: LogRecord[] } = { stdout: [], stderr: [] };
+  #pendingBytes = { stdout: 0, stderr: 0 };
+
+  constructor(maxMessage = 1024 * 1024) {
+    this.#maxMessage = maxMessage;
+  }
+
+  /** Returns the message this record completes, if any. */
+  push(rec: LogRecord): LogMessage | undefined {
+    const s = rec.stream;
+    const run = this.#pending[s];
+    if (!rec.partial) {
+      if (run.length === 0) return { stream: s, timeNs: rec.timeNs, data: Buffer.concat([rec.data, NEWLINE]) };
+      run.push(rec);
+      return this.#take(s, true);
+    }
+    run.push(rec);
+    this.#pendingBytes[s] += rec.data.length;
+    return this.#pendingBytes[s] >= this.#maxMessage ? this.#take(s, false) : undefined;
+  }
+
+  /** Unfinished runs as messages without a newline (the container exited mid-line). */
+  flush(): LogMessage[] {
+    const out: LogMessage[] = [];
+    for (const s of ['stdout', 'stderr'] as const) {
+      if (this.#pending[s].length > 0) out.push(this.#take(s, false));
+    }
+    return out.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
+  }
+
+  /** Forgets unfinished runs, e.g. after the file was truncated under us. */
+  reset(): void {
+    this.#pending = { stdout: [], stderr: [] };
+    this.#pendingBytes = { stdout: 0, stderr: 0 };
+  }
+
+  #take(s: LogStream, newline: boolean): LogMessage {
+    const run = this.#pending[s];
+    const parts = run.map((r) => r.data);
+    if (newline) parts.push(NEWLINE);
+    this.#pending[s] = [];
+    this.#pendingBytes[s] = 0;
+    return { stream: s, timeNs: run[0]!.timeNs, data: Buffer.concat(parts) };
+  }
+}
+
+/** Docker's `logs --timestamps` form: RFC3339 in UTC with exactly nine fraction digits. */
+export function formatTimestamp(timeNs: bigint): string {
+  let s = timeNs / NS_PER_S;
+  let ns = timeNs % NS_PER_S;
+  if (ns < 0n) {
+    ns += NS_PER_S;
+    s -= 1n;
+  }
+  const iso = new Date(Number(s) * 1000).toISOString();
+  return `${iso.slice(0, 19)}.${ns.toString().padStart(9, '0')}Z`;
+}
+
+const DURATION_UNITS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  'µs': 1_000n,
+  'μs': 1_000n,
+  ms: 1_000_000n,
+  s: NS_PER_S,
+  m: 60n * NS_PER_S,
+  h: 3600n * NS_PER_S,
+};
+
+/** Go's time.ParseDuration, in ns; undefined if `s` is not a duration. */
+function parseGoDuration(s: string): bigint | undefined {
+  const m = /^([+-]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(s);
+  if (!m) return undefined;
+  let total = 0n;
+  for (const part of m[2]!.matchAll(/(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/g)) {
+    const unit = DURATION_UNITS[part[3]!]!;
+    const frac = part[2] ?? '';
+    total += BigInt(part[1] || '0') * unit;
+    if (frac !== '') total += (BigInt(frac) * unit) / 10n ** BigInt(frac.length);
+  }
+  return m[1] === '-' ? -total : total;
+}
+
+function fractionToNs(frac: string | undefined): bigint {
+  if (!frac) return 0n;
+  return BigInt(frac.slice(0, 9).padEnd(9, '0'));
+}
+
+const DOCKER_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?(Z|z|[+-]\d{2}:\d{2})?$/;
+
+/**
+ * `since`/`until` as sent to the API. The docker CLI sends unix seconds with an optional
+ * fraction; dockerode and curl users also send RFC3339 forms and Go durations ("10m", "1h30m",
+ * meaning that long before now), which the CLI itself would have converted (docker
+ * `api/types/time.GetTimestamp`). Forms without a zone are read in the daemon's local zone,
+ * as the CLI would when run on this host.
+ */
+export function parseDockerTime(s: string, nowNs: bigint = BigInt(Date.now()) * 1_000_000n): bigint {
+  const value = s.trim();
+  const unix = /^(-?\d+)(?:\.(\d+))?$/.exec(value);
+  if (unix) {
+    const secs = BigInt(unix[1]!);
+    const frac = fractionToNs(unix[2]);
+    return secs * NS_PER_S + (unix[1]!.startsWith('-') ? -frac : frac);
+  }
+  if (value !== '0') {
+    const d = parseGoDuration(value);
+    if (d !== undefined) return nowNs - d;
+  }
+  const m = DOCKER_TIME.exec(value);
+  if (m) {
+    const [year, month, day, hour, min, sec] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? '0')) as [
+      number, number, number, number, number, number,
+    ];
+    const valid = month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && min <= 59 && sec <= 60;
+    if (valid) {
+      const zone = m[8];
+      let epochMs: number;
+      if (zone === undefined) {
+        epochMs = new Date(year, month - 1, day, hour, min, sec).getTime();
+      } else {
+        epochMs = Date.UTC(year, month - 1, day, hour, min, sec);
+        if (zone !== 'Z' && zone !== 'z') {
+          const sign = zone.startsWith('-') ? -1 : 1;
+          epochMs -= sign * (Number(zone.slice(1, 3)) * 3600 + Number(zone.slice(4, 6)) * 60) * 1000;
+        }
+      }
+      if (Number.isFinite(epochMs)) return BigInt(epochMs / 1000) * NS_PER_S + fractionToNs(m[7]);
+    }
+  }
+  throw invalidParameter(`failed to parse value as time or duration: "${s}"`);
+}

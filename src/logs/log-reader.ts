@@ -1,0 +1,537 @@
+import { open, readdir, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { MessageAssembler, parseRecordIn } from './k8s-file.js';
+import type { LogMessage, LogRecord, LogStream } from './k8s-file.js';
+import { errnoCode, messageOf } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+
+export type { LogMessage } from './k8s-file.js';
+
+export type ReadLogsOptions = {
+  /** conmon's current log file; rotated ones are `path.1` (newest) … `path.N` (oldest). */
+  path: string;
+  follow: boolean;
+  /** The last n messages; undefined or negative means all. */
+  tail?: number;
+  sinceNs?: bigint;
+  untilNs?: bigint;
+  signal?: AbortSignal;
+  /** Resolves once the container has exited: a follow then drains the files and ends. */
+  stopped?: Promise<unknown>;
+  log?: Logger;
+};
+
+// Large reads keep a 100 MiB `docker logs` in a few hundred syscalls.
+const CHUNK = 1024 * 1024;
+const TAIL_CHUNK = 256 * 1024;
+// conmon's records hold at most one 8 KiB read; a "line" this long without a newline is not
+// one of its records, and dropping it keeps memory bounded on a corrupt file.
+const MAX_RECORD = 1024 * 1024;
+// fs.watch can miss events (and cannot watch a directory that does not exist yet).
+const POLL_MS = 250;
+const NL = 0x0a;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Reads a container's k8s-file logs as Docker's `logs` does: rotated files oldest first, then
+ * the current one; with `follow`, keeps reading across rotations until `signal` aborts or the
+ * container has stopped and everything written is read. Files are opened up front, so a
+ * rotation during the read renames them under us without losing or repeating lines.
+ */
+export async function* readLogs(opts: ReadLogsOptions): AsyncGenerator<LogMessage> {
+  const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
+  const source = new LogSource(opts);
+  try {
+    await source.open(tail);
+    // Docker applies `tail` first, then since/until to what is left.
+    let ring = tail !== undefined ? new Ring<LogMessage>(tail) : undefined;
+    for (;;) {
+      const batch = await source.next();
+      if (batch === null) return;
+      let messages = batch.messages;
+      if (ring) {
+        for (const m of messages) ring.push(m);
+        if (!batch.caughtUp) continue;
+        messages = ring.take();
+        ring = undefined;
+      }
+      for (const m of messages) {
+        if (opts.sinceNs !== undefined && m.timeNs < opts.sinceNs) continue;
+        if (opts.untilNs !== undefined && m.timeNs > opts.untilNs) return;
+        yield m;
+      }
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+type LogFile = { fh: FileHandle; ino: number; size: number };
+type Batch = { messages: LogMessage[]; caughtUp: boolean };
+type Position = { index: number; offset: number };
+
+/** Files, positions, rotation and waiting; hands out messages a chunk at a time. */
+class LogSource {
+  readonly #opts: ReadLogsOptions;
+  readonly #asm = new MessageAssembler();
+  readonly #handles = new Set<FileHandle>();
+  #queue: LogFile[] = [];
+  #file: LogFile | undefined;
+  #reader: LineReader | undefined;
+  #wake: Wake | undefined;
+  #stopped = { seen: false };
+  #drainingAfterStop = false;
+  #reportedCaughtUp = false;
+  #ended = false;
+
+  constructor(opts: ReadLogsOptions) {
+    this.#opts = opts;
+  }
+
+  async open(tail: number | undefined): Promise<void> {
+    const { rotated, current } = await this.#openAll();
+    const files = current ? [...rotated, current] : rotated;
+    const from: Position = tail !== undefined ? await findTailStart(files, tail) : { index: 0, offset: 0 };
+    this.#queue = files.slice(from.index);
+    const first = this.#queue.shift();
+    if (first) this.#startFile(first, from.offset);
+    if (this.#opts.follow) {
+      this.#wake = new Wake(dirname(this.#opts.path), this.#opts.signal, this.#opts.log);
+      // Only a small flag is kept alive by a container that never stops.
+      const flag = this.#stopped;
+      const wake = this.#wake;
+      const onStop = () => {
+        flag.seen = true;
+        wake.poke();
+      };
+      this.#opts.stopped?.then(onStop, onStop);
+    }
+  }
+
+  /** The next messages; `caughtUp` once everything present at that moment has been read. */
+  async next(): Promise<Batch | null> {
+    const follow = this.#opts.follow;
+    for (;;) {
+      if (this.#ended || this.#opts.signal?.aborted) return null;
+      if (this.#reader && this.#file) {
+        const region = await this.#reader.next(follow ? undefined : this.#file.size);
+        if (region) {
+          const messages = collect(region, this.#asm);
+          if (messages.length > 0) return { messages, caughtUp: false };
+          continue;
+        }
+        const nextFile = this.#queue.shift();
+        if (nextFile) {
+          await this.#closeHandle(this.#file.fh);
+          this.#startFile(nextFile, 0);
+          continue;
+        }
+      }
+      if (!follow) return this.#finish();
+      if (await this.#checkPath()) continue;
+      if (this.#drainingAfterStop) return this.#finish();
+      const untilPassed = this.#opts.untilNs !== undefined && nowNs() > this.#opts.untilNs;
+      if (this.#stopped.seen || untilPassed) {
+        // Everything the container wrote is in the files now: one more full pass, then end.
+        this.#drainingAfterStop = true;
+        continue;
+      }
+      if (!this.#reportedCaughtUp) {
+        this.#reportedCaughtUp = true;
+        return { messages: [], caughtUp: true };
+      }
+      await this.#wake?.wait(POLL_MS);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#ended = true;
+    this.#wake?.close();
+    for (const fh of [...this.#handles]) await this.#closeHandle(fh);
+  }
+
+  #finish(): Batch {
+    this.#ended = true;
+    return { messages: this.#asm.flush(), caughtUp: true };
+  }
+
+  /**
+   * At EOF of the newest file: has `path` become another file (rotation), been truncated, or
+   * appeared at last? True if there is something new to read.
+   */
+  async #checkPath(): Promise<boolean> {
+    const path = this.#opts.path;
+    const st = await statIfExists(path);
+    // Missing: never started, or between berthd's rename and conmon's reopen.
+    if (!st) return false;
+    if (!this.#file || !this.#reader) {
+      const f = await this.#openFile(path);
+      if (!f) return false;
+      this.#startFile(f, 0);
+      return true;
+    }
+    if (st.ino !== this.#file.ino) {
+      // conmon creates the new file only once it is done writing the old one, so the old
+      // one is finished: read its rest first, then whatever was rotated after it (we may be
+      // more than one rotation behind), then the new file from the start.
+      const { rotated, current } = await this.#openAll();
+      const files = current ? [...rotated, current] : rotated;
+      const at = files.findIndex((f) => f.ino === this.#file?.ino);
+      // Not found: the old file was already pruned, so what came between is gone; as with
+      // Docker, a reader that falls that far behind loses those lines.
+      const next = at >= 0 ? files.slice(at + 1) : current && current.ino !== this.#file.ino ? [current] : [];
+      for (const f of files) if (!next.includes(f)) await this.#closeHandle(f.fh);
+      this.#queue.push(...next);
+      return next.length > 0;
+    }
+    const size = (await this.#file.fh.stat()).size;
+    if (size < this.#reader.pos) {
+      this.#reader.reset();
+      this.#asm.reset();
+      return true;
+    }
+    return false;
+  }
+
+  #startFile(f: LogFile, offset: number): void {
+    this.#file = f;
+    this.#reader = new LineReader(f.fh, offset);
+  }
+
+  /** `path` first, then its rotated siblings; a file renamed between two opens is kept once. */
+  async #openAll(): Promise<{ rotated: LogFile[]; current: LogFile | undefined }> {
+    const path = this.#opts.path;
+    const current = await this.#openFile(path);
+    const base = basename(path);
+    const dir = dirname(path);
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    const numbers = names
+      .filter((n) => n.startsWith(`${base}.`) && /^\d+$/.test(n.slice(base.length + 1)))
+      .map((n) => Number(n.slice(base.length + 1)))
+      .sort((a, b) => a - b);
+    const rotated: LogFile[] = [];
+    const inodes = new Set(current ? [current.ino] : []);
+    for (const n of numbers) {
+      const f = await this.#openFile(join(dir, `${base}.${n}`));
+      if (!f) continue;
+      if (inodes.has(f.ino)) {
+        await this.#closeHandle(f.fh);
+        continue;
+      }
+      inodes.add(f.ino);
+      rotated.push(f);
+    }
+    return { rotated: rotated.reverse(), current };
+  }
+
+  async #openFile(p: string): Promise<LogFile | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(p, 'r');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+    this.#handles.add(fh);
+    const st = await fh.stat();
+    return { fh, ino: st.ino, size: st.size };
+  }
+
+  async #closeHandle(fh: FileHandle): Promise<void> {
+    this.#handles.delete(fh);
+    try {
+      await fh.close();
+    } catch (err) {
+      this.#opts.log?.debug({ err: messageOf(err), path: this.#opts.path }, 'closing a log file failed');
+    }
+  }
+}
+
+/** A span of `buf` holding only complete lines, each ending in `\n`. */
+type Region = { buf: Buffer; start: number; end: number };
+
+/** Forward reads of whole lines; an unfinished last line waits in `#carry` for its `\n`. */
+class LineReader {
+  readonly #fh: FileHandle;
+  /** File offset of the next byte to read (bytes in `#carry` are already read). */
+  pos: number;
+  #carry: Buffer = EMPTY;
+  #skipping = false;
+
+  constructor(fh: FileHandle, pos: number) {
+    this.#fh = fh;
+    this.pos = pos;
+  }
+
+  /** The next complete lines before `limit` (or EOF); null when there are none yet. */
+  async next(limit?: number): Promise<Region | null> {
+    for (;;) {
+      const want = limit === undefined ? CHUNK : Math.min(CHUNK, limit - this.pos);
+      if (want <= 0) return null;
+      // A fresh buffer each time: records of an unfinished P run keep views of it.
+      const buf = Buffer.allocUnsafe(this.#carry.length + want);
+      this.#carry.copy(buf, 0);
+      const { bytesRead } = await this.#fh.read(buf, this.#carry.length, want, this.pos);
+      if (bytesRead === 0) return null;
+      this.pos += bytesRead;
+      const filled = this.#carry.length + bytesRead;
+      const lastNl = buf.lastIndexOf(NL, filled - 1);
+      if (lastNl < 0) {
+        this.#carry = buf.subarray(0, filled);
+        if (this.#carry.length > MAX_RECORD) {
+          this.#carry = EMPTY;
+          this.#skipping = true;
+        }
+        continue;
+      }
+      let start = 0;
+      if (this.#skipping) {
+        start = buf.indexOf(NL) + 1;
+        this.#skipping = false;
+      }
+      this.#carry = Buffer.from(buf.subarray(lastNl + 1, filled));
+      if (start <= lastNl) return { buf, start, end: lastNl + 1 };
+    }
+  }
+
+  reset(): void {
+    this.pos = 0;
+    this.#carry = EMPTY;
+    this.#skipping = false;
+  }
+}
+
+function collect(region: Region, asm: MessageAssembler): LogMessage[] {
+  const { buf, end } = region;
+  const out: LogMessage[] = [];
+  let s = region.start;
+  while (s < end) {
+    const nl = buf.indexOf(NL, s);
+    const rec = parseRecordIn(buf, s, nl);
+    s = nl + 1;
+    // Malformed lines are skipped, as Docker's json-file reader skips what it cannot decode.
+    if (!rec) continue;
+    const m = asm.push(rec);
+    if (m) out.push(m);
+  }
+  return out;
+}
+
+/**
+ * Where reading must start so that the last `n` messages come out whole. Walks records
+ * backwards from the end: a message ends at an `F` record, or at the last `P` record of a
+ * stream (a run not finished yet). Once `n` messages are counted, it keeps walking until the
+ * first record of every counted message has been passed, i.e. until an earlier `F` of each
+ * such stream (or TAIL_SLACK runs out). Reading forward from there may yield a few extra
+ * older messages; the caller's ring of `n` drops them.
+ */
+async function findTailStart(files: LogFile[], n: number): Promise<Position> {
+  // With n = 0 the walk stops after the last complete record, not at the file's size, which
+  // may fall inside a record conmon is still writing.
+  const counter = new TailCounter(n);
+  for (let index = files.length - 1; index >= 0; index--) {
+    const offset = await scanBackward(files[index]!, counter);
+    if (offset !== undefined) return { index, offset };
+  }
+  return { index: 0, offset: 0 };
+}
+
+// How far past the n-th message the walk goes looking for where the counted messages begin.
+// A P run interleaved with more than this of the other stream is cut (its head is left
+// out) rather than having `--tail 10` read a 100 MiB file of one stream to the start.
+const TAIL_SLACK = 1024 * 1024;
+
+class TailCounter {
+  readonly #n: number;
+  #count = 0;
+  #seen = { stdout: false, stderr: false };
+  #open = { stdout: false, stderr: false };
+  #walked = 0;
+  #walkedAtN = 0;
+
+  constructor(n: number) {
+    this.#n = n;
+  }
+
+  /**
+   * Visits records last to first (`bytes`: the line's length with its `\n`); true once
+   * reading can start right after this record.
+   */
+  visit(rec: LogRecord | undefined, bytes: number): boolean {
+    this.#walked += bytes;
+    if (this.#count >= this.#n && this.#walked - this.#walkedAtN > TAIL_SLACK) return true;
+    if (!rec) return false;
+    const s: LogStream = rec.stream;
+    const endsMessage = !rec.partial || !this.#seen[s];
+    this.#seen[s] = true;
+    if (!endsMessage) return false;
+    if (this.#count < this.#n) {
+      this.#count++;
+      this.#open[s] = true;
+      this.#walkedAtN = this.#walked;
+      return false;
+    }
+    this.#open[s] = false;
+    return !this.#open.stdout && !this.#open.stderr;
+  }
+}
+
+/**
+ * Reads one file backwards in chunks, feeding complete records to `counter`; returns the
+ * offset just after the record where it stopped, or undefined if it reached the start.
+ */
+async function scanBackward(f: LogFile, counter: TailCounter): Promise<number | undefined> {
+  let pos = f.size;
+  // The head of the line that straddles the previous (later) chunk boundary, with its `\n`.
+  let carry: Buffer = EMPTY;
+  // The file's last bytes may be a record conmon is still writing; after an overlong line
+  // we are likewise inside something that is not a record.
+  let dropTrailing = true;
+  while (pos > 0) {
+    const len = Math.min(TAIL_CHUNK, pos);
+    pos -= len;
+    const buf = Buffer.allocUnsafe(len + carry.length);
+    await readFully(f.fh, buf, len, pos);
+    carry.copy(buf, len);
+    let e = dropTrailing ? buf.lastIndexOf(NL) : buf.length - 1;
+    if (e < 0) {
+      carry = EMPTY;
+      continue;
+    }
+    dropTrailing = false;
+    carry = EMPTY;
+    while (e >= 0) {
+      const s = e === 0 ? 0 : buf.lastIndexOf(NL, e - 1) + 1;
+      if (s === 0 && pos > 0) {
+        carry = Buffer.from(buf.subarray(0, e + 1));
+        if (carry.length > MAX_RECORD) {
+          carry = EMPTY;
+          dropTrailing = true;
+        }
+        break;
+      }
+      const rec = parseRecordIn(buf, s, e);
+      if (counter.visit(rec, e + 1 - s)) return pos + e + 1;
+      e = s - 1;
+    }
+  }
+  return undefined;
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, len: number, pos: number): Promise<void> {
+  let off = 0;
+  while (off < len) {
+    const { bytesRead } = await fh.read(buf, off, len - off, pos + off);
+    if (bytesRead === 0) {
+      buf.fill(0, off, len);
+      return;
+    }
+    off += bytesRead;
+  }
+}
+
+/** Keeps the last `n` items pushed. */
+class Ring<T> {
+  readonly #n: number;
+  #items: T[] = [];
+  #start = 0;
+
+  constructor(n: number) {
+    this.#n = n;
+  }
+
+  push(item: T): void {
+    if (this.#n === 0) return;
+    if (this.#items.length < this.#n) {
+      this.#items.push(item);
+      return;
+    }
+    this.#items[this.#start] = item;
+    this.#start = (this.#start + 1) % this.#n;
+  }
+
+  take(): T[] {
+    const out = [...this.#items.slice(this.#start), ...this.#items.slice(0, this.#start)];
+    this.#items = [];
+    this.#start = 0;
+    return out;
+  }
+}
+
+/** Wakes a follower on a directory change, an abort, a stop, or after a poll interval. */
+class Wake {
+  #dirty = false;
+  #resolve: (() => void) | undefined;
+  #watcher: FSWatcher | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.poke();
+
+  constructor(dir: string, signal: AbortSignal | undefined, log: Logger | undefined) {
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    try {
+      this.#watcher = watch(dir, { persistent: false }, () => this.poke());
+      this.#watcher.on('error', (err) => {
+        log?.debug({ err: messageOf(err), dir }, 'log directory watch failed; polling');
+        this.#watcher?.close();
+        this.#watcher = undefined;
+      });
+    } catch (err) {
+      // The directory may not exist yet; the poll covers it.
+      log?.debug({ err: messageOf(err), dir }, 'cannot watch log directory; polling');
+    }
+  }
+
+  poke(): void {
+    this.#dirty = true;
+    const r = this.#resolve;
+    this.#resolve = undefined;
+    r?.();
+  }
+
+  wait(ms: number): Promise<void> {
+    if (this.#dirty) {
+      this.#dirty = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.#dirty = false;
+        self.#resolve = undefined;
+        resolve();
+      }
+      this.#resolve = done;
+    });
+  }
+
+  close(): void {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    this.poke();
+  }
+}
+
+async function statIfExists(p: string): Promise<{ ino: number } | undefined> {
+  try {
+    return await stat(p);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}

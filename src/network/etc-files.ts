@@ -1,0 +1,64 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import type { OciMount } from '../runtime/spec.js';
+import { errnoCode } from '../lib/errors.js';
+
+const LOOPBACK_HOSTS = [
+  '127.0.0.1\tlocalhost',
+  '::1\tlocalhost ip6-localhost ip6-loopback',
+  'fe00::0\tip6-localnet',
+  'ff00::0\tip6-mcastprefix',
+  'ff02::1\tip6-allnodes',
+  'ff02::2\tip6-allrouters',
+];
+
+/** Nameservers on the host's loopback are unreachable from a container's own namespace. */
+export function containerResolvConf(hostText: string): string {
+  const lines = hostText.split('\n');
+  const kept = lines.filter((l) => {
+    const m = /^\s*nameserver\s+(\S+)/.exec(l);
+    return !m || !/^(127\.|::1$)/.test(m[1] ?? '');
+  });
+  const hasNs = kept.some((l) => /^\s*nameserver\s+/.test(l));
+  if (!hasNs) kept.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
+  return kept.join('\n').replace(/\n*$/, '\n');
+}
+
+export type EtcFilesInput = { dir: string; hostname: string; domainname: string; networkMode: 'none' | 'host' };
+
+/**
+ * Write the container's /etc/hostname, /etc/hosts and /etc/resolv.conf into its folder and
+ * return the bind mounts that put them in place.
+ */
+export async function writeEtcFiles(i: EtcFilesInput): Promise<OciMount[]> {
+  const hostsPath = join(i.dir, 'hosts');
+  const hostnamePath = join(i.dir, 'hostname');
+  const resolvPath = join(i.dir, 'resolv.conf');
+  const hostResolv = await readOr('/etc/resolv.conf', '');
+  if (i.networkMode === 'host') {
+    await writeFile(hostsPath, await readOr('/etc/hosts', `${LOOPBACK_HOSTS.join('\n')}\n`));
+    await writeFile(hostnamePath, `${osHostname()}\n`);
+    await writeFile(resolvPath, hostResolv);
+  } else {
+    await writeFile(hostsPath, `${LOOPBACK_HOSTS.join('\n')}\n`);
+    await writeFile(hostnamePath, `${i.hostname}\n`);
+    await writeFile(resolvPath, containerResolvConf(hostResolv));
+  }
+  const bind = (source: string, destination: string): OciMount => ({
+    destination,
+    type: 'bind',
+    source,
+    options: ['rbind', 'rprivate'],
+  });
+  return [bind(resolvPath, '/etc/resolv.conf'), bind(hostnamePath, '/etc/hostname'), bind(hostsPath, '/etc/hosts')];
+}
+
+async function readOr(path: string, fallback: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return fallback;
+    throw err;
+  }
+}

@@ -1,0 +1,147 @@
+import type { ContainerService } from '../engine/container-service.js';
+import { isRunningLike, type ContainerRecord } from '../engine/container.js';
+import type { OciRuntime, StorageDriver } from '../engine/ports.js';
+import type { RecordStore } from '../state/record-store.js';
+import type { Logger } from '../lib/logger.js';
+import { messageOf } from '../lib/errors.js';
+import { readdir } from 'node:fs/promises';
+import { nsToIso } from '../runtime/exit-watcher.js';
+
+export type RestoreDeps = {
+  store: RecordStore<ContainerRecord>;
+  containers: ContainerService;
+  runtime: OciRuntime;
+  storage: StorageDriver;
+  /** Folders of the runtime's per-container state under exec-root (bundles). */
+  runtimeBundlesDir: string;
+  liveRestore: boolean;
+  log: Logger;
+  deadlineMs: number;
+  concurrency: number;
+};
+
+export type Verdict =
+  | { id: string; action: 'adopted' }
+  | { id: string; action: 'exited'; exitCode: number }
+  | { id: string; action: 'stopped' }
+  | { id: string; action: 'monitor-lost'; containerAlive: boolean }
+  | { id: string; action: 'removal-finished' }
+  | { id: string; action: 'unchanged' }
+  | { id: string; action: 'failed'; error: string };
+
+export type RestoreReport = {
+  verdicts: Verdict[];
+  unreadable: { id: string; error: string }[];
+  leftovers: string[];
+  durationMs: number;
+};
+
+/**
+ * The restore pass, run before the API answers: scan the records, learn from the machine
+ * what each container is doing, then adopt, record the exit, stop, or repair — each
+ * container on its own, so one bad record never stops start-up.
+ */
+export async function restore(d: RestoreDeps): Promise<RestoreReport> {
+  const t0 = Date.now();
+  const { records, failures, leftovers } = await d.store.loadAll();
+  for (const f of failures) d.log.error({ containerId: f.id, err: f.error }, 'cannot load container record');
+  for (const r of records) d.containers.register(r);
+
+  const deadline = AbortSignal.timeout(d.deadlineMs);
+  const verdicts = await mapLimit(records, d.concurrency, async (r): Promise<Verdict> => {
+    if (deadline.aborted) return { id: r.id, action: 'failed', error: 'restore deadline passed' };
+    try {
+      return await settle(d, r);
+    } catch (err) {
+      d.log.error({ containerId: r.id, err: messageOf(err) }, 'cannot restore container');
+      return { id: r.id, action: 'failed', error: messageOf(err) };
+    }
+  });
+
+  await removeLeftovers(d, records, leftovers);
+  const report = { verdicts, unreadable: failures, leftovers, durationMs: Date.now() - t0 };
+  d.log.info(
+    { containers: records.length, adopted: verdicts.filter((v) => v.action === 'adopted').length, ms: report.durationMs },
+    'Loading containers: done.',
+  );
+  return report;
+}
+
+async function settle(d: RestoreDeps, r: ContainerRecord): Promise<Verdict> {
+  if (r.state.status === 'removing') {
+    await d.containers.finishRemoval(r.id);
+    return { id: r.id, action: 'removal-finished' };
+  }
+  if (!isRunningLike(r.state)) {
+    // A start that crashed before it was recorded leaves runtime state behind.
+    await d.runtime.cleanupOrphan(r.id);
+    return { id: r.id, action: 'unchanged' };
+  }
+  const handle = r.state.handle;
+  const probe = await d.runtime.probe(handle);
+  switch (probe.state) {
+    case 'exited':
+      await d.containers.recordExit(r.id, probe.exit, handle);
+      d.log.info({ containerId: r.id, exitCode: probe.exit.exitCode }, 'container exited while the daemon was down');
+      return { id: r.id, action: 'exited', exitCode: probe.exit.exitCode };
+    case 'running':
+      if (d.liveRestore) {
+        d.containers.watch(r.id);
+        return { id: r.id, action: 'adopted' };
+      }
+      d.log.info({ containerId: r.id }, 'live restore is off: stopping container found running');
+      await d.containers.stopFound(r.id);
+      return { id: r.id, action: 'stopped' };
+    case 'monitor-lost': {
+      // Without its monitor the container has no log reader and no exit record: take it
+      // down and record that its exit code could not be known (podman does the same).
+      d.log.warn({ containerId: r.id, containerAlive: probe.containerAlive }, 'container monitor died without writing an exit file');
+      if (probe.containerAlive) await d.runtime.kill(handle, 9);
+      await d.containers.recordExit(
+        r.id,
+        { exitCode: 255, finishedAt: nsToIso(BigInt(Date.now()) * 1_000_000n), oomKilled: false },
+        handle,
+      );
+      return { id: r.id, action: 'monitor-lost', containerAlive: probe.containerAlive };
+    }
+  }
+}
+
+/** Storage and runtime state of creates that never finished (no record: never acknowledged). */
+async function removeLeftovers(d: RestoreDeps, records: ContainerRecord[], leftovers: string[]): Promise<void> {
+  const known = new Set<string>(records.map((r) => r.id));
+  for (const id of leftovers) {
+    d.log.info({ containerId: id }, 'removing unfinished container');
+    await d.store.remove(id);
+  }
+  for (const id of await d.storage.listContainerLayers()) {
+    if (known.has(id)) continue;
+    d.log.info({ containerId: id }, 'removing container layer without a record');
+    await d.storage.unmount(id).catch(() => undefined);
+    await d.storage.removeContainerLayer(id);
+  }
+  let bundles: string[] = [];
+  try {
+    bundles = await readdir(d.runtimeBundlesDir);
+  } catch {
+    bundles = [];
+  }
+  for (const id of bundles) {
+    if (known.has(id)) continue;
+    d.log.info({ containerId: id }, 'removing runtime state without a record');
+    await d.runtime.cleanupOrphan(id).catch((err: unknown) => d.log.warn({ containerId: id, err: messageOf(err) }, 'cannot clean runtime state'));
+  }
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}

@@ -1,0 +1,75 @@
+import { SeqpacketSocket } from 'node-unix-socket';
+import type { AttachSession } from '../engine/ports.js';
+import { systemError } from '../lib/errors.js';
+
+// conmon frames each packet as [stream id][payload]; ids from conmon's ctr_stdio.c.
+const STDOUT_ID = 2;
+const STDERR_ID = 3;
+// conmon reads at most 32 KiB per input packet (CONN_SOCK_BUF_SIZE).
+const MAX_INPUT_PACKET = 32 * 1024;
+
+/**
+ * Connect to conmon's attach socket (SOCK_SEQPACKET, which node:net cannot open). The
+ * session always drains the socket: conmon writes to attach clients with blocking writes,
+ * so a reader that stops reading would stop the container.
+ */
+export function connectAttach(socketPath: string): Promise<AttachSession> {
+  return new Promise((resolve, reject) => {
+    const sock = new SeqpacketSocket();
+    let dataCb: ((stream: 'stdout' | 'stderr', data: Buffer) => void) | undefined;
+    const pending: [('stdout' | 'stderr'), Buffer][] = [];
+    const closeCbs: (() => void)[] = [];
+    let closed = false;
+    const onClose = () => {
+      if (closed) return;
+      closed = true;
+      for (const cb of closeCbs) cb();
+    };
+    sock.on('data', (buf: Buffer) => {
+      if (buf.length < 1) return;
+      const id = buf[0];
+      const stream = id === STDERR_ID ? 'stderr' : id === STDOUT_ID ? 'stdout' : undefined;
+      if (!stream) return;
+      const payload = buf.subarray(1);
+      if (dataCb) dataCb(stream, payload);
+      else pending.push([stream, Buffer.from(payload)]);
+    });
+    sock.on('end', onClose);
+    sock.on('close', onClose);
+    sock.on('error', (err: Error) => {
+      if (!connected) reject(systemError(`cannot attach: ${err.message}`, err));
+      onClose();
+    });
+    let connected = false;
+    try {
+      sock.connect(socketPath, () => {
+        connected = true;
+        resolve({
+          onData(cb) {
+            dataCb = cb;
+            for (const [s, d] of pending.splice(0)) cb(s, d);
+          },
+          onClose(cb) {
+            if (closed) cb();
+            else closeCbs.push(cb);
+          },
+          write(data) {
+            if (closed) return;
+            for (let off = 0; off < data.length; off += MAX_INPUT_PACKET) {
+              sock.write(data.subarray(off, off + MAX_INPUT_PACKET));
+            }
+          },
+          closeStdin() {
+            if (!closed) sock.end();
+          },
+          close() {
+            if (!closed) sock.destroy();
+            onClose();
+          },
+        });
+      });
+    } catch (err) {
+      reject(systemError(`cannot attach: ${(err as Error).message}`, err));
+    }
+  });
+}

@@ -1,0 +1,225 @@
+import { mkdir, rm, writeFile, access, open, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  AttachSession,
+  AttachStreams,
+  ExitInfo,
+  OciRuntime,
+  ProbeResult,
+  RuntimeHandle,
+  StartRequest,
+} from '../engine/ports.js';
+import { identify, isAlive, signalIdentity, type ProcessIdentity } from '../lib/proc.js';
+import { launchConmon } from './conmon.js';
+import { RuncCli } from './runc.js';
+import { ExitWatcher } from './exit-watcher.js';
+import { connectAttach } from './attach.js';
+import type { Logger } from '../lib/logger.js';
+import { messageOf, systemError } from '../lib/errors.js';
+
+export type ConmonRuntimeOptions = {
+  execRoot: string;
+  conmonPath: string;
+  log: Logger;
+};
+
+/**
+ * The OciRuntime adapter: one conmon per container, runc underneath. Layout under exec-root:
+ *   containers/<id>/          bundle (config.json, conmon's ctl/winsz FIFOs, attach socket)
+ *   containers/<id>/persist/  conmon's persist dir (must exist until the container exits)
+ *   exits/<id>                conmon's exit file
+ *   s/<cuuid>                 conmon's short symlink to the bundle (attach socket path)
+ *   runc/                     runc's state root
+ */
+export class ConmonRuntime implements OciRuntime {
+  readonly #o: ConmonRuntimeOptions;
+  readonly exits: ExitWatcher;
+  readonly runcRoot: string;
+
+  constructor(o: ConmonRuntimeOptions) {
+    this.#o = o;
+    this.exits = new ExitWatcher(join(o.execRoot, 'exits'), o.log);
+    this.runcRoot = join(o.execRoot, 'runc');
+  }
+
+  async init(): Promise<void> {
+    for (const d of ['containers', 'exits', 's', 'runc']) {
+      await mkdir(join(this.#o.execRoot, d), { recursive: true, mode: 0o700 });
+    }
+    this.exits.start();
+  }
+
+  close(): void {
+    this.exits.stop();
+  }
+
+  bundleDir(id: string): string {
+    return join(this.#o.execRoot, 'containers', id);
+  }
+
+  #runc(h: { runtimePath: string }): RuncCli {
+    return new RuncCli(h.runtimePath, this.runcRoot);
+  }
+
+  async start(
+    req: StartRequest,
+    beforeStart: (handle: RuntimeHandle) => Promise<void>,
+  ): Promise<RuntimeHandle> {
+    const bundle = this.bundleDir(req.id);
+    const persistDir = join(bundle, 'persist');
+    const socketDir = join(this.#o.execRoot, 's');
+    const cuuid = req.id.slice(0, 16);
+    // A previous run of the same container leaves its exit file; it must not be taken for this one.
+    await rm(this.exits.exitFile(req.id), { force: true });
+    await rm(bundle, { recursive: true, force: true });
+    await mkdir(persistDir, { recursive: true, mode: 0o700 });
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(req.ociSpec), { mode: 0o600 });
+
+    const { containerPid, conmonPid } = await launchConmon({
+      conmonPath: this.#o.conmonPath,
+      id: req.id,
+      cuuid,
+      runtimePath: req.runtime.path,
+      runtimeArgs: ['--root', this.runcRoot, ...req.runtime.args],
+      bundle,
+      containerPidFile: join(bundle, 'pidfile'),
+      conmonPidFile: join(bundle, 'conmon.pid'),
+      logPath: req.logPath,
+      exitDir: this.exits.dir,
+      persistDir,
+      socketDir,
+      tty: req.tty,
+      stdin: req.stdin,
+      leaveStdinOpen: !req.stdinOnce,
+    });
+    const conmon = await identify(conmonPid);
+    const container = await identify(containerPid);
+    if (!conmon || !container) {
+      await this.cleanup(req.id, undefined);
+      throw systemError('container monitor exited during start');
+    }
+    const handle: RuntimeHandle = {
+      handleVersion: 1,
+      id: req.id,
+      runtime: req.runtime.name,
+      runtimePath: req.runtime.path,
+      runtimeRoot: this.runcRoot,
+      conmon,
+      container,
+      bundle,
+      exitFile: this.exits.exitFile(req.id),
+      persistDir,
+      attachSocket: join(socketDir, cuuid, 'attach'),
+      ctlFifo: join(bundle, 'ctl'),
+      startedAt: '',
+    };
+    try {
+      await beforeStart(handle);
+      await this.#runc(handle).start(req.id);
+    } catch (err) {
+      await this.#forceStop(req.id, handle);
+      await this.cleanup(req.id, handle);
+      throw err;
+    }
+    return { ...handle, startedAt: new Date().toISOString() };
+  }
+
+  async #forceStop(id: string, h: RuntimeHandle): Promise<void> {
+    await signalIdentity(h.container, 'SIGKILL');
+    try {
+      await this.waitExit(h, AbortSignal.timeout(10_000));
+    } catch (err) {
+      this.#o.log.warn({ containerId: id, err: messageOf(err) }, 'container did not exit after SIGKILL');
+    }
+  }
+
+  async kill(h: RuntimeHandle, signal: number): Promise<boolean> {
+    // Signal the container's init directly: verified by start time, and no runc process
+    // to spawn on the stop path.
+    return signalIdentity(h.container, signal);
+  }
+
+  waitExit(h: RuntimeHandle, signal?: AbortSignal): Promise<ExitInfo> {
+    return this.exits.wait(h.id, h.persistDir, signal);
+  }
+
+  async probe(h: RuntimeHandle): Promise<ProbeResult> {
+    const exit = await this.exits.read(h.id, h.persistDir);
+    if (exit) return { state: 'exited', exit };
+    if (await isAlive(h.conmon)) return { state: 'running' };
+    // conmon writes the exit file before it exits; look once more in case it just did.
+    const late = await this.exits.read(h.id, h.persistDir);
+    if (late) return { state: 'exited', exit: late };
+    return { state: 'monitor-lost', containerAlive: await isAlive(h.container) };
+  }
+
+  async attach(h: RuntimeHandle, _streams: AttachStreams): Promise<AttachSession> {
+    return connectAttach(h.attachSocket);
+  }
+
+  async resize(h: RuntimeHandle, height: number, width: number): Promise<void> {
+    await writeCtl(h.ctlFifo, `1 ${height} ${width}\n`);
+  }
+
+  async pause(h: RuntimeHandle): Promise<void> {
+    await this.#runc(h).pause(h.id);
+  }
+
+  async resume(h: RuntimeHandle): Promise<void> {
+    await this.#runc(h).resume(h.id);
+  }
+
+  async cleanup(id: string, h: RuntimeHandle | undefined): Promise<void> {
+    const runc = new RuncCli(h?.runtimePath ?? 'runc', this.runcRoot);
+    const conmon = h?.conmon ?? (await this.#conmonOf(id));
+    if (await exists(join(this.runcRoot, id))) await runc.delete(id, true);
+    // A monitor still running would write its exit file later, where the next start of this
+    // container would take it for its own: wait for it to finish.
+    if (conmon) {
+      for (let i = 0; i < 200 && (await isAlive(conmon)); i++) await new Promise((r) => setTimeout(r, 25));
+    }
+    await rm(join(this.#o.execRoot, 's', id.slice(0, 16)), { force: true });
+    await rm(this.bundleDir(id), { recursive: true, force: true });
+    await rm(this.exits.exitFile(id), { force: true });
+  }
+
+  /** The conmon recorded in a bundle, if that PID is still conmon for this container. */
+  async #conmonOf(id: string): Promise<ProcessIdentity | undefined> {
+    try {
+      const pid = Number.parseInt(await readFile(join(this.bundleDir(id), 'conmon.pid'), 'utf8'), 10);
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      const i = cmdline.indexOf('-c');
+      if (!cmdline[0]?.endsWith('conmon') || i < 0 || cmdline[i + 1] !== id) return undefined;
+      return await identify(pid);
+    } catch {
+      return undefined;
+    }
+  }
+
+  cleanupOrphan(id: string): Promise<void> {
+    return this.cleanup(id, undefined);
+  }
+}
+
+/**
+ * conmon's control FIFO takes `<type> <a> <b>` lines. Opened non-blocking: if conmon is gone
+ * there is no reader and the open fails (ENXIO) instead of hanging.
+ */
+async function writeCtl(fifo: string, line: string): Promise<void> {
+  const fh = await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  try {
+    await fh.write(line);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

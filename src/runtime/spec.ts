@@ -1,0 +1,175 @@
+/**
+ * Builds the OCI runtime config (config.json) for a container. Pure: every input is given,
+ * nothing is read from the machine here.
+ */
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+] as const;
+
+/** Every capability runc 1.1 knows, for --privileged and `--cap-add ALL`. */
+export const ALL_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+] as const;
+
+export const MASKED_PATHS = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export type OciMount = { destination: string; type: string; source: string; options: string[] };
+
+export type SpecInput = {
+  rootfs: string;
+  readonlyRootfs: boolean;
+  hostname: string;
+  domainname: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  umask?: number;
+  tty: boolean;
+  capabilities: string[];
+  rlimits: { type: string; soft: number; hard: number }[];
+  noNewPrivileges: boolean;
+  privileged: boolean;
+  networkMode: 'none' | 'host';
+  mounts: OciMount[];
+  cgroupsPath: string;
+  resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
+  oomScoreAdj?: number;
+};
+
+/** The mounts every container gets, before the user's (which may shadow them). */
+export function defaultMounts(privileged: boolean): OciMount[] {
+  const sysOpts = privileged ? ['nosuid', 'noexec', 'nodev'] : ['nosuid', 'noexec', 'nodev', 'ro'];
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOpts },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...sysOpts, 'relatime'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+  ];
+}
+
+/** Later mounts replace earlier ones at the same destination, as Docker's user mounts do. */
+function mergeMounts(base: OciMount[], user: OciMount[]): OciMount[] {
+  const dests = new Set(user.map((m) => m.destination));
+  return [...base.filter((m) => !dests.has(m.destination)), ...user];
+}
+
+const CPU_PERIOD = 100_000;
+
+export function buildSpec(i: SpecInput): Record<string, unknown> {
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (i.networkMode !== 'host') namespaces.push({ type: 'network' });
+
+  const resources: Record<string, unknown> = {
+    devices: i.privileged
+      ? [{ allow: true, access: 'rwm' }]
+      : [
+          { allow: false, access: 'rwm' },
+          ...[
+            [1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [136, -1], [10, 200],
+          ].map(([major, minor]) => ({
+            allow: true,
+            type: 'c',
+            major,
+            ...(minor === -1 ? {} : { minor }),
+            access: 'rwm',
+          })),
+        ],
+  };
+  if (i.resources.memory > 0) {
+    resources['memory'] = {
+      limit: i.resources.memory,
+      ...(i.resources.memorySwap !== 0 ? { swap: i.resources.memorySwap } : {}),
+    };
+  }
+  const cpu: Record<string, unknown> = {};
+  if (i.resources.nanoCpus > 0) {
+    cpu['period'] = CPU_PERIOD;
+    cpu['quota'] = Math.round((i.resources.nanoCpus * CPU_PERIOD) / 1e9);
+  }
+  if (i.resources.cpuShares > 0) cpu['shares'] = i.resources.cpuShares;
+  if (Object.keys(cpu).length > 0) resources['cpu'] = cpu;
+  if (i.resources.pidsLimit > 0) resources['pids'] = { limit: i.resources.pidsLimit };
+
+  const caps = i.privileged ? [...ALL_CAPABILITIES] : i.capabilities;
+  const linux: Record<string, unknown> = {
+    namespaces,
+    resources,
+    cgroupsPath: i.cgroupsPath,
+  };
+  if (!i.privileged) {
+    linux['maskedPaths'] = MASKED_PATHS;
+    linux['readonlyPaths'] = READONLY_PATHS;
+  }
+
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: i.tty,
+      user: { uid: i.uid, gid: i.gid, additionalGids: i.additionalGids, ...(i.umask !== undefined ? { umask: i.umask } : {}) },
+      args: i.args,
+      env: i.env,
+      cwd: i.cwd,
+      capabilities: {
+        bounding: caps,
+        effective: caps,
+        permitted: caps,
+        inheritable: [],
+      },
+      rlimits: i.rlimits,
+      noNewPrivileges: i.noNewPrivileges,
+      ...(i.oomScoreAdj !== undefined ? { oomScoreAdj: i.oomScoreAdj } : {}),
+    },
+    root: { path: i.rootfs, readonly: i.readonlyRootfs },
+    hostname: i.hostname,
+    ...(i.domainname ? { domainname: i.domainname } : {}),
+    mounts: mergeMounts(defaultMounts(i.privileged), i.mounts),
+    linux,
+  };
+}

@@ -1,0 +1,87 @@
+import { mkdir, rm, readdir, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RootfsMount, StorageDriver } from '../../engine/ports.js';
+import { run } from '../../lib/exec.js';
+import { errnoCode, systemError } from '../../lib/errors.js';
+
+/**
+ * vfs: every layer is a full copy of the tree (parent + diff), and a container's writable
+ * layer is a copy of its image's top layer. Slow and large, but needs no kernel support,
+ * which makes it the fallback and the reference for the storage suite.
+ */
+export class VfsDriver implements StorageDriver {
+  readonly name = 'vfs';
+  readonly whiteouts = 'apply' as const;
+  readonly #layers: string;
+  readonly #containers: string;
+
+  constructor(root: string) {
+    this.#layers = join(root, 'layers');
+    this.#containers = join(root, 'containers');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.#layers, { recursive: true, mode: 0o700 });
+    await mkdir(this.#containers, { recursive: true, mode: 0o700 });
+  }
+
+  async createLayer(cacheId: string, parentCacheId: string | undefined): Promise<string> {
+    const dir = join(this.#layers, cacheId);
+    if (parentCacheId) await copyTree(join(this.#layers, parentCacheId), dir);
+    else await mkdir(dir, { mode: 0o755 });
+    return dir;
+  }
+
+  async removeLayer(cacheId: string): Promise<void> {
+    await rm(join(this.#layers, cacheId), { recursive: true, force: true });
+  }
+
+  listLayers(): Promise<string[]> {
+    return listDir(this.#layers);
+  }
+
+  async createContainerLayer(containerId: string, imageTopCacheId: string): Promise<void> {
+    await copyTree(join(this.#layers, imageTopCacheId), join(this.#containers, containerId));
+  }
+
+  async mount(containerId: string): Promise<RootfsMount> {
+    const path = join(this.#containers, containerId);
+    try {
+      await access(path);
+    } catch {
+      throw systemError(`container layer ${containerId} is missing`);
+    }
+    return { path };
+  }
+
+  async unmount(): Promise<void> {
+    // Nothing is mounted for vfs.
+  }
+
+  async removeContainerLayer(containerId: string): Promise<void> {
+    await rm(join(this.#containers, containerId), { recursive: true, force: true });
+  }
+
+  listContainerLayers(): Promise<string[]> {
+    return listDir(this.#containers);
+  }
+}
+
+async function copyTree(src: string, dst: string): Promise<void> {
+  // cp -a keeps owners, modes, links, times and special files; reflink makes it cheap where
+  // the filesystem can share extents.
+  const r = await run('cp', ['-a', '--reflink=auto', src, dst], { timeoutMs: 10 * 60_000 });
+  if (r.code !== 0) {
+    await rm(dst, { recursive: true, force: true });
+    throw systemError(`copying ${src} failed: ${r.stderr.trim()}`);
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((n) => !n.startsWith('.'));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}

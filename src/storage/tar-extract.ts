@@ -1,0 +1,565 @@
+import { createHash, type Hash } from 'node:crypto';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rm,
+  symlink,
+  unlink,
+  utimes,
+} from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import type { Header } from 'tar-stream';
+import { BerthError, errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
+import { run } from '../lib/exec.js';
+
+/**
+ * tar-stream's declared header is the ustar ideal; at run time an unknown typeflag gives a null
+ * type, a missing link name is null, and pax records ride along.
+ */
+type Headers = Omit<Header, 'type' | 'linkname' | 'pax'> & {
+  type: Header['type'] | null;
+  linkname: string | null;
+  pax?: Record<string, string> | null;
+};
+
+/** Entry data as tar-stream yields it. */
+type EntryData = AsyncIterable<unknown>;
+
+/**
+ * How whiteout entries (`.wh.<name>`, `.wh..wh..opq`) are treated. 'apply' deletes what they
+ * hide from the directory, as a layer applied onto a copy of its parent must. An overlay-native
+ * mode (0:0 character devices and the `trusted.overlay.opaque` xattr) would be a third value,
+ * handled in `LayerWriter.#whiteout`.
+ */
+export type WhiteoutMode = 'apply' | 'reject';
+
+export type ExtractOptions = { signal?: AbortSignal; whiteouts?: WhiteoutMode };
+
+export type ExtractResult = {
+  /** `sha256:<hex>` of the uncompressed tar stream: the layer's DiffID. */
+  diffId: string;
+  /** Sum of the sizes of the regular files written. */
+  size: number;
+  entries: number;
+  /** Entries not materialised, each with the reason. */
+  skipped: string[];
+};
+
+/**
+ * Unpack a tar (plain or gzip) into the existing directory `target` without ever writing
+ * outside it: `..` in names is refused, no symlink already on disk is followed, and link
+ * targets are checked. On failure the content of `target` is undefined; the caller removes it.
+ */
+export async function extractTar(
+  input: NodeJS.ReadableStream | Readable,
+  target: string,
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const { signal } = opts;
+  const src = input instanceof Readable ? input : new Readable().wrap(input);
+  // Without an error argument: the caller may not listen for 'error' on its own stream.
+  const stopInput = () => {
+    src.destroy();
+    // A wrapper does not pass destroy() on to the old-style stream it wraps.
+    if (src !== input && 'destroy' in input && typeof input.destroy === 'function') input.destroy();
+  };
+  let tearDown = (_reason: unknown): void => stopInput();
+  const onAbort = () => tearDown(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let done: Promise<void> | undefined;
+  try {
+    signal?.throwIfAborted();
+    const root = await realpath(target);
+    const { head, body } = await sniff(src);
+    signal?.throwIfAborted();
+    const gzip = detectCompression(head) === 'gzip';
+
+    const hash = createHash('sha256');
+    const extract = tar.extract();
+    tearDown = (reason) => {
+      stopInput();
+      extract.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+    };
+    const stages = gzip ? [body, createGunzip(), hashTap(hash), extract] : [body, hashTap(hash), extract];
+    done = pipeline(stages);
+    // The loop below sees the same failure first and reports it; this only keeps the
+    // rejection from counting as unhandled when the loop ends early.
+    done.catch(() => undefined);
+
+    const writer = new LayerWriter(root, opts.whiteouts ?? 'reject', signal);
+    for await (const entry of extract) await writer.add(entry.header as Headers, entry);
+    await done;
+    await writer.finish();
+    return { diffId: `sha256:${hash.digest('hex')}`, ...writer.result() };
+  } catch (err) {
+    tearDown(err);
+    if (signal?.aborted) throw signal.reason;
+    throw classify(await rootCause(err, done));
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * When the archive breaks mid-entry (truncated, bad gzip) the entry reader only learns that
+ * its stream was destroyed; the pipeline holds the error worth reporting. Every stage is
+ * destroyed by now, so waiting for it to settle is short.
+ */
+async function rootCause(err: unknown, done: Promise<void> | undefined): Promise<unknown> {
+  if (done === undefined || !isStreamTeardown(err)) return err;
+  return done.then(
+    () => err,
+    (pipelineErr: unknown) => (isStreamTeardown(pipelineErr) ? err : pipelineErr),
+  );
+}
+
+function isStreamTeardown(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+type Compression = 'none' | 'gzip';
+
+const MAGIC: { name: string; bytes: number[] }[] = [
+  { name: 'gzip', bytes: [0x1f, 0x8b] },
+  { name: 'bzip2', bytes: [0x42, 0x5a, 0x68] },
+  { name: 'xz', bytes: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] },
+  { name: 'zstd', bytes: [0x28, 0xb5, 0x2f, 0xfd] },
+];
+const MAGIC_LEN = 6;
+
+function detectCompression(head: Buffer): Compression {
+  const found = MAGIC.find((m) => m.bytes.every((b, i) => head[i] === b));
+  if (!found) return 'none';
+  if (found.name === 'gzip') return 'gzip';
+  throw invalidParameter(`unsupported compression format: ${found.name}`);
+}
+
+/** Read the first bytes to learn the format, then hand back a stream of the whole input. */
+async function sniff(src: Readable): Promise<{ head: Buffer; body: Readable }> {
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  const chunks: Buffer[] = [];
+  let length = 0;
+  while (length < MAGIC_LEN) {
+    const r = await it.next();
+    if (r.done) break;
+    const chunk = toBuffer(r.value);
+    chunks.push(chunk);
+    length += chunk.length;
+  }
+  const head = Buffer.concat(chunks);
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      if (head.length > 0) yield head;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield toBuffer(r.value);
+      }
+    } finally {
+      // Destroys `src` when the pipeline stops early.
+      await it.return?.();
+    }
+  }
+  return { head, body: Readable.from(rest(), { objectMode: false }) };
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+}
+
+function hashTap(hash: Hash): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
+/** Malformed input is the client's fault; a failing disk or input stream is ours. */
+function classify(err: unknown): unknown {
+  if (err instanceof BerthError) return err;
+  const code = errnoCode(err);
+  // tar-stream raises plain Errors for bad headers and truncation; zlib uses Z_* codes.
+  if (code === undefined || code.startsWith('Z_')) {
+    return invalidParameter(`invalid tar archive: ${messageOf(err)}`, err);
+  }
+  return systemError(`failed to extract archive: ${messageOf(err)}`, err);
+}
+
+const WHITEOUT_PREFIX = '.wh.';
+const WHITEOUT_META_PREFIX = '.wh..wh.';
+const WHITEOUT_OPAQUE = '.wh..wh..opq';
+
+const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW;
+
+type Meta = { uid: number; gid: number; mode: number; mtime: number };
+
+/**
+ * Materialises entries one at a time. Paths are handled relative to the root ('' is the
+ * root) and every parent is proven to be a real directory before anything is created in it.
+ */
+class LayerWriter {
+  readonly #root: string;
+  readonly #whiteouts: WhiteoutMode;
+  readonly #signal: AbortSignal | undefined;
+  /** Relative paths proven to be real directories (not symlinks) during this extraction. */
+  readonly #dirs = new Set<string>(['']);
+  /** Directory metadata, applied at the end so writing children does not reset mtimes. */
+  readonly #dirMeta = new Map<string, Meta>();
+  /** Paths this archive wrote, and their ancestors: opaque directories keep these. */
+  readonly #fromArchive = new Set<string>(['']);
+  readonly #opaqueDone = new Set<string>();
+  #size = 0;
+  #entries = 0;
+  readonly #skipped: string[] = [];
+
+  constructor(root: string, whiteouts: WhiteoutMode, signal: AbortSignal | undefined) {
+    this.#root = root;
+    this.#whiteouts = whiteouts;
+    this.#signal = signal;
+  }
+
+  result(): Omit<ExtractResult, 'diffId'> {
+    return { size: this.#size, entries: this.#entries, skipped: this.#skipped };
+  }
+
+  async add(h: Headers, data: EntryData): Promise<void> {
+    this.#signal?.throwIfAborted();
+    this.#entries++;
+    try {
+      await this.#place(h, data);
+      // Data nothing used (a whiteout or an unknown entry with content) must still be read
+      // for the archive to move on.
+      await drain(data);
+    } catch (err) {
+      if (!isFsError(err) || this.#signal?.aborted) throw err;
+      throw systemError(`failed to extract ${quote(h.name)}: ${messageOf(err)}`, err);
+    }
+  }
+
+  async #place(h: Headers, data: EntryData): Promise<void> {
+    const name = h.name;
+    const parts = splitPath(name, () => `invalid tar entry ${quote(name)}: path escapes the target directory`);
+    const type = h.type;
+    const base = parts[parts.length - 1];
+
+    if (base !== undefined && base.startsWith(WHITEOUT_PREFIX)) return this.#whiteout(parts, base, name);
+
+    if (parts.length === 0) {
+      if (type !== 'directory') {
+        throw invalidParameter(`invalid tar entry ${quote(name)}: the root can only be a directory`);
+      }
+      this.#dirMeta.set('', metaOf(h, 0o755));
+      return;
+    }
+
+    const subject = `invalid tar entry ${quote(name)}`;
+    await this.#ensureParents(parts, subject, true);
+    const rel = parts.join('/');
+    switch (type) {
+      case 'file':
+      case 'contiguous-file':
+        await this.#file(rel, h, data);
+        break;
+      case 'directory':
+        await this.#directory(rel, h);
+        break;
+      case 'symlink':
+        await this.#symlink(rel, parts, h);
+        break;
+      case 'link':
+        await this.#hardlink(rel, h);
+        break;
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        await this.#device(rel, h);
+        break;
+      default:
+        this.#skipped.push(`${name}: unsupported entry type ${h.type ?? 'unknown'}`);
+        return;
+    }
+    this.#markFromArchive(rel);
+  }
+
+  async #file(rel: string, h: Headers, data: EntryData): Promise<void> {
+    const path = this.#abs(rel);
+    await this.#removeExisting(rel);
+    const meta = metaOf(h, 0o644);
+    const fh = await open(path, FILE_FLAGS, 0o600);
+    try {
+      for await (const chunk of data) {
+        const buf = toBuffer(chunk);
+        for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+      }
+      await fh.chown(meta.uid, meta.gid);
+      // After chown, which clears setuid/setgid.
+      await fh.chmod(meta.mode);
+      await fh.utimes(meta.mtime, meta.mtime);
+    } finally {
+      await fh.close();
+    }
+    this.#size += h.size ?? 0;
+  }
+
+  async #directory(rel: string, h: Headers): Promise<void> {
+    const path = this.#abs(rel);
+    const st = await lstatIfExists(path);
+    if (st === undefined || !st.isDirectory()) {
+      if (st !== undefined) await this.#removeExisting(rel);
+      await mkdir(path, 0o755);
+    }
+    this.#dirs.add(rel);
+    this.#dirMeta.set(rel, metaOf(h, 0o755));
+  }
+
+  async #symlink(rel: string, parts: string[], h: Headers): Promise<void> {
+    const target = h.linkname ?? '';
+    if (target === '') throw invalidParameter(`invalid symlink ${quote(h.name)}: empty link target`);
+    // Absolute targets are resolved inside the container's root, so only a relative target
+    // can point outside; resolve it lexically from the link's directory.
+    if (!target.startsWith('/')) {
+      const stack = parts.slice(0, -1);
+      for (const c of target.split('/')) {
+        if (c === '' || c === '.') continue;
+        if (c !== '..') stack.push(c);
+        else if (stack.pop() === undefined) {
+          throw invalidParameter(
+            `invalid symlink ${quote(h.name)} -> ${quote(target)}: link escapes the target directory`,
+          );
+        }
+      }
+    }
+    const path = this.#abs(rel);
+    await this.#removeExisting(rel);
+    await symlink(target, path);
+    const meta = metaOf(h, 0o777);
+    await lchown(path, meta.uid, meta.gid);
+    await lutimes(path, meta.mtime, meta.mtime);
+  }
+
+  /** Hardlinks share the target's inode, so the target's metadata is theirs too. */
+  async #hardlink(rel: string, h: Headers): Promise<void> {
+    const linkname = h.linkname ?? '';
+    const subject = `invalid hardlink ${quote(h.name)} -> ${quote(linkname)}`;
+    const targetParts = splitPath(linkname, () => `${subject}: link target escapes the target directory`);
+    if (targetParts.length === 0) throw invalidParameter(`${subject}: cannot link to the root directory`);
+    const targetRel = targetParts.join('/');
+    const exists = await this.#ensureParents(targetParts, subject, false);
+    const st = exists ? await lstatIfExists(this.#abs(targetRel)) : undefined;
+    if (st === undefined) throw invalidParameter(`${subject}: link target does not exist`);
+    if (st.isDirectory()) throw invalidParameter(`${subject}: link target is a directory`);
+    if (targetRel === rel) return;
+    await this.#removeExisting(rel);
+    // link(2) does not follow a symlink named as the target, so this cannot reach outside.
+    await link(this.#abs(targetRel), this.#abs(rel));
+  }
+
+  /** Device nodes and FIFOs need mknod(2), which node lacks; they are rare enough to spawn. */
+  async #device(rel: string, h: Headers): Promise<void> {
+    const path = this.#abs(rel);
+    await this.#removeExisting(rel);
+    const args =
+      h.type === 'fifo'
+        ? [path, 'p']
+        : [path, h.type === 'block-device' ? 'b' : 'c', String(h.devmajor ?? 0), String(h.devminor ?? 0)];
+    let failure: string | undefined;
+    try {
+      const r = await run('mknod', args, this.#signal ? { signal: this.#signal } : {});
+      if (r.code !== 0) failure = r.stderr.trim() || `exit code ${String(r.code)}`;
+    } catch (err) {
+      this.#signal?.throwIfAborted();
+      failure = messageOf(err);
+    }
+    if (failure !== undefined) {
+      this.#skipped.push(`${h.name}: mknod failed: ${failure}`);
+      return;
+    }
+    const meta = metaOf(h, 0o644);
+    await lchown(path, meta.uid, meta.gid);
+    await chmod(path, meta.mode);
+    await utimes(path, meta.mtime, meta.mtime);
+  }
+
+  async #whiteout(parts: string[], base: string, name: string): Promise<void> {
+    if (this.#whiteouts === 'reject') {
+      throw invalidParameter(`invalid tar entry ${quote(name)}: whiteout files are not allowed in this archive`);
+    }
+    await this.#ensureParents(parts, `invalid tar entry ${quote(name)}`, true);
+    const dir = parts.slice(0, -1).join('/');
+    if (base === WHITEOUT_OPAQUE) return this.#opaque(dir);
+    if (base.startsWith(WHITEOUT_META_PREFIX)) {
+      this.#skipped.push(`${name}: aufs metadata`);
+      return;
+    }
+    const hidden = base.slice(WHITEOUT_PREFIX.length);
+    if (hidden === '' || hidden === '.' || hidden === '..') {
+      throw invalidParameter(`invalid tar entry ${quote(name)}: invalid whiteout name`);
+    }
+    const rel = dir === '' ? hidden : `${dir}/${hidden}`;
+    // A whiteout hides only what lower layers put there (OCI image spec), not this archive's own entries.
+    if (this.#fromArchive.has(rel)) return;
+    const st = await lstatIfExists(this.#abs(rel));
+    if (st === undefined) return;
+    await rm(this.#abs(rel), { recursive: true, force: true });
+    this.#forget(rel, st.isDirectory());
+  }
+
+  /** Remove what the directory held before this archive; what this archive wrote stays. */
+  async #opaque(dir: string): Promise<void> {
+    if (this.#opaqueDone.has(dir)) return;
+    this.#opaqueDone.add(dir);
+    const walk = async (rel: string): Promise<void> => {
+      for (const d of await readdir(this.#abs(rel), { withFileTypes: true })) {
+        const child = rel === '' ? d.name : `${rel}/${d.name}`;
+        if (!this.#fromArchive.has(child)) {
+          await rm(this.#abs(child), { recursive: true, force: true });
+          this.#forget(child, d.isDirectory());
+        } else if (d.isDirectory()) {
+          await walk(child);
+        }
+      }
+    };
+    await walk(dir);
+  }
+
+  /**
+   * Prove each parent of `parts` is a real directory inside the root, creating missing ones
+   * when `create`. Returns false when one is missing and may not be created.
+   */
+  async #ensureParents(parts: string[], subject: string, create: boolean): Promise<boolean> {
+    let rel = '';
+    for (const part of parts.slice(0, -1)) {
+      rel = rel === '' ? part : `${rel}/${part}`;
+      if (this.#dirs.has(rel)) continue;
+      const path = this.#abs(rel);
+      const st = await lstatIfExists(path);
+      if (st === undefined) {
+        if (!create) return false;
+        await mkdir(path, 0o755);
+      } else if (st.isSymbolicLink()) {
+        throw invalidParameter(`${subject}: parent ${quote(rel)} is a symbolic link`);
+      } else if (!st.isDirectory()) {
+        throw invalidParameter(`${subject}: parent ${quote(rel)} is not a directory`);
+      }
+      this.#dirs.add(rel);
+    }
+    return true;
+  }
+
+  /** Clear the way for a non-directory: whatever stands at `rel` goes, a directory with its content. */
+  async #removeExisting(rel: string): Promise<void> {
+    const path = this.#abs(rel);
+    const st = await lstatIfExists(path);
+    if (st === undefined) return;
+    if (st.isDirectory()) await rm(path, { recursive: true, force: true });
+    else await unlink(path);
+    this.#forget(rel, st.isDirectory());
+  }
+
+  /**
+   * Drop what we knew about a removed path. Essential: a cached directory later replaced by a
+   * symlink must be checked again, or the next entry beneath it would be written through it.
+   */
+  #forget(rel: string, wasDir: boolean): void {
+    this.#dirs.delete(rel);
+    this.#dirMeta.delete(rel);
+    if (!wasDir) return;
+    const prefix = `${rel}/`;
+    for (const d of this.#dirs) if (d.startsWith(prefix)) this.#dirs.delete(d);
+    for (const d of this.#dirMeta.keys()) if (d.startsWith(prefix)) this.#dirMeta.delete(d);
+  }
+
+  #markFromArchive(rel: string): void {
+    for (let p = rel; p !== '' && !this.#fromArchive.has(p); p = parentOf(p)) this.#fromArchive.add(p);
+  }
+
+  /** Directory metadata, deepest first so setting a child's mtime cannot disturb its parent's. */
+  async finish(): Promise<void> {
+    this.#signal?.throwIfAborted();
+    const dirs = [...this.#dirMeta].sort(([a], [b]) => depth(b) - depth(a));
+    for (const [rel, meta] of dirs) {
+      const path = this.#abs(rel);
+      // chmod and utimes follow symlinks: only touch what is still a real directory.
+      const st = await lstatIfExists(path);
+      if (st === undefined || !st.isDirectory()) continue;
+      await lchown(path, meta.uid, meta.gid);
+      await chmod(path, meta.mode);
+      await utimes(path, meta.mtime, meta.mtime);
+    }
+  }
+
+  #abs(rel: string): string {
+    return rel === '' ? this.#root : posix.join(this.#root, rel);
+  }
+}
+
+/** Components of an entry path: leading `/` and `./`, `//` and `/./` dropped; `..` refused. */
+function splitPath(name: string, escapeMessage: () => string): string[] {
+  const parts: string[] = [];
+  for (const p of name.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') throw invalidParameter(escapeMessage());
+    parts.push(p);
+  }
+  return parts;
+}
+
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
+function depth(rel: string): number {
+  return rel === '' ? 0 : rel.split('/').length;
+}
+
+/** pax records, when present, carry ids and times that do not fit the ustar fields. */
+function metaOf(h: Headers, defaultMode: number): Meta {
+  const pax = h.pax ?? {};
+  const num = (v: string | undefined, fallback: number) => {
+    const n = v === undefined ? NaN : Number(v);
+    return Number.isFinite(n) ? n : fallback;
+  };
+  return {
+    uid: num(pax.uid, h.uid ?? 0),
+    gid: num(pax.gid, h.gid ?? 0),
+    mode: (h.mode ?? defaultMode) & 0o7777,
+    mtime: num(pax.mtime, h.mtime ? h.mtime.getTime() / 1000 : 0),
+  };
+}
+
+function isFsError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && typeof (err as { syscall?: unknown }).syscall === 'string';
+}
+
+async function lstatIfExists(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function drain(data: EntryData): Promise<void> {
+  for await (const chunk of data) void chunk;
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s);
+}

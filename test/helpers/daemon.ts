@@ -1,0 +1,331 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { repoRoot, busyboxTarball } from './paths.js';
+
+export type RunResult = { code: number; stdout: string; stderr: string };
+
+export type DaemonOptions = {
+  liveRestore?: boolean;
+  /** daemon.json content; written to <dir>/daemon.json and passed with --config-file. */
+  config?: Record<string, unknown>;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+  /** Import the busybox test image as busybox:latest (default true). */
+  busybox?: boolean;
+};
+
+const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.js');
+
+/**
+ * A real berthd on temporary paths (data-root, exec-root, socket, pidfile, cgroup parent),
+ * driven by the real docker CLI. `cleanup()` removes every container it made and checks that
+ * nothing is left behind: conmon processes, mounts, runc state.
+ */
+export class TestDaemon {
+  readonly dir: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly sock: string;
+  readonly host: string;
+  readonly cgroupParent: string;
+  readonly logFile: string;
+  readonly opts: DaemonOptions;
+  proc: ChildProcess | undefined;
+  #exit: Promise<number | null> | undefined;
+
+  constructor(opts: DaemonOptions = {}) {
+    this.opts = opts;
+    this.dir = mkdtempSync('/tmp/bt-');
+    this.dataRoot = join(this.dir, 'data');
+    this.execRoot = join(this.dir, 'x');
+    this.sock = join(this.dir, 'berth.sock');
+    this.host = `unix://${this.sock}`;
+    this.cgroupParent = `/berth-test-${this.dir.slice(-6)}`;
+    this.logFile = join(this.dir, 'berthd.log');
+  }
+
+  args(): string[] {
+    const a = [
+      '--data-root', this.dataRoot,
+      '--exec-root', this.execRoot,
+      '-H', this.host,
+      '--pidfile', join(this.dir, 'berthd.pid'),
+      '--cgroup-parent', this.cgroupParent,
+      '--storage-driver', 'vfs',
+      '--log-level', 'debug',
+    ];
+    if (this.opts.config) {
+      writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify(this.opts.config));
+      a.push('--config-file', join(this.dir, 'daemon.json'));
+    } else {
+      a.push('--config-file', join(this.dir, 'daemon.json'));
+      if (!existsSync(join(this.dir, 'daemon.json'))) writeFileSync(join(this.dir, 'daemon.json'), '{}');
+    }
+    if (this.opts.liveRestore) a.push('--live-restore');
+    return [...a, ...(this.opts.extraArgs ?? [])];
+  }
+
+  /** Launch berthd (in its own session, so it outlives nothing of ours) and wait for /_ping. */
+  async start(): Promise<void> {
+    const fd = openSync(this.logFile, 'a');
+    const proc = spawn(process.execPath, [BERTHD, ...this.args()], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, ...(this.opts.env ?? {}) },
+      detached: true,
+    });
+    closeSync(fd);
+    this.proc = proc;
+    this.#exit = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`berthd exited during start-up:\n${this.log().slice(-3000)}`);
+      }
+      if (await this.ping()) break;
+      if (Date.now() > deadline) throw new Error(`berthd did not answer within 60 s:\n${this.log().slice(-3000)}`);
+      await sleep(50);
+    }
+    if (this.opts.busybox !== false && !this.#imported) {
+      const r = this.docker(['import', '-c', 'CMD ["sh"]', busyboxTarball(), 'busybox:latest']);
+      if (r.code !== 0) throw new Error(`cannot import busybox: ${r.stderr}`);
+      this.#imported = true;
+    }
+  }
+
+  #imported = false;
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  ping(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = request({ socketPath: this.sock, path: '/_ping', method: 'GET', timeout: 2000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => {
+        req.destroy();
+        resolve(false);
+      });
+      req.end();
+    });
+  }
+
+  /** Run the real docker CLI (first on PATH) against this daemon. */
+  docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
+    const r = spawnSync('docker', ['-H', this.host, ...args], {
+      input: opts.input ?? '',
+      timeout: opts.timeoutMs ?? 120_000,
+      encoding: 'utf8',
+      env: { ...process.env, DOCKER_CONFIG: join(this.dir, 'docker-config') },
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  /** The docker CLI in the background, for attached or following commands. */
+  dockerAsync(args: string[], opts: { input?: string; timeoutMs?: number } = {}): { proc: ChildProcess; done: Promise<RunResult> } {
+    const proc = spawn('docker', ['-H', this.host, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, DOCKER_CONFIG: join(this.dir, 'docker-config') },
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    proc.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    if (opts.input !== undefined) proc.stdin?.end(opts.input);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    const done = new Promise<RunResult>((resolve) =>
+      proc.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout, stderr });
+      }),
+    );
+    return { proc, done };
+  }
+
+  /** Raw HTTP against the API socket. */
+  api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; text: string; json: () => unknown }> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+      const req = request(
+        {
+          socketPath: this.sock,
+          path,
+          method,
+          headers: {
+            ...(payload !== undefined && !Buffer.isBuffer(payload) && typeof body !== 'string' ? { 'Content-Type': 'application/json' } : {}),
+            ...headers,
+          },
+          timeout: 60_000,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }));
+        },
+      );
+      req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 60_000): Promise<number | null> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
+    p.kill(signal);
+    const code = await Promise.race([this.#exit, sleep(timeoutMs).then(() => 'timeout' as const)]);
+    if (code === 'timeout') {
+      p.kill('SIGKILL');
+      await this.#exit;
+      throw new Error(`berthd did not exit within ${timeoutMs} ms of ${signal}`);
+    }
+    return code ?? null;
+  }
+
+  async kill(): Promise<void> {
+    await this.stop('SIGKILL');
+  }
+
+  async restart(opts: { signal?: NodeJS.Signals } = {}): Promise<void> {
+    await this.stop(opts.signal ?? 'SIGTERM');
+    await this.start();
+  }
+
+  /** conmon processes started for this daemon (their argv names our exec-root). */
+  conmons(): number[] {
+    const out: number[] = [];
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.startsWith('conmon\0') || cmd.includes('/conmon\0')) {
+          if (cmd.includes(this.execRoot + '/')) out.push(Number(pid));
+        }
+      } catch {
+        // gone
+      }
+    }
+    return out;
+  }
+
+  mounts(): string[] {
+    return readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[1]?.startsWith(this.dir));
+  }
+
+  runcState(): string[] {
+    const root = join(this.execRoot, 'runc');
+    return existsSync(root) ? readdirSync(root) : [];
+  }
+
+  /**
+   * Remove every container (through the API when the daemon runs), stop the daemon, and
+   * make sure nothing is left; then delete the temporary tree. Safe to call after failures.
+   */
+  async cleanup(): Promise<{ leftovers: string[] }> {
+    const leftovers: string[] = [];
+    try {
+      if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+        const ids = this.docker(['ps', '-aq']).stdout.split('\n').filter(Boolean);
+        if (ids.length > 0) this.docker(['rm', '-f', ...ids], { timeoutMs: 120_000 });
+        await this.stop('SIGTERM').catch(() => this.stop('SIGKILL'));
+      }
+    } finally {
+      // Last resort for a test that failed mid-way: end our own conmons and their containers.
+      for (const pid of this.conmons()) {
+        leftovers.push(`conmon ${pid}`);
+        killContainerOf(pid);
+      }
+      for (const id of this.runcState()) {
+        leftovers.push(`runc ${id}`);
+        spawnSync('runc', ['--root', join(this.execRoot, 'runc'), 'delete', '--force', id], { timeout: 30_000 });
+      }
+      for (const m of this.mounts().reverse()) {
+        const target = m.split(' ')[1] as string;
+        leftovers.push(`mount ${target}`);
+        spawnSync('umount', ['-l', target], { timeout: 30_000 });
+      }
+      removeCgroups(this.cgroupParent);
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+    return { leftovers };
+  }
+}
+
+function killContainerOf(conmonPid: number): void {
+  try {
+    const children = readFileSync(`/proc/${conmonPid}/task/${conmonPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    for (const c of children) process.kill(Number(c), 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  try {
+    process.kill(conmonPid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** runc removes each container's cgroup; the per-daemon parent is ours to remove. */
+function removeCgroups(parent: string): void {
+  let controllers: string[] = [];
+  try {
+    controllers = readdirSync('/sys/fs/cgroup');
+  } catch {
+    return;
+  }
+  for (const c of controllers) {
+    const dir = join('/sys/fs/cgroup', c, parent);
+    if (!existsSync(dir)) continue;
+    for (const sub of readdirSync(dir, { withFileTypes: true })) {
+      if (!sub.isDirectory()) continue;
+      try {
+        rmdirSync(join(dir, sub.name));
+      } catch {
+        // a cgroup with processes in it cannot be removed; the leak check reports those
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // as above
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000, everyMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
+  const d = new TestDaemon(opts);
+  try {
+    await d.start();
+  } catch (err) {
+    await d.cleanup();
+    throw err;
+  }
+  return d;
+}

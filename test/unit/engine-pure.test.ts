@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateName, generateName } from '../../src/engine/names.js';
+import { parseSignal } from '../../src/engine/signals.js';
+import { deriveSpec, mergeEnv, type CreateOptions } from '../../src/engine/create-options.js';
+import { capabilities } from '../../src/engine/oci-spec.js';
+import { parseStat } from '../../src/lib/proc.js';
+import { applyChanges } from '../../src/images/changes.js';
+
+test('container names follow Docker rules and message', () => {
+  assert.equal(validateName('/web-1'), 'web-1');
+  assert.equal(validateName('a.b_c'), 'a.b_c');
+  for (const bad of ['a', '-x', 'has space', 'x/y', '', '_x']) {
+    assert.throws(() => validateName(bad), (e: Error) => e.message === `Invalid container name (${bad}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  const taken = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const n = generateName((x) => taken.has(x));
+    assert.match(n, /^[a-z]+_[a-z]+\d*$/);
+    assert.ok(!taken.has(n));
+    taken.add(n);
+  }
+});
+
+test('signals parse in every form docker accepts', () => {
+  assert.equal(parseSignal('9'), 9);
+  assert.equal(parseSignal('KILL'), 9);
+  assert.equal(parseSignal('SIGTERM'), 15);
+  assert.equal(parseSignal('sighup'), 1);
+  assert.equal(parseSignal('SIGRTMIN+3'), 37);
+  assert.throws(() => parseSignal('NOPE'), /Invalid signal: NOPE/);
+  assert.throws(() => parseSignal('0'), /Invalid signal/);
+  assert.throws(() => parseSignal('65'), /Invalid signal/);
+});
+
+function opts(o: Partial<CreateOptions>): CreateOptions {
+  return {
+    image: 'busybox',
+    inheritCmd: true,
+    env: [],
+    tty: false,
+    openStdin: false,
+    stdinOnce: false,
+    labels: {},
+    autoRemove: false,
+    networkMode: 'none',
+    restartPolicy: { name: 'no', maximumRetryCount: 0 },
+    memory: 0,
+    memorySwap: 0,
+    nanoCpus: 0,
+    cpuShares: 0,
+    pidsLimit: 0,
+    readonlyRootfs: false,
+    privileged: false,
+    capAdd: [],
+    capDrop: [],
+    ulimits: [],
+    mounts: [],
+    init: false,
+    request: { config: {}, hostConfig: {} },
+    ...o,
+  };
+}
+
+test('entrypoint and cmd merge with the image as dockerd does', () => {
+  const image = { Entrypoint: ['/entry'], Cmd: ['default'], Env: ['PATH=/bin', 'A=1'], WorkingDir: '/w', Labels: { l: 'img' } };
+  let s = deriveSpec(opts({}), image, 'abc');
+  assert.deepEqual([s.entrypoint, s.cmd], [['/entry'], ['default']]);
+  s = deriveSpec(opts({ cmd: ['x'] }), image, 'abc');
+  assert.deepEqual([s.entrypoint, s.cmd], [['/entry'], ['x']]);
+  // --entrypoint given: the image's CMD is dropped.
+  s = deriveSpec(opts({ entrypoint: ['/other'], inheritCmd: false }), image, 'abc');
+  assert.deepEqual([s.entrypoint, s.cmd], [['/other'], []]);
+  // --entrypoint "" with a command.
+  s = deriveSpec(opts({ entrypoint: [], inheritCmd: false, cmd: ['echo', 'hi'] }), image, 'abc');
+  assert.deepEqual([s.entrypoint, s.cmd], [[], ['echo', 'hi']]);
+  s = deriveSpec(opts({ env: ['A=2', 'B=3'], labels: { m: 'x' } }), image, 'abc');
+  assert.deepEqual(s.env, ['PATH=/bin', 'A=2', 'B=3']);
+  assert.deepEqual(s.labels, { l: 'img', m: 'x' });
+  assert.equal(s.workingDir, '/w');
+  assert.equal(s.hostname, 'abc');
+  assert.throws(() => deriveSpec(opts({ entrypoint: [], inheritCmd: false }), image, 'abc'), /No command specified/);
+  assert.throws(() => deriveSpec(opts({ workingDir: 'rel' }), image, 'abc'), /the working directory 'rel' is invalid, it needs to be an absolute path/);
+  assert.throws(() => deriveSpec(opts({ stopSignal: 'BOGUS' }), image, 'abc'), /Invalid signal/);
+  assert.throws(() => deriveSpec(opts({ networkMode: 'bridge' }), image, 'abc'), /network bridge not found/);
+});
+
+test('mergeEnv replaces by key and keeps order', () => {
+  assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['B=3', 'C']), ['A=1', 'B=3', 'C']);
+});
+
+test('capabilities: defaults, add, drop, ALL', () => {
+  const d = capabilities([], []);
+  assert.ok(d.includes('CAP_CHOWN') && d.includes('CAP_NET_RAW') && !d.includes('CAP_SYS_ADMIN'));
+  assert.ok(capabilities(['SYS_ADMIN'], []).includes('CAP_SYS_ADMIN'));
+  assert.ok(!capabilities([], ['net_raw']).includes('CAP_NET_RAW'));
+  assert.deepEqual(capabilities(['CHOWN'], ['ALL']), ['CAP_CHOWN']);
+  assert.ok(capabilities(['ALL'], []).includes('CAP_BPF'));
+  assert.throws(() => capabilities(['NOPE'], []), /unknown capability: "CAP_NOPE"/);
+});
+
+test('/proc/<pid>/stat parsing survives spaces and parens in comm', () => {
+  const line = '1234 (a b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100';
+  const st = parseStat(line);
+  assert.deepEqual(st, { pid: 1234, state: 'S', ppid: 1, startTime: '987654' });
+  assert.equal(parseStat('garbage'), undefined);
+});
+
+test('import --change instructions', () => {
+  const c = applyChanges({}, ['CMD ["sh"]', 'ENV A=1 B="two words"', 'ENV C 3', 'WORKDIR /srv', 'LABEL x=y', 'EXPOSE 80 53/udp', 'USER nobody', 'ENTRYPOINT echo hi']);
+  assert.deepEqual(c['Cmd'], ['sh']);
+  assert.deepEqual(c['Env'], ['A=1', 'B=two words', 'C=3']);
+  assert.equal(c['WorkingDir'], '/srv');
+  assert.deepEqual(c['Labels'], { x: 'y' });
+  assert.deepEqual(c['ExposedPorts'], { '80/tcp': {}, '53/udp': {} });
+  assert.equal(c['User'], 'nobody');
+  assert.deepEqual(c['Entrypoint'], ['/bin/sh', '-c', 'echo hi']);
+  assert.throws(() => applyChanges({}, ['RUN echo']), /RUN is not a valid change command/);
+});
