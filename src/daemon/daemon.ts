@@ -19,7 +19,7 @@ import { containerRoutes } from '../api/routes/containers.js';
 import { imageRoutes } from '../api/routes/images.js';
 import type { Backend, SystemInfo } from '../api/backend.js';
 import { restore, type RestoreReport } from '../restore/restore.js';
-import { hardLimits } from './host-limits.js';
+import { hardLimits, hostCapabilities } from './host-limits.js';
 import { errnoCode, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
@@ -70,6 +70,7 @@ export class Daemon {
     let containers: ContainerService | undefined;
     this.images = new ImageService(this.#imageStore, this.#layers, (id) => containers?.usersOf(id) ?? [], o.engineVersion);
     const limits = hardLimits();
+    const hostCaps = hostCapabilities();
     containers = new ContainerService({
       store: this.#store,
       runtime: this.#runtime,
@@ -87,6 +88,7 @@ export class Daemon {
           cgroupParent: cfg.cgroupParent,
           defaultUlimits: Object.values(cfg.defaultUlimits).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
           hardLimits: limits,
+          hostCapabilities: hostCaps,
         };
       },
     });

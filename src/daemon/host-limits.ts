@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ALL_CAPABILITIES } from '../runtime/spec.js';
 
 const NAMES: Record<string, string> = {
   'Max cpu time': 'RLIMIT_CPU',
@@ -31,4 +32,11 @@ export function hardLimits(): Map<string, number> {
     if (hard && hard !== 'unlimited') out.set(NAMES[name] as string, Number(hard));
   }
   return out;
+}
+
+/** Capabilities in the daemon's own bounding set (ALL_CAPABILITIES is ordered by bit number). */
+export function hostCapabilities(): string[] {
+  const m = /^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const mask = m ? BigInt(`0x${m[1]}`) : 0n;
+  return ALL_CAPABILITIES.filter((_c, bit) => (mask >> BigInt(bit)) & 1n);
 }

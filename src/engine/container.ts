@@ -49,6 +49,8 @@ export type ContainerSpec = {
   ulimits: Ulimit[];
   mounts: MountSpec[];
   init: boolean;
+  /** Initial terminal size [height, width] (the CLI sends it so output is right from the start). */
+  consoleSize?: [number, number];
 };
 
 /**

@@ -40,6 +40,7 @@ export type CreateOptions = {
   ulimits: Ulimit[];
   mounts: MountSpec[];
   init: boolean;
+  consoleSize?: [number, number];
   platform?: string;
   request: { config: Record<string, unknown>; hostConfig: Record<string, unknown> };
 };
@@ -109,5 +110,6 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
     ulimits: o.ulimits,
     mounts: o.mounts,
     init: o.init,
+    ...(o.consoleSize ? { consoleSize: o.consoleSize } : {}),
   };
 }

@@ -14,6 +14,8 @@ export type SpecContext = {
   defaultUlimits: { name: string; soft: number; hard: number }[];
   /** The daemon's own hard limits: a container may not ask for more (no CAP_SYS_RESOURCE here). */
   hardLimits: Map<string, number>;
+  /** The daemon's bounding set: `--privileged` and `--cap-add ALL` cannot give more. */
+  hostCapabilities: string[];
 };
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -81,7 +83,8 @@ export async function buildContainerSpec(
       gid: user.gid,
       additionalGids: user.additionalGids,
       tty: s.tty,
-      capabilities: capabilities(s.capAdd, s.capDrop),
+      consoleSize: s.consoleSize,
+      capabilities: s.privileged ? ctx.hostCapabilities : capabilities(s.capAdd, s.capDrop, ctx.hostCapabilities),
       rlimits,
       noNewPrivileges: false,
       privileged: s.privileged,
@@ -104,14 +107,14 @@ function normCap(c: string): string {
   return up === 'ALL' ? 'ALL' : up.startsWith('CAP_') ? up : `CAP_${up}`;
 }
 
-export function capabilities(add: string[], drop: string[]): string[] {
+export function capabilities(add: string[], drop: string[], all: readonly string[] = ALL_CAPABILITIES): string[] {
   const a = add.map(normCap);
   const d = drop.map(normCap);
   for (const c of [...a, ...d]) {
     if (c !== 'ALL' && !(ALL_CAPABILITIES as readonly string[]).includes(c)) throw invalidParameter(`unknown capability: "${c}"`);
   }
   let caps: string[] = d.includes('ALL') ? [] : [...DEFAULT_CAPABILITIES];
-  if (a.includes('ALL')) caps = [...ALL_CAPABILITIES];
+  if (a.includes('ALL')) caps = [...all];
   for (const c of a) if (c !== 'ALL' && !caps.includes(c)) caps.push(c);
   return caps.filter((c) => !d.includes(c) || a.includes(c));
 }

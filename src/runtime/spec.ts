@@ -64,6 +64,7 @@ export type SpecInput = {
   additionalGids: number[];
   umask?: number;
   tty: boolean;
+  consoleSize?: [number, number] | undefined;
   capabilities: string[];
   rlimits: { type: string; soft: number; hard: number }[];
   noNewPrivileges: boolean;
@@ -137,7 +138,7 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
   if (Object.keys(cpu).length > 0) resources['cpu'] = cpu;
   if (i.resources.pidsLimit > 0) resources['pids'] = { limit: i.resources.pidsLimit };
 
-  const caps = i.privileged ? [...ALL_CAPABILITIES] : i.capabilities;
+  const caps = i.capabilities;
   const linux: Record<string, unknown> = {
     namespaces,
     resources,
@@ -152,6 +153,7 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
     ociVersion: '1.0.2',
     process: {
       terminal: i.tty,
+      ...(i.tty && i.consoleSize ? { consoleSize: { height: i.consoleSize[0], width: i.consoleSize[1] } } : {}),
       user: { uid: i.uid, gid: i.gid, additionalGids: i.additionalGids, ...(i.umask !== undefined ? { umask: i.umask } : {}) },
       args: i.args,
       env: i.env,

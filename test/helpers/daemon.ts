@@ -184,7 +184,10 @@ export class TestDaemon {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
     p.kill(signal);
-    const code = await Promise.race([this.#exit, sleep(timeoutMs).then(() => 'timeout' as const)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const code = await Promise.race([this.#exit, timeout]);
+    clearTimeout(timer);
     if (code === 'timeout') {
       p.kill('SIGKILL');
       await this.#exit;

@@ -108,6 +108,7 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     ulimits: parseUlimits(hostConfig['Ulimits']),
     mounts: parseBinds(field(hostConfig, 'Binds', H, isStrArr, '[]string') ?? []),
     init: field(hostConfig, 'Init', H, isBool, 'bool') ?? false,
+    ...consoleSize(hostConfig['ConsoleSize']),
     ...optional('platform', platform),
     request: { config: stripHostConfig(config), hostConfig },
   };
@@ -179,4 +180,13 @@ function parseBinds(binds: string[]): MountSpec[] {
     }
     return { type: 'bind', source, destination, readOnly: opts.includes('ro') };
   });
+}
+
+function consoleSize(v: unknown): { consoleSize?: [number, number] } {
+  if (v === undefined || v === null) return {};
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((n) => isInt(n) && n >= 0)) {
+    throw invalidParameter('invalid ConsoleSize: expected [height, width]');
+  }
+  const [h, w] = v as [number, number];
+  return h > 0 && w > 0 ? { consoleSize: [h, w] } : {};
 }
