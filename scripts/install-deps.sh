@@ -4,7 +4,7 @@
 # test tarballs), and the docker CLI's companions. Idempotent.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-PKGS="runc conmon busybox-static iptables iproute2 python3 ca-certificates util-linux procps"
+PKGS="runc conmon busybox-static tini iptables iproute2 python3 ca-certificates util-linux procps"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

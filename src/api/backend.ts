@@ -5,7 +5,21 @@ import type { EventBus } from '../engine/events.js';
 /** The narrow views of the engine that the routes use. */
 export type ContainerBackend = Pick<
   ContainerService,
-  'create' | 'start' | 'stop' | 'kill' | 'remove' | 'wait' | 'attach' | 'resize' | 'get' | 'list' | 'exitedOrGone'
+  | 'create'
+  | 'start'
+  | 'stop'
+  | 'kill'
+  | 'remove'
+  | 'wait'
+  | 'attach'
+  | 'resize'
+  | 'get'
+  | 'list'
+  | 'exitedOrGone'
+  | 'pause'
+  | 'unpause'
+  | 'restart'
+  | 'rename'
 >;
 
 export type ImageBackend = Pick<ImageService, 'importRootfs' | 'list' | 'resolve' | 'tag' | 'remove'>;

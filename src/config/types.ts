@@ -36,6 +36,8 @@ export type DaemonConfig = {
   pidfile: string;
   defaultUlimits: Record<string, Ulimit>;
   experimental: boolean;
+  /** The init binary `--init` runs as PID 1 (Debian's tini-static by default). */
+  initPath: string;
   mtu: number;
   dns: string[];
   dnsSearch: string[];

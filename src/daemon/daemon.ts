@@ -17,6 +17,7 @@ import { ApiServer } from '../api/server.js';
 import { systemRoutes } from '../api/routes/system.js';
 import { containerRoutes } from '../api/routes/containers.js';
 import { imageRoutes } from '../api/routes/images.js';
+import { eventRoutes } from '../api/routes/events.js';
 import type { Backend, SystemInfo } from '../api/backend.js';
 import { restore, type RestoreReport } from '../restore/restore.js';
 import { hardLimits, hostCapabilities } from './host-limits.js';
@@ -89,6 +90,7 @@ export class Daemon {
           defaultUlimits: Object.values(cfg.defaultUlimits).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
           hardLimits: limits,
           hostCapabilities: hostCaps,
+          initPath: cfg.initPath,
         };
       },
     });
@@ -101,7 +103,12 @@ export class Daemon {
       log: o.log,
     };
     this.#api = new ApiServer({
-      routes: [...systemRoutes(backend), ...containerRoutes(backend), ...imageRoutes(backend, () => this.#storage.name)],
+      routes: [
+        ...systemRoutes(backend),
+        ...containerRoutes(backend),
+        ...imageRoutes(backend, () => this.#storage.name),
+        ...eventRoutes(backend),
+      ],
       log: o.log,
       serverHeader: `berth/${o.engineVersion} (linux)`,
     });

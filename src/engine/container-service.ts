@@ -18,6 +18,7 @@ import type { EventBus } from './events.js';
 import { newId, shortId, type ContainerId, type ImageId } from '../lib/ids.js';
 import { BerthError, conflict, invalidParameter, messageOf, notFound, notModified, systemError } from '../lib/errors.js';
 import { KeyedMutex } from '../lib/mutex.js';
+import { decideRestart, restartsAtDaemonStart } from './restart-policy.js';
 import { Rollback } from '../lib/rollback.js';
 import type { Logger } from '../lib/logger.js';
 import { buildContainerSpec, type SpecContext } from './oci-spec.js';
@@ -37,8 +38,12 @@ type Live = {
   record: ContainerRecord;
   events: EventEmitter;
   pendingAttach: Set<PendingAttach>;
-  stopRequested: boolean;
+  /** Docker's "exit on next": a stop (or kill with the stop signal/SIGKILL) cancels restarts. */
+  exitRequested: boolean;
   monitor?: AbortController;
+  /** A scheduled restart (policy backoff), cancelled by stop/rm/shutdown. */
+  restartTimer?: NodeJS.Timeout;
+  restartDelayMs: number;
 };
 
 export type ContainerServiceDeps = {
@@ -119,7 +124,7 @@ export class ContainerService {
    * record (so names are taken), then settles each one's state.
    */
   register(record: ContainerRecord): void {
-    const live: Live = { record, events: new EventEmitter(), pendingAttach: new Set(), stopRequested: false };
+    const live: Live = { record, events: new EventEmitter(), pendingAttach: new Set(), exitRequested: false, restartDelayMs: 0 };
     live.events.setMaxListeners(0);
     this.#byId.set(record.id, live);
     this.#byName.set(record.name, record.id);
@@ -136,16 +141,14 @@ export class ContainerService {
     const c = this.#byId.get(id);
     if (!c || !isRunningLike(c.record.state)) return;
     this.#monitor(c, c.record.state.handle);
+    c.exitRequested = true;
     await this.#stopProcess(c, parseSignal(c.record.spec.stopSignal), c.record.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT);
   }
 
   /** Register a record just created by this daemon and watch it. */
   adopt(record: ContainerRecord): void {
-    const live: Live = { record, events: new EventEmitter(), pendingAttach: new Set(), stopRequested: false };
-    live.events.setMaxListeners(0);
-    this.#byId.set(record.id, live);
-    this.#byName.set(record.name, record.id);
-    if (isRunningLike(record.state)) this.#monitor(live, record.state.handle);
+    this.register(record);
+    this.watch(record.id);
   }
 
   // ---- create -------------------------------------------------------------------------
@@ -218,10 +221,14 @@ export class ContainerService {
 
   start(ref: string): Promise<void> {
     const c = this.#find(ref);
-    return this.#lock.run(c.record.id, () => this.#start(c));
+    return this.#lock.run(c.record.id, async () => {
+      if (c.record.state.status === 'restarting') throw notModified('container already started');
+      await this.#start(c, false);
+      this.#d.events.emit('container', 'start', c.record.id, this.#attrs(c.record));
+    });
   }
 
-  async #start(c: Live): Promise<void> {
+  async #start(c: Live, byPolicy: boolean): Promise<void> {
     if (this.#closing) throw systemError('the daemon is shutting down');
     const r = c.record;
     switch (r.state.status) {
@@ -274,7 +281,12 @@ export class ContainerService {
     r.manuallyStopped = false;
     r.exitCode = 0;
     r.error = '';
-    c.stopRequested = false;
+    if (byPolicy) r.restartCount++;
+    else {
+      r.restartCount = 0;
+      c.restartDelayMs = 0;
+    }
+    c.exitRequested = false;
     try {
       await this.#persist(c);
     } catch (err) {
@@ -283,7 +295,6 @@ export class ContainerService {
       throw err;
     }
     this.#monitor(c, handle);
-    this.#d.events.emit('container', 'start', r.id, this.#attrs(r));
   }
 
   async #persist(c: Live): Promise<void> {
@@ -310,26 +321,39 @@ export class ContainerService {
   }
 
   /**
-   * Record that the container exited and release what it held. Used by the monitor and by
-   * the restore pass for containers that exited while the daemon was away.
+   * Record that the container exited and release what it held, then apply its restart
+   * policy or --rm. Used by the monitor and by the restore pass for containers that exited
+   * while the daemon was away.
    */
   async recordExit(id: string, exit: ExitInfo, handle: RuntimeHandle | undefined): Promise<void> {
     const c = this.#byId.get(id);
     if (!c) return;
     const r = c.record;
-    r.state = { status: 'exited' };
+    const ranForMs = r.startedAt ? Date.parse(exit.finishedAt) - Date.parse(r.startedAt) : 0;
+    const decision = decideRestart(r.spec.restartPolicy, {
+      exitCode: exit.exitCode,
+      exitRequested: c.exitRequested || this.#closing,
+      manuallyStopped: r.manuallyStopped,
+      restartCount: r.restartCount,
+      ranForMs,
+      previousDelayMs: c.restartDelayMs,
+    });
+    r.state = decision.restart ? { status: 'restarting' } : { status: 'exited' };
     r.exitCode = exit.exitCode;
     r.finishedAt = exit.finishedAt;
-    if (c.stopRequested) r.manuallyStopped = true;
     try {
       await this.#persist(c);
     } catch (err) {
       this.#d.log.error({ err: messageOf(err), containerId: id }, 'cannot record container exit');
     }
     await this.#release(id, handle);
-    this.#d.log.debug({ containerId: id, exitCode: exit.exitCode }, 'container exited');
+    this.#d.log.debug({ containerId: id, exitCode: exit.exitCode, restart: decision.restart }, 'container exited');
     this.#d.events.emit('container', 'die', id, { ...this.#attrs(r), exitCode: String(exit.exitCode) });
     c.events.emit('exited', exit);
+    if (decision.restart) {
+      this.#scheduleRestart(c, decision.delayMs);
+      return;
+    }
     if (r.spec.autoRemove && !this.#closing) {
       try {
         await this.#remove(c, { force: true });
@@ -337,6 +361,56 @@ export class ContainerService {
         this.#d.log.error({ err: messageOf(err), containerId: id }, 'cannot auto-remove container');
       }
     }
+  }
+
+  #scheduleRestart(c: Live, delayMs: number): void {
+    c.restartDelayMs = delayMs;
+    c.restartTimer = setTimeout(() => {
+      c.restartTimer = undefined;
+      void this.#lock.run(c.record.id, async () => {
+        if (c.record.state.status !== 'restarting' || this.#closing) return;
+        try {
+          await this.#start(c, true);
+          this.#d.events.emit('container', 'restart', c.record.id, this.#attrs(c.record));
+        } catch (err) {
+          this.#d.log.error({ err: messageOf(err), containerId: c.record.id }, 'restart policy: start failed');
+          c.record.state = { status: 'exited' };
+          await this.#persist(c).catch(() => undefined);
+          c.events.emit('exited');
+        }
+      });
+    }, delayMs);
+    c.restartTimer.unref();
+  }
+
+  /** Stop a pending policy restart; the container settles as exited. */
+  async #cancelRestart(c: Live): Promise<void> {
+    if (c.restartTimer) clearTimeout(c.restartTimer);
+    c.restartTimer = undefined;
+    if (c.record.state.status === 'restarting') {
+      c.record.state = { status: 'exited' };
+      await this.#persist(c);
+    }
+  }
+
+  /**
+   * Start the stopped containers whose policy brings them back when the daemon starts
+   * (restore pass, after every container's state is settled).
+   */
+  async restartAtDaemonStart(id: string): Promise<boolean> {
+    const c = this.#byId.get(id);
+    if (!c) return false;
+    const r = c.record;
+    if (r.state.status !== 'exited' && r.state.status !== 'restarting') return false;
+    if (!restartsAtDaemonStart(r.spec.restartPolicy, r)) {
+      if (r.state.status === 'restarting') await this.#cancelRestart(c);
+      return false;
+    }
+    await this.#lock.run(id, async () => {
+      await this.#start(c, true);
+    });
+    this.#d.events.emit('container', 'start', id, this.#attrs(r));
+    return true;
   }
 
   async #release(id: string, handle: RuntimeHandle | undefined): Promise<void> {
@@ -357,10 +431,17 @@ export class ContainerService {
   async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
     const c = this.#find(ref);
     const r = c.record;
+    if (r.state.status === 'restarting') {
+      r.manuallyStopped = true;
+      await this.#lock.run(r.id, () => this.#cancelRestart(c));
+      this.#d.events.emit('container', 'stop', r.id, this.#attrs(r));
+      return;
+    }
     if (!isRunningLike(r.state)) throw notModified();
     const timeout = opts.timeout ?? r.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT;
     const sig = parseSignal(opts.signal ?? r.spec.stopSignal);
-    c.stopRequested = true;
+    c.exitRequested = true;
+    r.manuallyStopped = true;
     await this.#stopProcess(c, sig, timeout);
     this.#d.events.emit('container', 'stop', r.id, this.#attrs(r));
   }
@@ -403,7 +484,10 @@ export class ContainerService {
     if (!isRunningLike(state)) {
       throw conflict(`Cannot kill container: ${ref}: Container ${c.record.id} is not running`);
     }
-    if (sig === 9) c.stopRequested = true;
+    // dockerd: any kill marks the container manually stopped; its stop signal or SIGKILL also
+    // cancels the restart policy for this exit.
+    c.record.manuallyStopped = true;
+    if (sig === 9 || sig === parseSignal(c.record.spec.stopSignal)) c.exitRequested = true;
     const delivered = await this.#d.runtime.kill(state.handle, sig);
     if (!delivered) throw conflict(`Cannot kill container: ${ref}: Container ${c.record.id} is not running`);
     this.#d.events.emit('container', 'kill', c.record.id, { ...this.#attrs(c.record), signal: String(sig) });
@@ -422,10 +506,13 @@ export class ContainerService {
           `cannot remove container "/${c.record.name}": container is running: stop the container before removing or force remove`,
         );
       }
-      c.stopRequested = true;
+      c.exitRequested = true;
       await this.#stopProcess(c, 9, -1);
     }
-    await this.#lock.run(c.record.id, () => this.#remove(c, opts));
+    await this.#lock.run(c.record.id, async () => {
+      await this.#cancelRestart(c);
+      await this.#remove(c, opts);
+    });
   }
 
   async #remove(c: Live, opts: { force: boolean }): Promise<void> {
@@ -529,6 +616,69 @@ export class ContainerService {
     };
   }
 
+  async pause(ref: string): Promise<void> {
+    const c = this.#find(ref);
+    await this.#lock.run(c.record.id, async () => {
+      const st = c.record.state;
+      if (st.status === 'paused') throw conflict(`Container ${c.record.id} is already paused`);
+      if (st.status !== 'running') throw conflict(`Container ${c.record.id} is not running`);
+      await this.#d.runtime.pause(st.handle);
+      c.record.state = { status: 'paused', handle: st.handle };
+      await this.#persist(c);
+    });
+    this.#d.events.emit('container', 'pause', c.record.id, this.#attrs(c.record));
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.#find(ref);
+    await this.#lock.run(c.record.id, async () => {
+      const st = c.record.state;
+      if (st.status !== 'paused') throw conflict(`Container ${c.record.id} is not paused`);
+      await this.#d.runtime.resume(st.handle);
+      c.record.state = { status: 'running', handle: st.handle };
+      await this.#persist(c);
+    });
+    this.#d.events.emit('container', 'unpause', c.record.id, this.#attrs(c.record));
+  }
+
+  /** `docker restart`: stop (if running) with the given timeout, then start. */
+  async restart(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const c = this.#find(ref);
+    if (isRunningLike(c.record.state) || c.record.state.status === 'restarting') {
+      try {
+        await this.stop(ref, opts);
+      } catch (err) {
+        if (!(err instanceof BerthError && err.kind === 'NotModified')) throw err;
+      }
+    }
+    await this.#lock.run(c.record.id, () => this.#start(c, false));
+    this.#d.events.emit('container', 'restart', c.record.id, this.#attrs(c.record));
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.#find(ref);
+    const name = validateName(newName);
+    const old = c.record.name;
+    if (name === old) throw invalidParameter('Renaming a container with the same name as its current name');
+    const holder = this.#byName.get(name);
+    if (holder) {
+      throw conflict(
+        `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    this.#byName.set(name, c.record.id);
+    try {
+      c.record.name = name;
+      await this.#persist(c);
+    } catch (err) {
+      c.record.name = old;
+      this.#byName.delete(name);
+      throw err;
+    }
+    this.#byName.delete(old);
+    this.#d.events.emit('container', 'rename', c.record.id, { ...this.#attrs(c.record), oldName: `/${old}` });
+  }
+
   async resize(ref: string, height: number, width: number): Promise<void> {
     const c = this.#find(ref);
     const state = c.record.state;
@@ -542,6 +692,7 @@ export class ContainerService {
   /** Stop every running container in parallel, bounded as dockerd bounds it. */
   async stopAll(shutdownTimeout: number): Promise<void> {
     this.#closing = true;
+    for (const c of this.#byId.values()) if (c.restartTimer) clearTimeout(c.restartTimer);
     const running = [...this.#byId.values()].filter((c) => isRunningLike(c.record.state));
     if (running.length === 0) return;
     const timeouts = running.map((c) => c.record.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT);
@@ -549,7 +700,7 @@ export class ContainerService {
     const bound = Math.max(shutdownTimeout, ...timeouts.map((t) => t + 5));
     const all = Promise.all(
       running.map(async (c) => {
-        c.stopRequested = true;
+        c.exitRequested = true;
         try {
           await this.#stopProcess(c, parseSignal(c.record.spec.stopSignal), c.record.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT);
         } catch (err) {
@@ -568,7 +719,10 @@ export class ContainerService {
   /** Live restore: let go of every container without touching it. */
   detachAll(): void {
     this.#closing = true;
-    for (const c of this.#byId.values()) c.monitor?.abort();
+    for (const c of this.#byId.values()) {
+      c.monitor?.abort();
+      if (c.restartTimer) clearTimeout(c.restartTimer);
+    }
   }
 
   statusOf(state: ContainerState): ContainerStatus {

@@ -16,8 +16,10 @@ export type SpecContext = {
   hardLimits: Map<string, number>;
   /** The daemon's bounding set: `--privileged` and `--cap-add ALL` cannot give more. */
   hostCapabilities: string[];
+  initPath: string;
 };
 
+const INIT_IN_CONTAINER = '/sbin/docker-init';
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Everything the runtime needs to start this container, read from its record and its rootfs. */
@@ -76,7 +78,8 @@ export async function buildContainerSpec(
       readonlyRootfs: s.readonlyRootfs,
       hostname: s.networkMode === 'host' ? '' : s.hostname,
       domainname: s.domainname,
-      args: [...s.entrypoint, ...s.cmd],
+      // --init: a small init reaps zombies and forwards signals to the command.
+      args: s.init ? [INIT_IN_CONTAINER, '--', ...s.entrypoint, ...s.cmd] : [...s.entrypoint, ...s.cmd],
       env,
       cwd: s.workingDir,
       uid: user.uid,
@@ -89,7 +92,11 @@ export async function buildContainerSpec(
       noNewPrivileges: false,
       privileged: s.privileged,
       networkMode: s.networkMode,
-      mounts: [...etcMounts, ...userMounts],
+      mounts: [
+        ...etcMounts,
+        ...(s.init ? [{ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro', 'rprivate'] }] : []),
+        ...userMounts,
+      ],
       cgroupsPath: `${ctx.cgroupParent.replace(/\/$/, '')}/${r.id}`,
       resources: {
         memory: s.memory,

@@ -59,6 +59,17 @@ export async function restore(d: RestoreDeps): Promise<RestoreReport> {
   });
 
   await removeLeftovers(d, records, leftovers);
+
+  // Restart policies, once every container's state is known (dockerd does the same after
+  // its restore loop): containers that exited while we were away, and those the policy
+  // brings back whenever the daemon starts.
+  for (const r of records) {
+    try {
+      await d.containers.restartAtDaemonStart(r.id);
+    } catch (err) {
+      d.log.error({ containerId: r.id, err: messageOf(err) }, 'restart policy: cannot start container');
+    }
+  }
   const report = { verdicts, unreadable: failures, leftovers, durationMs: Date.now() - t0 };
   d.log.info(
     { containers: records.length, adopted: verdicts.filter((v) => v.action === 'adopted').length, ms: report.durationMs },

@@ -82,6 +82,42 @@ export function containerRoutes(b: Backend): Route[] {
         sendNoContent(res);
       },
     },
+    {
+      method: 'POST',
+      path: '/containers/{id}/restart',
+      handler: async ({ res, params, query }) => {
+        const t = intParam(query, 't');
+        const signal = query.get('signal') || undefined;
+        await b.containers.restart(params['id'] as string, { ...(t !== undefined ? { timeout: t } : {}), ...(signal ? { signal } : {}) });
+        sendNoContent(res);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/{id}/pause',
+      handler: async ({ res, params }) => {
+        await b.containers.pause(params['id'] as string);
+        sendNoContent(res);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/{id}/unpause',
+      handler: async ({ res, params }) => {
+        await b.containers.unpause(params['id'] as string);
+        sendNoContent(res);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/{id}/rename',
+      handler: async ({ res, params, query }) => {
+        const name = query.get('name');
+        if (!name) throw invalidParameter('Neither old nor new names may be empty');
+        await b.containers.rename(params['id'] as string, name);
+        sendNoContent(res);
+      },
+    },
     { method: 'POST', path: '/containers/{id}/wait', handler: (ctx) => waitHandler(b, ctx) },
     { method: 'POST', path: '/containers/{id}/attach', handler: (ctx) => attachHandler(b, ctx) },
     {
