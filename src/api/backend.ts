@@ -1,6 +1,8 @@
 import type { ContainerService } from '../engine/container-service.js';
 import type { ImageService } from '../images/image-service.js';
 import type { EventBus } from '../engine/events.js';
+import type { ExecService } from '../engine/exec-service.js';
+import type { VolumeService } from '../volumes/volume-service.js';
 
 /** The narrow views of the engine that the routes use. */
 export type ContainerBackend = Pick<
@@ -20,9 +22,15 @@ export type ContainerBackend = Pick<
   | 'unpause'
   | 'restart'
   | 'rename'
+  | 'notAdoptedReason'
+  | 'stopUnadopted'
+  | 'stats'
+  | 'top'
 >;
 
-export type ImageBackend = Pick<ImageService, 'importRootfs' | 'list' | 'resolve' | 'tag' | 'remove'>;
+export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune'>;
+
+export type VolumeBackend = Pick<VolumeService, 'create' | 'get' | 'list' | 'remove' | 'prune'>;
 
 export type SystemInfo = {
   id: string;
@@ -46,7 +54,9 @@ export type SystemInfo = {
 export type Backend = {
   containers: ContainerBackend;
   images: ImageBackend;
+  volumes: VolumeBackend;
   events: EventBus;
+  exec: Pick<ExecService, 'create' | 'start' | 'get' | 'resize' | 'idsOf'>;
   system: () => SystemInfo;
   log: import('../lib/logger.js').Logger;
 };

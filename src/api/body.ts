@@ -7,13 +7,16 @@ const MAX_JSON_BODY = 16 * 1024 * 1024;
  * Read a JSON request body as dockerd does: a non-JSON Content-Type is refused, an empty
  * body is `undefined`, malformed JSON is a 400 naming the problem.
  */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage, preread?: Buffer): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_JSON_BODY) throw invalidParameter('request body too large');
-    chunks.push(chunk);
+  if (preread) chunks.push(preread);
+  else {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_JSON_BODY) throw invalidParameter('request body too large');
+      chunks.push(chunk);
+    }
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return undefined;

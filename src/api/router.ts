@@ -9,7 +9,7 @@ export type Ctx = {
   query: URLSearchParams;
   version: number;
   /** Set when the client asked to hijack the connection (`Upgrade: tcp`). */
-  upgrade?: { socket: Duplex; head: Buffer };
+  upgrade?: { socket: Duplex; head: Buffer; body: Buffer };
 };
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;

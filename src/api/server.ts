@@ -34,7 +34,12 @@ export class ApiServer {
       // Hijacked requests get a response object only for reporting errors before the switch.
       const res = new ServerResponse(req);
       res.assignSocket(socket as never);
-      void this.#dispatch(req, res, { socket, head });
+      // node:http leaves an upgrade request's body in the raw stream: split it off, so it is
+      // not taken for the client's first stdin bytes.
+      void splitBody(req, socket, head).then(
+        ({ body, rest }) => this.#dispatch(req, res, { socket, head: rest, body }),
+        () => socket.destroy(),
+      );
     });
     server.on('connection', (s: Duplex) => {
       this.#sockets.add(s);
@@ -59,7 +64,7 @@ export class ApiServer {
     this.#servers.length = 0;
   }
 
-  async #dispatch(req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer }): Promise<void> {
+  async #dispatch(req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer; body: Buffer }): Promise<void> {
     res.setHeader('Server', this.#serverHeader);
     res.setHeader('Api-Version', API_VERSION);
     res.setHeader('Ostype', 'linux');
@@ -71,7 +76,8 @@ export class ApiServer {
       if (m) {
         version = checkVersion(m[1] as string);
         path = m[2] as string;
-      } else if (/^\/v[^/]*\//.test(path)) {
+      } else if (/^\/v\d[^/]*\//.test(path)) {
+        // A malformed version prefix (`/v1.x/…`), not an unversioned path such as `/volumes/…`.
         throw notFound('page not found');
       }
       const found = this.#router.match(req.method ?? 'GET', path.replace(/\/+$/, '') || '/');
@@ -101,4 +107,37 @@ function answers(path: string): Promise<boolean> {
     });
     sock.once('error', () => resolve(false));
   });
+}
+
+/** The first Content-Length bytes after the headers of an upgrade request are its body. */
+async function splitBody(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<{ body: Buffer; rest: Buffer }> {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (!Number.isFinite(length) || length <= 0) return { body: Buffer.alloc(0), rest: head };
+  if (length > 1024 * 1024) throw new Error('upgrade request body too large');
+  let buf = head;
+  while (buf.length < length) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const onData = (d: Buffer) => {
+        cleanup();
+        resolve(d);
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve(null);
+      };
+      const cleanup = () => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onEnd);
+        socket.pause();
+      };
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.on('close', onEnd);
+      socket.resume();
+    });
+    if (!chunk) break;
+    buf = Buffer.concat([buf, chunk]);
+  }
+  return { body: buf.subarray(0, length), rest: buf.subarray(length) };
 }

@@ -11,9 +11,14 @@ import {
   usage,
   type LoadedConfig,
   type ParsedFlags,
+  type ReloadResult,
 } from '../config/index.js';
-import { createLogger, type Logger } from '../lib/logger.js';
-import { Daemon } from '../daemon/daemon.js';
+import { createLogger, silentLogger, type Logger } from '../lib/logger.js';
+import { Daemon, criticalOptions } from '../daemon/daemon.js';
+import type { DaemonConfig } from '../config/index.js';
+import { ConmonRuntime } from '../runtime/conmon-runtime.js';
+import { preflight, formatPreflight } from '../restore/preflight.js';
+import { keepPreviousStorageDriver } from '../restore/fingerprint.js';
 import { engineVersion, gitCommit } from '../lib/version.js';
 import { messageOf } from '../lib/errors.js';
 
@@ -55,6 +60,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('configuration OK\n');
     return 0;
   }
+  const explicitDriver = loaded.sources['storage-driver'] === 'flag' || loaded.sources['storage-driver'] === 'file';
+  const keptDriver = await keepPreviousStorageDriver(loaded.config, explicitDriver);
+  if (flags.checkRestore) return checkRestore(loaded.config);
 
   const log = createLogger(effectiveLogLevel(loaded.config));
   const version = engineVersion();
@@ -62,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
     log.warn({ version }, 'BERTH_TEST_ENGINE_VERSION is set: running as another berth version (tests only)');
   }
   log.info({ version, pid: process.pid }, 'Starting up');
+  if (keptDriver) log.info({ storageDriver: keptDriver }, `using the storage driver this data root was last run with: ${keptDriver}`);
   // Where each effective option came from: a flag silently overriding daemon.json surprises.
   for (const [key, source] of Object.entries(loaded.sources)) {
     if (source !== 'default') log.info({ option: key, source, value: configToJson(loaded.config)[key] }, 'configuration option');
@@ -82,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
     void reload(log, flags, file, current).then((next) => {
       if (next) {
         current = next;
-        daemon.setConfig(next.config);
+        daemon.applyReload(next.config, next.changed);
         log.level = effectiveLogLevel(next.config);
       }
     });
@@ -111,8 +120,20 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
+/**
+ * The preflight: with this binary and configuration, which running containers would be
+ * adopted, and why not. Exits 0 when all would be, 3 when some would not.
+ */
+async function checkRestore(config: DaemonConfig): Promise<number> {
+  const runtime = new ConmonRuntime({ execRoot: config.execRoot, dataRoot: config.dataRoot, conmonPath: 'conmon', log: silentLogger() });
+  const view = { engineVersion: engineVersion(), critical: criticalOptions(config), liveRestore: config.liveRestore };
+  const result = await preflight(config.dataRoot, runtime, view);
+  process.stdout.write(formatPreflight(result, view));
+  return result.lines.some((l) => l.classification.kind === 'refuse') ? 3 : 0;
+}
+
 /** SIGHUP: re-read daemon.json; an invalid file keeps the running configuration. */
-async function reload(log: Logger, flags: ParsedFlags, file: string, current: LoadedConfig): Promise<LoadedConfig | undefined> {
+async function reload(log: Logger, flags: ParsedFlags, file: string, current: LoadedConfig): Promise<ReloadResult | undefined> {
   log.info({ configFile: file }, 'Got signal to reload configuration');
   try {
     const text = await readConfigFile(file);

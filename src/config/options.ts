@@ -110,7 +110,7 @@ export function defaultConfig(): DaemonConfig {
     hosts: [`unix:///run/berth/berth.sock`],
     dataRoot: '/var/lib/berth',
     execRoot: '/run/berth',
-    storageDriver: 'vfs',
+    storageDriver: 'overlay2',
     storageOpts: [],
     logLevel: 'info',
     debug: false,

@@ -2,11 +2,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { DaemonConfig } from '../config/types.js';
+import { configToJson } from '../config/index.js';
+import { hostname } from 'node:os';
 import type { Logger } from '../lib/logger.js';
 import { RecordStore } from '../state/record-store.js';
-import { migrateRecord, type ContainerRecord } from '../engine/container.js';
+import { migrateRecord, type ContainerRecord, type CriticalOptions } from '../engine/container.js';
 import { ConmonRuntime } from '../runtime/conmon-runtime.js';
 import { VfsDriver } from '../storage/drivers/vfs.js';
+import { OverlayDriver } from '../storage/drivers/overlay.js';
 import type { StorageDriver } from '../engine/ports.js';
 import { LayerStore } from '../storage/layer-store.js';
 import { ImageStore } from '../images/image-store.js';
@@ -17,10 +20,17 @@ import { ApiServer } from '../api/server.js';
 import { systemRoutes } from '../api/routes/system.js';
 import { containerRoutes } from '../api/routes/containers.js';
 import { imageRoutes } from '../api/routes/images.js';
+import { volumeRoutes } from '../api/routes/volumes.js';
+import { VolumeService } from '../volumes/volume-service.js';
+import { LocalDriver } from '../volumes/local-driver.js';
 import { eventRoutes } from '../api/routes/events.js';
+import { execRoutes } from '../api/routes/exec.js';
+import { ExecService } from '../engine/exec-service.js';
 import type { Backend, SystemInfo } from '../api/backend.js';
 import { restore, type RestoreReport } from '../restore/restore.js';
+import { currentFingerprint, fingerprintChanges, readFingerprint, writeFingerprint } from '../restore/fingerprint.js';
 import { hardLimits, hostCapabilities } from './host-limits.js';
+import { LogRotator } from '../logs/rotator.js';
 import { errnoCode, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
@@ -46,7 +56,10 @@ export class Daemon {
   readonly #runtime: ConmonRuntime;
   readonly containers: ContainerService;
   readonly images: ImageService;
+  readonly exec: ExecService;
+  readonly volumes: VolumeService;
   readonly events = new EventBus();
+  readonly #rotator: LogRotator;
   #id = '';
   /** What start() did, so that shutdown() after a failed start undoes only that. */
   #claimedPidfile = false;
@@ -67,9 +80,26 @@ export class Daemon {
     this.#layers = new LayerStore(join(c.dataRoot, 'image', c.storageDriver, 'layers'), this.#storage, o.log);
     this.#imageStore = new ImageStore(join(c.dataRoot, 'image', c.storageDriver), o.log);
     this.#store = new RecordStore<ContainerRecord>(join(c.dataRoot, 'containers'), 'container.json', migrateRecord);
-    this.#runtime = new ConmonRuntime({ execRoot: c.execRoot, conmonPath: o.conmonPath ?? 'conmon', log: o.log });
+    this.#runtime = new ConmonRuntime({
+      execRoot: c.execRoot,
+      dataRoot: c.dataRoot,
+      conmonPath: o.conmonPath ?? 'conmon',
+      log: o.log,
+      hostCapabilities: hostCapabilities(),
+    });
+    this.#rotator = new LogRotator(o.log);
     let containers: ContainerService | undefined;
-    this.images = new ImageService(this.#imageStore, this.#layers, (id) => containers?.usersOf(id) ?? [], o.engineVersion);
+    this.images = new ImageService(this.#imageStore, this.#layers, (id) => containers?.usersOf(id) ?? [], o.engineVersion, {
+      tmpDir: join(c.dataRoot, 'tmp'),
+      log: o.log,
+    });
+    this.volumes = new VolumeService({
+      driver: new LocalDriver(join(c.dataRoot, 'volumes'), o.log),
+      // Every container holds the volumes it mounts, whatever its state.
+      users: () => (containers?.list() ?? []).map((r) => ({ id: r.id, mounts: r.spec.mounts })),
+      events: this.events,
+      log: o.log,
+    });
     const limits = hardLimits();
     const hostCaps = hostCapabilities();
     containers = new ContainerService({
@@ -81,6 +111,10 @@ export class Daemon {
       events: this.events,
       log: o.log,
       engineVersion: o.engineVersion,
+      critical: () => this.critical(),
+      logDefaults: () => ({ driver: this.#config.logDriver, opts: this.#config.logOpts }),
+      rotator: this.#rotator,
+      volumes: this.volumes,
       specContext: () => {
         const cfg = this.#config;
         const rt = cfg.runtimes[cfg.defaultRuntime] ?? { path: 'runc', runtimeArgs: [] };
@@ -95,9 +129,17 @@ export class Daemon {
       },
     });
     this.containers = containers;
+    this.exec = new ExecService({
+      runtime: this.#runtime,
+      events: this.events,
+      log: o.log,
+      runningContainer: (ref) => this.containers.forExec(ref),
+    });
     const backend: Backend = {
+      exec: this.exec,
       containers: this.containers,
       images: this.images,
+      volumes: this.volumes,
       events: this.events,
       system: () => this.systemInfo(),
       log: o.log,
@@ -107,7 +149,9 @@ export class Daemon {
         ...systemRoutes(backend),
         ...containerRoutes(backend),
         ...imageRoutes(backend, () => this.#storage.name),
+        ...volumeRoutes(backend),
         ...eventRoutes(backend),
+        ...execRoutes(backend),
       ],
       log: o.log,
       serverHeader: `berth/${o.engineVersion} (linux)`,
@@ -118,9 +162,16 @@ export class Daemon {
     return this.#config;
   }
 
-  /** Apply a reloaded configuration (only reloadable options reach here). */
-  setConfig(c: DaemonConfig): void {
+  /**
+   * Apply a reloaded configuration (reloadConfig has kept non-reloadable options at their
+   * running values) and announce it, as dockerd does, with a `daemon reload` event.
+   */
+  applyReload(c: DaemonConfig, changed: string[]): void {
     this.#config = c;
+    const json = configToJson(c);
+    const attributes: Record<string, string> = { name: hostname(), changed: changed.join(',') };
+    for (const [k, v] of Object.entries(json)) attributes[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    this.events.emit('daemon', 'reload', this.#id, attributes);
   }
 
   async start(): Promise<void> {
@@ -132,9 +183,16 @@ export class Daemon {
     await this.#storage.init();
     await this.#layers.init();
     await this.#imageStore.init();
+    await this.images.init();
     await this.#store.init();
+    await this.volumes.init();
     await this.#runtime.init();
     this.#runtimeStarted = true;
+    const fingerprint = currentFingerprint(this.#o.engineVersion, this.critical());
+    const previous = await readFingerprint(c.dataRoot);
+    if (previous) {
+      for (const change of fingerprintChanges(previous, fingerprint)) this.#log.warn(`since the last start: ${change}`);
+    }
     this.#log.info('Loading containers: start.');
     this.restoreReport = await restore({
       store: this.#store,
@@ -142,11 +200,13 @@ export class Daemon {
       runtime: this.#runtime,
       storage: this.#storage,
       runtimeBundlesDir: join(c.execRoot, 'containers'),
-      liveRestore: c.liveRestore,
+      dataRoot: c.dataRoot,
+      view: { engineVersion: this.#o.engineVersion, critical: this.critical(), liveRestore: c.liveRestore },
       log: this.#log,
       deadlineMs: 60_000,
       concurrency: 64,
     });
+    await writeFingerprint(c.dataRoot, fingerprint);
     for (const host of c.hosts) {
       const path = unixPath(host);
       await mkdir(join(path, '..'), { recursive: true });
@@ -167,11 +227,17 @@ export class Daemon {
       this.#log.info('live restore: leaving containers running');
     } else if (this.#runtimeStarted) {
       await this.containers.stopAll(this.#config.shutdownTimeout);
+      await this.volumes.close();
     }
     if (this.#runtimeStarted) this.#runtime.close();
     for (const path of this.#listening) await rm(path, { force: true });
     if (this.#claimedPidfile) await rm(this.#config.pidfile, { force: true });
     this.#log.info('Daemon shutdown complete');
+  }
+
+  /** The options running containers depend on (see restore/classify.ts). */
+  critical(): CriticalOptions {
+    return criticalOptions(this.#config);
   }
 
   systemInfo(): SystemInfo {
@@ -226,11 +292,24 @@ export class Daemon {
 
 function createStorageDriver(name: string, root: string): StorageDriver {
   switch (name) {
+    case 'overlay2':
+      return new OverlayDriver(root);
     case 'vfs':
       return new VfsDriver(root);
     default:
       throw systemError(`storage driver ${name} is not available`);
   }
+}
+
+/** The options running containers depend on, from a configuration (see restore/classify.ts). */
+export function criticalOptions(c: DaemonConfig): CriticalOptions {
+  return {
+    'storage-driver': c.storageDriver,
+    ...(c.bip ? { bip: c.bip } : {}),
+    ...(c.bridge ? { bridge: c.bridge } : {}),
+    'default-runtime': c.defaultRuntime,
+    'data-root': c.dataRoot,
+  };
 }
 
 export function unixPath(host: string): string {

@@ -6,8 +6,9 @@ import {
   type ContainerRecord,
   type ContainerState,
   type ContainerStatus,
+  type CriticalOptions,
 } from './container.js';
-import type { AttachSession, AttachStreams, ExitInfo, OciRuntime, RuntimeHandle, StorageDriver } from './ports.js';
+import type { AttachSession, AttachStreams, ExitInfo, OciRuntime, RawStats, RuntimeHandle, StorageDriver } from './ports.js';
 import type { RecordStore } from '../state/record-store.js';
 import type { ImageService } from '../images/image-service.js';
 import type { LayerStore } from '../storage/layer-store.js';
@@ -19,9 +20,12 @@ import { newId, shortId, type ContainerId, type ImageId } from '../lib/ids.js';
 import { BerthError, conflict, invalidParameter, messageOf, notFound, notModified, systemError } from '../lib/errors.js';
 import { KeyedMutex } from '../lib/mutex.js';
 import { decideRestart, restartsAtDaemonStart } from './restart-policy.js';
+import type { LogRotator } from '../logs/rotator.js';
 import { Rollback } from '../lib/rollback.js';
 import type { Logger } from '../lib/logger.js';
 import { buildContainerSpec, type SpecContext } from './oci-spec.js';
+import type { VolumePort } from './volume-port.js';
+import { parseSize } from '../config/values.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 export type WaitResult = { statusCode: number; error?: string };
@@ -44,6 +48,8 @@ type Live = {
   /** A scheduled restart (policy backoff), cancelled by stop/rm/shutdown. */
   restartTimer?: NodeJS.Timeout;
   restartDelayMs: number;
+  /** Found running but started by an incompatible daemon: visible, not managed. */
+  notAdopted?: string;
 };
 
 export type ContainerServiceDeps = {
@@ -56,6 +62,12 @@ export type ContainerServiceDeps = {
   log: Logger;
   engineVersion: string;
   specContext: () => SpecContext;
+  volumes: VolumePort;
+  /** The daemon's critical options now, recorded with each start (see restore/classify.ts). */
+  critical: () => CriticalOptions;
+  /** The daemon's default log driver and options, merged into each new container. */
+  logDefaults: () => { driver: string; opts: Record<string, string> };
+  rotator: LogRotator;
 };
 
 const DEFAULT_STOP_TIMEOUT = 10;
@@ -78,6 +90,17 @@ export class ContainerService {
   // ---- lookup -------------------------------------------------------------------------
 
   /** Docker's lookup order: full id, exact name, then a unique id prefix. */
+  /** Like #find, for operations that need the daemon to manage the container. */
+  #managed(ref: string): Live {
+    const c = this.#find(ref);
+    if (c.notAdopted) {
+      throw conflict(
+        `container ${c.record.id} is not managed by this daemon (${c.notAdopted}): stop it with "berth stop-unadopted ${c.record.name}"`,
+      );
+    }
+    return c;
+  }
+
   #find(ref: string): Live {
     const byId = this.#byId.get(ref);
     if (byId) return byId;
@@ -136,6 +159,78 @@ export class ContainerService {
     if (c && isRunningLike(c.record.state)) this.#monitor(c, c.record.state.handle);
   }
 
+  markNotAdopted(id: string, reason: string): void {
+    const c = this.#byId.get(id);
+    if (!c) return;
+    c.notAdopted = reason;
+    this.#watchUnadopted();
+  }
+
+  /** Why a container is not managed by this daemon, if it is not. */
+  notAdoptedReason(id: string): string | undefined {
+    return this.#byId.get(id)?.notAdopted;
+  }
+
+  #unadoptedTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Unadopted containers are not monitored through their (foreign) monitor; a slow poll of
+   * the machine notices when one is gone and records its end.
+   */
+  #watchUnadopted(): void {
+    if (this.#unadoptedTimer) return;
+    this.#unadoptedTimer = setInterval(() => {
+      const pending = [...this.#byId.values()].filter((c) => c.notAdopted && isRunningLike(c.record.state));
+      if (pending.length === 0) {
+        clearInterval(this.#unadoptedTimer);
+        this.#unadoptedTimer = undefined;
+        return;
+      }
+      for (const c of pending) void this.#checkUnadopted(c);
+    }, 2000);
+    this.#unadoptedTimer.unref();
+  }
+
+  async #checkUnadopted(c: Live): Promise<void> {
+    const st = c.record.state;
+    if (!isRunningLike(st)) return;
+    const probe = await this.#d.runtime.probe(st.handle);
+    if (probe.state === 'running') return;
+    await this.#lock.run(c.record.id, async () => {
+      if (!c.notAdopted || !isRunningLike(c.record.state)) return;
+      const exit =
+        probe.state === 'exited' ? probe.exit : { exitCode: 255, finishedAt: new Date().toISOString(), oomKilled: false };
+      c.exitRequested = true;
+      await this.recordExit(c.record.id, exit, st.handle);
+    });
+  }
+
+  /**
+   * Stop containers this daemon refused to adopt: stop signal, then SIGKILL after `timeout`
+   * seconds, checked against each process's start time; then record the exit and clean the
+   * runtime state. Returns the ids handled.
+   */
+  async stopUnadopted(refs: string[], timeout: number): Promise<string[]> {
+    const targets = refs.length > 0 ? refs.map((r) => this.#find(r)) : [...this.#byId.values()].filter((c) => c.notAdopted);
+    for (const c of targets) if (!c.notAdopted) throw conflict(`container ${c.record.name} is managed by this daemon: use docker stop`);
+    await Promise.all(
+      targets.map(async (c) => {
+        const st = c.record.state;
+        if (!isRunningLike(st)) return;
+        c.exitRequested = true;
+        await this.#d.runtime.kill(st.handle, parseSignal(c.record.spec.stopSignal));
+        const deadline = Date.now() + timeout * 1000;
+        while (Date.now() < deadline && (await this.#d.runtime.probe(st.handle)).state === 'running') await delay(100);
+        if ((await this.#d.runtime.probe(st.handle)).state === 'running') await this.#d.runtime.kill(st.handle, 9);
+        for (let i = 0; i < 100 && (await this.#d.runtime.probe(st.handle)).state === 'running'; i++) await delay(100);
+        await this.#checkUnadopted(c);
+        c.record.manuallyStopped = true;
+        await this.#persist(c);
+      }),
+    );
+    return targets.map((c) => c.record.id);
+  }
+
   /** Stop a running container found at start-up when live restore is off, as dockerd does. */
   async stopFound(id: string): Promise<void> {
     const c = this.#byId.get(id);
@@ -162,6 +257,11 @@ export class ContainerService {
     const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => this.#byName.has(n));
     const runtimeConfig = (image.image.config.config ?? {}) as ImageRuntimeConfig;
     const spec = deriveSpec(o, runtimeConfig, shortId(id));
+    const defaults = this.#d.logDefaults();
+    spec.log =
+      o.logConfig && o.logConfig.driver !== '' && o.logConfig.driver !== defaults.driver
+        ? { driver: o.logConfig.driver, opts: o.logConfig.opts }
+        : { driver: defaults.driver, opts: { ...defaults.opts, ...(o.logConfig?.opts ?? {}) } };
 
     // Reserve the name before any await so two concurrent creates cannot both take it.
     const holder = this.#byName.get(name);
@@ -179,6 +279,11 @@ export class ContainerService {
       const layer = this.#d.layers.get(top);
       await this.#d.storage.createContainerLayer(id, layer.cacheId, this.#chainCacheIds(top));
       rb.push('remove container layer', () => this.#d.storage.removeContainerLayer(id));
+      spec.mounts = await this.#d.volumes.prepare(id, spec.mounts, {
+        mount: async () => (await this.#d.storage.mount(id, this.#chainCacheIds(top))).path,
+        unmount: () => this.#d.storage.unmount(id),
+      });
+      rb.push('release volumes', () => this.#d.volumes.release(id, spec.mounts, { removeAnonymous: true }));
       const record: ContainerRecord = {
         schemaVersion: RECORD_SCHEMA_VERSION,
         id,
@@ -220,7 +325,7 @@ export class ContainerService {
   // ---- start --------------------------------------------------------------------------
 
   start(ref: string): Promise<void> {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     return this.#lock.run(c.record.id, async () => {
       if (c.record.state.status === 'restarting') throw notModified('container already started');
       await this.#start(c, false);
@@ -248,7 +353,8 @@ export class ContainerService {
     try {
       const rootfs = await this.#d.storage.mount(r.id, this.#chainCacheIds(r.storage.layerId));
       rb.push('unmount rootfs', () => this.#d.storage.unmount(r.id));
-      const req = await buildContainerSpec(r, rootfs.path, this.#d.store.dirOf(r.id), this.#d.specContext());
+      const mounts = await this.#d.volumes.setup(r.id, r.spec.mounts);
+      const req = await buildContainerSpec({ ...r, spec: { ...r.spec, mounts } }, rootfs.path, this.#d.store.dirOf(r.id), this.#d.specContext());
       handle = await this.#d.runtime.start(req, async (h) => {
         for (const p of [...c.pendingAttach]) {
           c.pendingAttach.delete(p);
@@ -277,6 +383,7 @@ export class ContainerService {
     }
     r.state = { status: 'running', handle };
     r.startedAt = handle.startedAt;
+    r.startedBy = { engineVersion: this.#d.engineVersion, critical: this.#d.critical() };
     r.hasBeenStarted = true;
     r.manuallyStopped = false;
     r.exitCode = 0;
@@ -306,6 +413,15 @@ export class ContainerService {
   #monitor(c: Live, handle: RuntimeHandle): void {
     const ac = new AbortController();
     c.monitor = ac;
+    const opts = c.record.spec.log?.opts ?? {};
+    if (opts['max-size']) {
+      this.#d.rotator.track(c.record.id, {
+        logPath: c.record.logPath,
+        maxSize: parseSize(opts['max-size']),
+        maxFile: Number(opts['max-file'] ?? '1'),
+        reopen: () => this.#d.runtime.reopenLog(handle),
+      });
+    }
     this.#d.runtime.waitExit(handle, ac.signal).then(
       (exit) => this.#lock.run(c.record.id, () => this.#onExit(c, handle, exit)),
       (err: unknown) => {
@@ -325,10 +441,13 @@ export class ContainerService {
    * policy or --rm. Used by the monitor and by the restore pass for containers that exited
    * while the daemon was away.
    */
-  async recordExit(id: string, exit: ExitInfo, handle: RuntimeHandle | undefined): Promise<void> {
+  async recordExit(id: string, exit: ExitInfo, handle: RuntimeHandle | undefined, error?: string): Promise<void> {
     const c = this.#byId.get(id);
     if (!c) return;
     const r = c.record;
+    this.#d.rotator.untrack(id);
+    c.notAdopted = undefined;
+    if (error) r.error = error;
     const ranForMs = r.startedAt ? Date.parse(exit.finishedAt) - Date.parse(r.startedAt) : 0;
     const decision = decideRestart(r.spec.restartPolicy, {
       exitCode: exit.exitCode,
@@ -429,7 +548,7 @@ export class ContainerService {
   // ---- stop / kill --------------------------------------------------------------------
 
   async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     const r = c.record;
     if (r.state.status === 'restarting') {
       r.manuallyStopped = true;
@@ -478,7 +597,7 @@ export class ContainerService {
   }
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     const sig = parseSignal(signal);
     const state = c.record.state;
     if (!isRunningLike(state)) {
@@ -495,8 +614,8 @@ export class ContainerService {
 
   // ---- remove -------------------------------------------------------------------------
 
-  async remove(ref: string, opts: { force: boolean }): Promise<void> {
-    const c = this.#find(ref);
+  async remove(ref: string, opts: { force: boolean; removeVolumes?: boolean }): Promise<void> {
+    const c = this.#managed(ref);
     if (isRunningLike(c.record.state)) {
       if (!opts.force) {
         if (c.record.state.status === 'paused') {
@@ -515,7 +634,7 @@ export class ContainerService {
     });
   }
 
-  async #remove(c: Live, opts: { force: boolean }): Promise<void> {
+  async #remove(c: Live, opts: { force: boolean; removeVolumes?: boolean }): Promise<void> {
     const r = c.record;
     if (!this.#byId.has(r.id)) return;
     if (r.state.status === 'removing') throw conflict(`removal of container ${r.id} is already in progress`);
@@ -528,12 +647,11 @@ export class ContainerService {
     // Marked first: a crash from here on is finished by the next start, never half-undone.
     r.state = { status: 'removing' };
     await this.#persist(c);
-    await this.finishRemoval(r.id);
-    void opts;
+    await this.finishRemoval(r.id, opts.removeVolumes);
   }
 
   /** The tail of a removal; also run by the restore pass for records left in `removing`. */
-  async finishRemoval(id: string): Promise<void> {
+  async finishRemoval(id: string, removeVolumes?: boolean): Promise<void> {
     const c = this.#byId.get(id);
     if (!c) return;
     const r = c.record;
@@ -546,6 +664,8 @@ export class ContainerService {
     await this.#d.store.remove(id);
     this.#byId.delete(id);
     if (this.#byName.get(r.name) === id) this.#byName.delete(r.name);
+    // Anonymous volumes go with `rm -v`, and with `--rm` as in Docker; named ones stay.
+    await this.#d.volumes.release(id, r.spec.mounts, { removeAnonymous: removeVolumes ?? r.spec.autoRemove });
     for (const p of c.pendingAttach) p.reject(notFound(`No such container: ${id}`));
     c.pendingAttach.clear();
     this.#d.events.emit('container', 'destroy', id, this.#attrs(r));
@@ -596,7 +716,7 @@ export class ContainerService {
   // ---- attach -------------------------------------------------------------------------
 
   attach(ref: string, streams: AttachStreams): AttachRequest {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     const state = c.record.state;
     if (state.status === 'paused') throw conflict(`container ${ref} is paused, unpause the container before attach`);
     if (state.status === 'running') {
@@ -616,8 +736,29 @@ export class ContainerService {
     };
   }
 
+  async stats(ref: string): Promise<RawStats | undefined> {
+    const st = this.#find(ref).record.state;
+    return isRunningLike(st) ? this.#d.runtime.stats(st.handle) : undefined;
+  }
+
+  async top(ref: string, psArgs: string): Promise<{ titles: string[]; processes: string[][] }> {
+    const c = this.#managed(ref);
+    const st = c.record.state;
+    if (!isRunningLike(st)) throw conflict(`Container ${c.record.id} is not running`);
+    return this.#d.runtime.top(st.handle, psArgs);
+  }
+
+  /** The container for a new exec: running and managed by this daemon (Docker's 409s otherwise). */
+  forExec(ref: string): ContainerRecord {
+    const c = this.#managed(ref);
+    const st = c.record.state.status;
+    if (st === 'paused') throw conflict(`Container ${c.record.id} is paused, unpause the container before exec`);
+    if (st !== 'running') throw conflict(`container ${c.record.id} is not running`);
+    return c.record;
+  }
+
   async pause(ref: string): Promise<void> {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     await this.#lock.run(c.record.id, async () => {
       const st = c.record.state;
       if (st.status === 'paused') throw conflict(`Container ${c.record.id} is already paused`);
@@ -630,7 +771,7 @@ export class ContainerService {
   }
 
   async unpause(ref: string): Promise<void> {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     await this.#lock.run(c.record.id, async () => {
       const st = c.record.state;
       if (st.status !== 'paused') throw conflict(`Container ${c.record.id} is not paused`);
@@ -643,7 +784,7 @@ export class ContainerService {
 
   /** `docker restart`: stop (if running) with the given timeout, then start. */
   async restart(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     if (isRunningLike(c.record.state) || c.record.state.status === 'restarting') {
       try {
         await this.stop(ref, opts);
@@ -680,7 +821,7 @@ export class ContainerService {
   }
 
   async resize(ref: string, height: number, width: number): Promise<void> {
-    const c = this.#find(ref);
+    const c = this.#managed(ref);
     const state = c.record.state;
     if (!isRunningLike(state)) throw conflict(`Container ${c.record.id} is not running`);
     if (!c.record.spec.tty) return;
@@ -723,6 +864,7 @@ export class ContainerService {
       c.monitor?.abort();
       if (c.restartTimer) clearTimeout(c.restartTimer);
     }
+    this.#d.rotator.stop();
   }
 
   statusOf(state: ContainerState): ContainerStatus {

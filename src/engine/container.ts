@@ -7,10 +7,26 @@ export type RestartPolicy = { name: 'no' | 'always' | 'unless-stopped' | 'on-fai
 
 export type MountSpec = {
   type: 'bind' | 'volume' | 'tmpfs';
+  /** bind: the host path; volume: the volume's host folder once created ('' before); tmpfs: ''. */
   source: string;
   destination: string;
   readOnly: boolean;
+  /** tmpfs: mount options (`size=`, `mode=`, `exec`). */
   options?: string[];
+  /** volume: its name (chosen at create for an anonymous one). */
+  name?: string;
+  /** volume: made for this container without a name (`-v /path`, image VOLUME); `rm -v` removes it. */
+  anonymous?: boolean;
+  /** volume: do not copy the image's content into it when it is empty. */
+  nocopy?: boolean;
+  /** volume: labels and driver options for the volume, if this mount creates it (`--mount volume-opt=`). */
+  volumeCreate?: { labels?: Record<string, string>; options?: Record<string, string> };
+  /** bind: create a missing source folder at start (`-v`, or `--mount bind-create-mountpoint`). */
+  createSource?: boolean;
+  /** bind: mount propagation (rprivate when not given). */
+  propagation?: string;
+  /** The mode as Docker reports it in inspect's Mounts (`ro,Z`, `z`, ''). */
+  mode?: string;
 };
 
 export type Ulimit = { name: string; soft: number; hard: number };
@@ -49,6 +65,8 @@ export type ContainerSpec = {
   ulimits: Ulimit[];
   mounts: MountSpec[];
   init: boolean;
+  /** Log driver and options (daemon defaults merged in at create). */
+  log?: { driver: string; opts: Record<string, string> };
   /** Initial terminal size [height, width] (the CLI sends it so output is right from the start). */
   consoleSize?: [number, number];
 };
@@ -67,6 +85,20 @@ export type ContainerState =
   | { status: 'dead' };
 
 export type ContainerStatus = ContainerState['status'];
+
+/**
+ * Daemon options a running container depends on. A daemon whose options differ cannot
+ * manage it safely (its rootfs, network or runtime live elsewhere).
+ */
+export type CriticalOptions = {
+  'storage-driver'?: string;
+  bip?: string;
+  bridge?: string;
+  'default-runtime'?: string;
+  'data-root'?: string;
+};
+
+export type StartedBy = { engineVersion: string; critical: CriticalOptions };
 
 export type ContainerRecord = {
   schemaVersion: number;
@@ -90,6 +122,8 @@ export type ContainerRecord = {
   manuallyStopped: boolean;
   storage: { driver: string; layerId: string };
   logPath: string;
+  /** The berth version and critical options of the daemon that last started it. */
+  startedBy?: StartedBy;
 };
 
 export function isRunningLike(state: ContainerState): state is Extract<ContainerState, { handle: RuntimeHandle }> {

@@ -1,6 +1,7 @@
 import type { ContainerSpec, MountSpec, RestartPolicy, Ulimit } from './container.js';
 import { invalidParameter } from '../lib/errors.js';
 import { parseSignal } from './signals.js';
+import { withImageVolumes } from './mounts.js';
 
 /**
  * A create request in the engine's terms. `undefined` means "not given" so the image's value
@@ -41,6 +42,7 @@ export type CreateOptions = {
   mounts: MountSpec[];
   init: boolean;
   consoleSize?: [number, number];
+  logConfig?: { driver: string; opts: Record<string, string> };
   platform?: string;
   request: { config: Record<string, unknown>; hostConfig: Record<string, unknown> };
 };
@@ -53,6 +55,7 @@ export type ImageRuntimeConfig = {
   User?: string;
   Labels?: Record<string, string> | null;
   StopSignal?: string;
+  Volumes?: Record<string, unknown> | null;
 };
 
 /** Merge env lists: later entries replace earlier ones with the same key. */
@@ -108,7 +111,7 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
     capAdd: o.capAdd,
     capDrop: o.capDrop,
     ulimits: o.ulimits,
-    mounts: o.mounts,
+    mounts: withImageVolumes(o.mounts, image.Volumes),
     init: o.init,
     ...(o.consoleSize ? { consoleSize: o.consoleSize } : {}),
   };

@@ -4,6 +4,7 @@ import { buildSpec, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from '../runtime/sp
 import { resolveUser } from '../runtime/user.js';
 import { mkdirInRoot } from '../storage/in-root.js';
 import { writeEtcFiles } from '../network/etc-files.js';
+import { ociUserMounts, withNetworkFiles } from './mounts.js';
 import { invalidParameter } from '../lib/errors.js';
 
 export type RuntimeChoice = { name: string; path: string; args: string[] };
@@ -48,12 +49,7 @@ export async function buildContainerSpec(
     ...(hasKey('HOME') ? [] : [`HOME=${user.home}`]),
   ];
 
-  const userMounts = s.mounts.map((m) => ({
-    destination: m.destination,
-    type: m.type === 'tmpfs' ? 'tmpfs' : 'bind',
-    source: m.type === 'tmpfs' ? 'tmpfs' : m.source,
-    options: m.type === 'tmpfs' ? ['nosuid', 'nodev', 'noexec', ...(m.options ?? [])] : ['rbind', m.readOnly ? 'ro' : 'rw', 'rprivate'],
-  }));
+  const userMounts = ociUserMounts(s.mounts);
 
   const ulimits = new Map<string, { soft: number; hard: number }>();
   for (const u of [...ctx.defaultUlimits, ...s.ulimits]) ulimits.set(u.name, { soft: u.soft, hard: u.hard });
@@ -93,9 +89,9 @@ export async function buildContainerSpec(
       privileged: s.privileged,
       networkMode: s.networkMode,
       mounts: [
-        ...etcMounts,
+        // The network files go on top of the user's mounts (a volume on /etc must not hide them).
+        ...withNetworkFiles(userMounts, etcMounts),
         ...(s.init ? [{ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro', 'rprivate'] }] : []),
-        ...userMounts,
       ],
       cgroupsPath: `${ctx.cgroupParent.replace(/\/$/, '')}/${r.id}`,
       resources: {

@@ -1,4 +1,7 @@
 import type { ProcessIdentity } from '../lib/proc.js';
+import type { RawStats } from '../runtime/cgroups.js';
+
+export type { RawStats };
 
 /**
  * What the engine needs from the OCI runtime adapter. The handle is persisted in the
@@ -52,6 +55,27 @@ export type ProbeResult =
   /** The monitor is gone and left no exit file; the container may still be alive. */
   | { state: 'monitor-lost'; containerAlive: boolean };
 
+export type ExecRequest = {
+  execId: string;
+  args: string[];
+  env: string[];
+  cwd?: string;
+  user?: string;
+  tty: boolean;
+  stdin: boolean;
+  privileged: boolean;
+  consoleSize?: [number, number];
+  /** Attach the caller's stdio (otherwise the process runs detached, output discarded). */
+  attach?: AttachStreams;
+};
+
+export type ExecProcess = {
+  pid: number;
+  session?: AttachSession;
+  exit: Promise<number>;
+  resize(height: number, width: number): Promise<void>;
+};
+
 export interface OciRuntime {
   /**
    * Create the container under its monitor, then call `beforeStart` (attach clients connect
@@ -64,12 +88,25 @@ export interface OciRuntime {
   probe(handle: RuntimeHandle): Promise<ProbeResult>;
   attach(handle: RuntimeHandle, streams: AttachStreams): Promise<AttachSession>;
   resize(handle: RuntimeHandle, height: number, width: number): Promise<void>;
+  /** Resource usage from the container's cgroups. */
+  stats(handle: RuntimeHandle): Promise<RawStats>;
+  /** `ps` output restricted to the container's processes (docker top). */
+  top(handle: RuntimeHandle, psArgs: string): Promise<{ titles: string[]; processes: string[][] }>;
+  /** Run a process in the running container, under its own monitor. */
+  exec(handle: RuntimeHandle, req: ExecRequest): Promise<ExecProcess>;
+  /** Make the monitor reopen the container's log file (after a rotation). */
+  reopenLog(handle: RuntimeHandle): Promise<void>;
   pause(handle: RuntimeHandle): Promise<void>;
   resume(handle: RuntimeHandle): Promise<void>;
   /** Remove the runtime's state and the runtime files; idempotent. */
   cleanup(id: string, handle: RuntimeHandle | undefined): Promise<void>;
   /** Force-remove whatever the runtime still has for an id we know nothing about. */
   cleanupOrphan(id: string): Promise<void>;
+  /**
+   * The data root of the daemon that started this runtime state, and whether its monitor
+   * still runs: exec-root may be shared by daemons on different data roots.
+   */
+  ownerOf(id: string): Promise<{ dataRoot: string; monitorAlive: boolean } | undefined>;
 }
 
 export type RootfsMount = { path: string };

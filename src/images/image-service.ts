@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImageStore, type ImageConfig, type StoredImage } from './image-store.js';
 import type { LayerStore } from '../storage/layer-store.js';
@@ -12,13 +12,19 @@ import {
   withDefaultTag,
   type ImageRef,
 } from './reference.js';
-import { conflict, invalidParameter, notFound, BerthError } from '../lib/errors.js';
+import { conflict, invalidParameter, notFound, systemError, BerthError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { Mutex } from '../lib/mutex.js';
+import type { Logger } from '../lib/logger.js';
+import { chainIds, loadArchive, type ArchivedImage } from './load.js';
 
 export type ImageUser = { id: string; running: boolean };
 
 export type ImageDeleteItem = { Untagged?: string; Deleted?: string };
+
+export type HistoryItem = { id: string; created: string | undefined; createdBy: string; tags: string[]; size: number; comment: string };
+
+export type PruneReport = { deleted: ImageDeleteItem[]; spaceReclaimed: number };
 
 export type ImageInfo = {
   image: StoredImage;
@@ -28,19 +34,103 @@ export type ImageInfo = {
   chainIds: string[];
 };
 
-/** Images: import, lookup by name, id or id prefix, tag and delete (with Docker's rules). */
+/** Images: import, load, lookup by name, id or id prefix, tag, delete and prune (with Docker's rules). */
 export class ImageService {
   readonly #store: ImageStore;
   readonly #layers: LayerStore;
   readonly #usedBy: (imageId: string) => ImageUser[];
   readonly #engineVersion: string;
+  readonly #tmpDir: string;
+  readonly #log: Logger;
   readonly #lock = new Mutex();
+  /** Layers a load in progress relies on, with how many loads do: never removed meanwhile. */
+  readonly #pinned = new Map<string, number>();
 
-  constructor(store: ImageStore, layers: LayerStore, usedBy: (imageId: string) => ImageUser[], engineVersion: string) {
+  constructor(
+    store: ImageStore,
+    layers: LayerStore,
+    usedBy: (imageId: string) => ImageUser[],
+    engineVersion: string,
+    opts: { tmpDir: string; log: Logger },
+  ) {
     this.#store = store;
     this.#layers = layers;
     this.#usedBy = usedBy;
     this.#engineVersion = engineVersion;
+    this.#tmpDir = opts.tmpDir;
+    this.#log = opts.log;
+  }
+
+  /** Scratch space of loads a crash interrupted is dropped. */
+  async init(): Promise<void> {
+    await rm(this.#tmpDir, { recursive: true, force: true });
+    await mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** `docker load`: returns the lines dockerd prints (`Loaded image: …`). */
+  load(tar: Readable, signal?: AbortSignal): Promise<string[]> {
+    return loadArchive(
+      tar,
+      {
+        layers: this.#layers,
+        tmpDir: this.#tmpDir,
+        pin: (ids) => this.#pin(ids),
+        layerInUse: (id) => this.#layerInUse(id),
+        commit: (images) => this.#lock.run(() => this.#commit(images)),
+        log: this.#log,
+      },
+      signal,
+    );
+  }
+
+  #pin(ids: string[]): () => void {
+    for (const id of ids) this.#pinned.set(id, (this.#pinned.get(id) ?? 0) + 1);
+    return () => {
+      for (const id of ids) {
+        const n = (this.#pinned.get(id) ?? 1) - 1;
+        if (n > 0) this.#pinned.set(id, n);
+        else this.#pinned.delete(id);
+      }
+    };
+  }
+
+  /** Store loaded images and point their names at them, as dockerd reports it. */
+  async #commit(images: ArchivedImage[]): Promise<string[]> {
+    const lines: string[] = [];
+    const newImages: string[] = [];
+    const oldRefs = new Map<string, string | undefined>();
+    try {
+      for (const a of images) {
+        for (const [i, chainId] of chainIds(a.diffIds).entries()) {
+          if (!this.#layers.has(chainId)) throw systemError(`layer ${i} of image ${a.id} went missing during the load`);
+        }
+        if (!this.#store.images.has(a.id)) newImages.push(a.id);
+        const img = await this.#store.putImage(a.raw);
+        for (const ref of a.refs) {
+          const name = familiarString(parseReference(ref));
+          const old = this.#store.refs.get(ref);
+          if (!oldRefs.has(ref)) oldRefs.set(ref, old);
+          if (old !== undefined && old !== img.id) {
+            lines.push(`The image ${name} already exists, renaming the old one with ID ${old} to empty string\n`);
+          }
+          await this.#store.setRef(ref, img.id);
+          lines.push(`Loaded image: ${name}\n`);
+        }
+        if (a.refs.length === 0) lines.push(`Loaded image ID: ${img.id}\n`);
+      }
+      return lines;
+    } catch (err) {
+      // Only our own disk fails here; put back what was there (the caller drops the layers).
+      for (const [ref, old] of oldRefs) {
+        await (old === undefined ? this.#store.deleteRef(ref) : this.#store.setRef(ref, old)).catch((e: unknown) =>
+          this.#log.warn({ ref, err: String(e) }, 'cannot restore a name after a failed load'),
+        );
+      }
+      for (const id of newImages) {
+        await this.#store.deleteImage(id).catch((e: unknown) => this.#log.warn({ id, err: String(e) }, 'cannot remove an image of a failed load'));
+      }
+      throw err;
+    }
   }
 
   /** `docker import`: a root filesystem tarball becomes a one-layer image. */
@@ -58,7 +148,7 @@ export class ImageService {
       ref = withDefaultTag(ref);
     }
     const runtimeConfig = applyChanges({}, opts.changes);
-    const layer = await this.#layers.apply(tar, undefined, opts.signal);
+    const layer = await this.#layers.apply(tar, undefined, opts.signal ? { signal: opts.signal } : {});
     const created = new Date().toISOString();
     const config: ImageConfig = {
       architecture: 'amd64',
@@ -141,7 +231,6 @@ export class ImageService {
     return this.#lock.run(async () => {
       const img = this.#find(refOrId);
       if (!img) throw notFound(`No such image: ${displayName(refOrId)}`);
-      const out: ImageDeleteItem[] = [];
       const users = this.#usedBy(img.id);
       const refs = this.#store.refsOf(img.id);
       const byName = !isIdLike(refOrId, img.id) && refs.length > 0;
@@ -174,27 +263,86 @@ export class ImageService {
           );
         }
       }
-      for (const r of this.#store.refsOf(img.id)) out.push({ Untagged: familiarString(parseReference(r)) });
       if (users.length > 0) {
-        // Forced removal of an image a container uses only untags it, as Docker does.
-        for (const r of this.#store.refsOf(img.id)) await this.#store.deleteRef(r);
+        // Forced removal of an image a stopped container uses only untags it: the container
+        // still needs its layers (dockerd deletes the image and keeps the layers by refcount).
+        const out: ImageDeleteItem[] = [];
+        for (const r of this.#store.refsOf(img.id)) {
+          await this.#store.deleteRef(r);
+          out.push({ Untagged: familiarString(parseReference(r)) });
+        }
         return out;
       }
-      const chain = chainIdsOf(img.config);
-      await this.#store.deleteImage(img.id);
-      out.push({ Deleted: img.id });
-      for (const chainId of chain.reverse()) {
-        if (this.#layerInUse(chainId)) break;
-        if (this.#layers.has(chainId)) {
-          await this.#layers.remove(chainId);
-          out.push({ Deleted: chainId });
-        }
-      }
-      return out;
+      return (await this.#deleteImage(img)).deleted;
     });
   }
 
+  /** Delete an image no container uses, then its layers no other image uses, top first. */
+  async #deleteImage(img: StoredImage): Promise<PruneReport> {
+    const deleted: ImageDeleteItem[] = [];
+    let spaceReclaimed = 0;
+    for (const r of this.#store.refsOf(img.id)) {
+      await this.#store.deleteRef(r);
+      deleted.push({ Untagged: familiarString(parseReference(r)) });
+    }
+    await this.#store.deleteImage(img.id);
+    deleted.push({ Deleted: img.id });
+    for (const chainId of chainIdsOf(img.config).reverse()) {
+      if (this.#layerInUse(chainId)) break;
+      if (!this.#layers.has(chainId)) continue;
+      const size = this.#layers.get(chainId).size;
+      await this.#layers.remove(chainId);
+      deleted.push({ Deleted: chainId });
+      spaceReclaimed += size;
+    }
+    return { deleted, spaceReclaimed };
+  }
+
+  /**
+   * `docker image prune`: images no container uses (stopped ones included) that `select`
+   * keeps; only dangling ones unless `all`, as dockerd does.
+   */
+  prune(opts: { all: boolean; select: (i: ImageInfo) => boolean }): Promise<PruneReport> {
+    return this.#lock.run(async () => {
+      const report: PruneReport = { deleted: [], spaceReclaimed: 0 };
+      for (const img of [...this.#store.images.values()]) {
+        if (this.#usedBy(img.id).length > 0) continue;
+        const info = this.#info(img);
+        if (!opts.all && info.repoTags.length > 0) continue;
+        if (!opts.select(info)) continue;
+        const r = await this.#deleteImage(img);
+        report.deleted.push(...r.deleted);
+        report.spaceReclaimed += r.spaceReclaimed;
+      }
+      return report;
+    });
+  }
+
+  /** `docker history`: the config's history, newest first, with the size of each layer. */
+  history(refOrId: string): HistoryItem[] {
+    const info = this.resolve(refOrId);
+    const diffIds = info.image.config.rootfs?.diff_ids ?? [];
+    const items: HistoryItem[] = [];
+    let layer = 0;
+    for (const h of info.image.config.history ?? []) {
+      let size = 0;
+      if (h['empty_layer'] !== true) {
+        if (layer >= diffIds.length) throw systemError('too many non-empty layers in History section');
+        const chainId = info.chainIds[layer] as string;
+        size = this.#layers.has(chainId) ? this.#layers.get(chainId).size : 0;
+        layer++;
+      }
+      const str = (k: string) => (typeof h[k] === 'string' ? (h[k] as string) : '');
+      items.unshift({ id: '<missing>', created: str('created') || undefined, createdBy: str('created_by'), tags: [], size, comment: str('comment') });
+    }
+    // Only the image itself is known; its parents (builds' intermediate images) are not kept.
+    const newest = items[0];
+    if (newest) Object.assign(newest, { id: info.image.id, tags: info.repoTags });
+    return items;
+  }
+
   #layerInUse(chainId: string): boolean {
+    if (this.#pinned.has(chainId)) return true;
     for (const img of this.#store.images.values()) if (chainIdsOf(img.config).includes(chainId)) return true;
     return false;
   }
@@ -208,13 +356,7 @@ export class ImageService {
 }
 
 export function chainIdsOf(config: ImageConfig): string[] {
-  const out: string[] = [];
-  let prev: string | undefined;
-  for (const diff of config.rootfs?.diff_ids ?? []) {
-    prev = prev ? `sha256:${createHash('sha256').update(`${prev} ${diff}`).digest('hex')}` : diff;
-    out.push(prev);
-  }
-  return out;
+  return chainIds(config.rootfs?.diff_ids ?? []);
 }
 
 function isIdLike(s: string, id: string): boolean {

@@ -6,12 +6,13 @@ export type RunResult = { code: number | null; signal: NodeJS.Signals | null; st
 export function run(
   cmd: string,
   args: string[],
-  opts: { timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv; input?: string } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       signal: opts.signal,
       timeout: opts.timeoutMs ?? 60_000,
       killSignal: 'SIGKILL',

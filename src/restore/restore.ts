@@ -6,6 +6,7 @@ import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { readdir } from 'node:fs/promises';
 import { nsToIso } from '../runtime/exit-watcher.js';
+import { classify, type DaemonView } from './classify.js';
 
 export type RestoreDeps = {
   store: RecordStore<ContainerRecord>;
@@ -14,7 +15,8 @@ export type RestoreDeps = {
   storage: StorageDriver;
   /** Folders of the runtime's per-container state under exec-root (bundles). */
   runtimeBundlesDir: string;
-  liveRestore: boolean;
+  view: DaemonView;
+  dataRoot: string;
   log: Logger;
   deadlineMs: number;
   concurrency: number;
@@ -27,6 +29,7 @@ export type Verdict =
   | { id: string; action: 'monitor-lost'; containerAlive: boolean }
   | { id: string; action: 'removal-finished' }
   | { id: string; action: 'unchanged' }
+  | { id: string; action: 'not-adopted'; reason: string }
   | { id: string; action: 'failed'; error: string };
 
 export type RestoreReport = {
@@ -79,41 +82,45 @@ export async function restore(d: RestoreDeps): Promise<RestoreReport> {
 }
 
 async function settle(d: RestoreDeps, r: ContainerRecord): Promise<Verdict> {
-  if (r.state.status === 'removing') {
-    await d.containers.finishRemoval(r.id);
-    return { id: r.id, action: 'removal-finished' };
-  }
-  if (!isRunningLike(r.state)) {
-    // A start that crashed before it was recorded leaves runtime state behind.
-    await d.runtime.cleanupOrphan(r.id);
-    return { id: r.id, action: 'unchanged' };
-  }
-  const handle = r.state.handle;
-  const probe = await d.runtime.probe(handle);
-  switch (probe.state) {
+  const probe = isRunningLike(r.state) ? await d.runtime.probe(r.state.handle) : undefined;
+  const c = classify(r, probe, d.view);
+  const handle = isRunningLike(r.state) ? r.state.handle : undefined;
+  switch (c.kind) {
+    case 'finish-removal':
+      await d.containers.finishRemoval(r.id);
+      return { id: r.id, action: 'removal-finished' };
+    case 'not-running':
+      // A start that crashed before it was recorded leaves runtime state and a mount behind.
+      await d.runtime.cleanupOrphan(r.id);
+      await d.storage.unmount(r.id);
+      return { id: r.id, action: 'unchanged' };
     case 'exited':
-      await d.containers.recordExit(r.id, probe.exit, handle);
-      d.log.info({ containerId: r.id, exitCode: probe.exit.exitCode }, 'container exited while the daemon was down');
-      return { id: r.id, action: 'exited', exitCode: probe.exit.exitCode };
-    case 'running':
-      if (d.liveRestore) {
-        d.containers.watch(r.id);
-        return { id: r.id, action: 'adopted' };
-      }
+      await d.containers.recordExit(r.id, c.exit, handle);
+      d.log.info({ containerId: r.id, exitCode: c.exit.exitCode }, 'container exited while the daemon was down');
+      return { id: r.id, action: 'exited', exitCode: c.exit.exitCode };
+    case 'adopt':
+      d.containers.watch(r.id);
+      return { id: r.id, action: 'adopted' };
+    case 'stop':
       d.log.info({ containerId: r.id }, 'live restore is off: stopping container found running');
       await d.containers.stopFound(r.id);
       return { id: r.id, action: 'stopped' };
+    case 'refuse':
+      d.log.warn({ containerId: r.id, name: r.name, reason: c.reason }, `container not adopted: ${c.reason}`);
+      d.containers.markNotAdopted(r.id, c.reason);
+      return { id: r.id, action: 'not-adopted', reason: c.reason };
     case 'monitor-lost': {
       // Without its monitor the container has no log reader and no exit record: take it
       // down and record that its exit code could not be known (podman does the same).
-      d.log.warn({ containerId: r.id, containerAlive: probe.containerAlive }, 'container monitor died without writing an exit file');
-      if (probe.containerAlive) await d.runtime.kill(handle, 9);
+      d.log.warn({ containerId: r.id, containerAlive: c.containerAlive }, 'container monitor died without writing an exit file');
+      if (c.containerAlive && handle) await d.runtime.kill(handle, 9);
       await d.containers.recordExit(
         r.id,
         { exitCode: 255, finishedAt: nsToIso(BigInt(Date.now()) * 1_000_000n), oomKilled: false },
         handle,
+        'conmon died without writing exit file, container exit code could not be retrieved',
       );
-      return { id: r.id, action: 'monitor-lost', containerAlive: probe.containerAlive };
+      return { id: r.id, action: 'monitor-lost', containerAlive: c.containerAlive };
     }
   }
 }
@@ -137,10 +144,23 @@ async function removeLeftovers(d: RestoreDeps, records: ContainerRecord[], lefto
   } catch {
     bundles = [];
   }
+  const foreign: string[] = [];
   for (const id of bundles) {
     if (known.has(id)) continue;
+    const owner = await d.runtime.ownerOf(id);
+    if (owner && owner.dataRoot !== d.dataRoot) {
+      // Another data root's container (same exec-root): never ours to clean.
+      if (owner.monitorAlive) foreign.push(`${id.slice(0, 12)} (data root ${owner.dataRoot})`);
+      continue;
+    }
     d.log.info({ containerId: id }, 'removing runtime state without a record');
     await d.runtime.cleanupOrphan(id).catch((err: unknown) => d.log.warn({ containerId: id, err: messageOf(err) }, 'cannot clean runtime state'));
+  }
+  if (foreign.length > 0) {
+    d.log.warn(
+      { containers: foreign },
+      `containers started from another data root are still running and are not managed by this daemon: ${foreign.join(', ')}`,
+    );
   }
 }
 

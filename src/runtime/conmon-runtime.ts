@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type {
   AttachSession,
   AttachStreams,
+  ExecProcess,
+  ExecRequest,
   ExitInfo,
   OciRuntime,
   ProbeResult,
@@ -15,11 +17,20 @@ import { launchConmon } from './conmon.js';
 import { RuncCli } from './runc.js';
 import { ExitWatcher } from './exit-watcher.js';
 import { connectAttach } from './attach.js';
+import { launchExec } from './conmon-exec.js';
+import { containerPids, readStats, type RawStats } from './cgroups.js';
+import { run } from '../lib/exec.js';
+import { resolveUser } from './user.js';
+import { mergeEnv } from '../engine/create-options.js';
 import type { Logger } from '../lib/logger.js';
-import { messageOf, systemError } from '../lib/errors.js';
+import { invalidParameter, messageOf, systemError } from '../lib/errors.js';
 
 export type ConmonRuntimeOptions = {
   execRoot: string;
+  /** Recorded in each bundle: which data root's daemon started it. */
+  dataRoot: string;
+  /** What `exec --privileged` gets: the daemon's bounding set. */
+  hostCapabilities?: string[];
   conmonPath: string;
   log: Logger;
 };
@@ -44,7 +55,7 @@ export class ConmonRuntime implements OciRuntime {
   }
 
   async init(): Promise<void> {
-    for (const d of ['containers', 'exits', 's', 'runc']) {
+    for (const d of ['containers', 'exits', 's', 'runc', 'e']) {
       await mkdir(join(this.#o.execRoot, d), { recursive: true, mode: 0o700 });
     }
     this.exits.start();
@@ -75,6 +86,7 @@ export class ConmonRuntime implements OciRuntime {
     await rm(bundle, { recursive: true, force: true });
     await mkdir(persistDir, { recursive: true, mode: 0o700 });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(req.ociSpec), { mode: 0o600 });
+    await writeFile(join(bundle, 'owner'), this.#o.dataRoot, { mode: 0o600 });
 
     const { containerPid, conmonPid } = await launchConmon({
       conmonPath: this.#o.conmonPath,
@@ -162,6 +174,89 @@ export class ConmonRuntime implements OciRuntime {
     await writeCtl(h.ctlFifo, `1 ${height} ${width}\n`);
   }
 
+  async exec(h: RuntimeHandle, req: ExecRequest): Promise<ExecProcess> {
+    const execDir = join(this.#o.execRoot, 'e', req.execId.slice(0, 16));
+    await rm(execDir, { recursive: true, force: true });
+    await mkdir(join(execDir, 'exit'), { recursive: true, mode: 0o700 });
+    await mkdir(join(execDir, 'persist'), { recursive: true, mode: 0o700 });
+    try {
+      const base = JSON.parse(await readFile(join(h.bundle, 'config.json'), 'utf8')) as {
+        process: Record<string, unknown> & { env?: string[]; cwd?: string; user?: unknown; capabilities?: Record<string, string[]> };
+        root: { path: string };
+      };
+      const user = req.user ? await resolveUser(base.root.path, req.user) : undefined;
+      const caps = req.privileged ? this.#o.hostCapabilities ?? [] : undefined;
+      const process = {
+        ...base.process,
+        terminal: req.tty,
+        args: req.args,
+        env: mergeEnv(base.process.env ?? [], req.env),
+        cwd: req.cwd || base.process.cwd || '/',
+        ...(user ? { user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } } : {}),
+        ...(caps ? { capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [] } } : {}),
+        ...(req.tty && req.consoleSize ? { consoleSize: { height: req.consoleSize[0], width: req.consoleSize[1] } } : {}),
+      };
+      const spec = join(execDir, 'process.json');
+      await writeFile(spec, JSON.stringify(process), { mode: 0o600 });
+      let session: AttachSession | undefined;
+      const started = await launchExec({
+        conmonPath: this.#o.conmonPath,
+        containerId: h.id,
+        execId: req.execId,
+        runtimePath: h.runtimePath,
+        runtimeArgs: ['--root', this.runcRoot],
+        execDir,
+        processSpec: spec,
+        tty: req.tty,
+        stdin: req.stdin,
+        ...(req.attach ? { attach: async (sock: string) => void (session = await connectAttach(sock)) } : {}),
+      });
+      const exit = started.exit.then(async (code) => {
+        // conmon also wrote the code to its exit dir: prefer it when the pipe said nothing.
+        const fromFile = code >= 0 ? code : Number.parseInt(await readFile(join(execDir, 'exit', h.id), 'utf8').catch(() => '-1'), 10);
+        await rm(execDir, { recursive: true, force: true });
+        return Number.isFinite(fromFile) ? fromFile : -1;
+      });
+      return {
+        pid: started.pid,
+        ...(session ? { session } : {}),
+        exit,
+        resize: (height, width) => writeCtl(join(execDir, 'ctl'), `1 ${height} ${width}\n`),
+      };
+    } catch (err) {
+      await rm(execDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  stats(h: RuntimeHandle): Promise<RawStats> {
+    return readStats(h.container.pid);
+  }
+
+  async top(h: RuntimeHandle, psArgs: string): Promise<{ titles: string[]; processes: string[][] }> {
+    const pids = new Set(await containerPids(h.container.pid));
+    const args = psArgs.trim() === '' ? ['-ef'] : psArgs.trim().split(/\s+/);
+    const r = await run('ps', args, { timeoutMs: 30_000 });
+    if (r.code !== 0) throw invalidParameter(`Error running top: ps ${args.join(' ')} failed: ${r.stderr.trim() || r.stdout.trim()}`);
+    const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+    const titles = (lines.shift() ?? '').trim().split(/\s+/);
+    const pidCol = titles.indexOf('PID');
+    if (pidCol < 0) throw invalidParameter(`Couldn't find PID field in ps output`);
+    const processes: string[][] = [];
+    for (const line of lines) {
+      const fields = line.trim().split(/\s+/);
+      if (!pids.has(Number(fields[pidCol]))) continue;
+      // The last column (the command) keeps its spaces.
+      const head = fields.slice(0, titles.length - 1);
+      processes.push([...head, fields.slice(titles.length - 1).join(' ')]);
+    }
+    return { titles, processes };
+  }
+
+  async reopenLog(h: RuntimeHandle): Promise<void> {
+    await writeCtl(h.ctlFifo, '2 0 0\n');
+  }
+
   async pause(h: RuntimeHandle): Promise<void> {
     await this.#runc(h).pause(h.id);
   }
@@ -195,6 +290,16 @@ export class ConmonRuntime implements OciRuntime {
     } catch {
       return undefined;
     }
+  }
+
+  async ownerOf(id: string): Promise<{ dataRoot: string; monitorAlive: boolean } | undefined> {
+    let dataRoot: string;
+    try {
+      dataRoot = (await readFile(join(this.bundleDir(id), 'owner'), 'utf8')).trim();
+    } catch {
+      return undefined;
+    }
+    return { dataRoot, monitorAlive: (await this.#conmonOf(id)) !== undefined };
   }
 
   cleanupOrphan(id: string): Promise<void> {

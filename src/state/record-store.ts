@@ -50,7 +50,8 @@ export class RecordStore<T extends { schemaVersion: number }> {
     await rm(doomed, { recursive: true, force: true });
   }
 
-  async loadAll(): Promise<{ records: T[]; failures: LoadFailure[]; leftovers: string[] }> {
+  /** Load every record; `readOnly` (the preflight) leaves interrupted removals in place. */
+  async loadAll(opts: { readOnly?: boolean } = {}): Promise<{ records: T[]; failures: LoadFailure[]; leftovers: string[] }> {
     const records: T[] = [];
     const failures: LoadFailure[] = [];
     const leftovers: string[] = [];
@@ -64,7 +65,7 @@ export class RecordStore<T extends { schemaVersion: number }> {
     await Promise.all(
       names.map(async (name) => {
         if (name.startsWith('.removing-')) {
-          await rm(join(this.root, name), { recursive: true, force: true });
+          if (!opts.readOnly) await rm(join(this.root, name), { recursive: true, force: true });
           return;
         }
         if (name.startsWith('.')) return;

@@ -4,10 +4,15 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../engine/ports.js';
 import { writeFileAtomic, ensureDir } from '../lib/atomic-file.js';
-import { errnoCode, messageOf, notFound } from '../lib/errors.js';
+import { errnoCode, invalidParameter, messageOf, notFound } from '../lib/errors.js';
 import { Mutex } from '../lib/mutex.js';
 import type { Logger } from '../lib/logger.js';
 import { extractTar } from './tar-extract.js';
+
+/** Docker's chain id: the diff id for a base layer, else sha256 of "<parent chain id> <diff id>". */
+export function chainIdOf(parent: string | undefined, diffId: string): string {
+  return parent ? `sha256:${createHash('sha256').update(`${parent} ${diffId}`).digest('hex')}` : diffId;
+}
 
 export type LayerMeta = {
   chainId: string;
@@ -73,18 +78,29 @@ export class LayerStore {
     return out;
   }
 
-  async apply(tar: Readable, parent: string | undefined, signal?: AbortSignal): Promise<LayerMeta> {
+  /**
+   * Extract a layer diff on top of `parent`. With `expectDiffId` (a layer an image config
+   * names), content that hashes differently is refused and nothing is kept.
+   */
+  async apply(
+    tar: Readable,
+    parent: string | undefined,
+    opts: { signal?: AbortSignal; expectDiffId?: string } = {},
+  ): Promise<LayerMeta> {
     const parentMeta = parent ? this.get(parent) : undefined;
     const cacheId = randomBytes(32).toString('hex');
     let result;
     try {
       const dir = await this.#driver.createLayer(cacheId, parentMeta?.cacheId);
-      result = await extractTar(tar, dir, { signal, whiteouts: 'apply' });
+      result = await extractTar(tar, dir, { signal: opts.signal, whiteouts: this.#driver.whiteouts });
+      if (opts.expectDiffId !== undefined && result.diffId !== opts.expectDiffId) {
+        throw invalidParameter(`invalid diffID for layer: expected "${opts.expectDiffId}", got "${result.diffId}"`);
+      }
     } catch (err) {
       await this.#driver.removeLayer(cacheId);
       throw err;
     }
-    const chainId = parent ? `sha256:${createHash('sha256').update(`${parent} ${result.diffId}`).digest('hex')}` : result.diffId;
+    const chainId = chainIdOf(parent, result.diffId);
     return this.#lock.run(async () => {
       const existing = this.#layers.get(chainId);
       if (existing) {

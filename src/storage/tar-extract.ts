@@ -23,6 +23,7 @@ import tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { BerthError, errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
+import { makeWhiteout, markOpaque } from './overlay-whiteouts.js';
 
 /**
  * tar-stream's declared header is the ustar ideal; at run time an unknown typeflag gives a null
@@ -39,11 +40,11 @@ type EntryData = AsyncIterable<unknown>;
 
 /**
  * How whiteout entries (`.wh.<name>`, `.wh..wh..opq`) are treated. 'apply' deletes what they
- * hide from the directory, as a layer applied onto a copy of its parent must. An overlay-native
- * mode (0:0 character devices and the `trusted.overlay.opaque` xattr) would be a third value,
- * handled in `LayerWriter.#whiteout`.
+ * hide from the directory, as a layer applied onto a copy of its parent must. 'overlay' writes
+ * overlayfs's markers instead (a 0:0 character device, the `trusted.overlay.opaque` xattr), for
+ * a layer extracted on its own into an overlay diff directory. 'reject' refuses them.
  */
-export type WhiteoutMode = 'apply' | 'reject';
+export type WhiteoutMode = 'apply' | 'reject' | 'overlay';
 
 export type ExtractOptions = { signal?: AbortSignal; whiteouts?: WhiteoutMode };
 
@@ -223,6 +224,9 @@ class LayerWriter {
   /** Paths this archive wrote, and their ancestors: opaque directories keep these. */
   readonly #fromArchive = new Set<string>(['']);
   readonly #opaqueDone = new Set<string>();
+  /** 'overlay' mode: directories to mark opaque at the end, and the whiteout devices made. */
+  readonly #opaqueDirs = new Set<string>();
+  readonly #whiteoutDevices = new Set<string>();
   #size = 0;
   #entries = 0;
   readonly #skipped: string[] = [];
@@ -320,6 +324,8 @@ class LayerWriter {
     const path = this.#abs(rel);
     const st = await lstatIfExists(path);
     if (st === undefined || !st.isDirectory()) {
+      // A directory replacing this archive's own whiteout must still hide the lower one's content.
+      if (this.#whiteoutDevices.has(rel)) this.#opaqueDirs.add(rel);
       if (st !== undefined) await this.#removeExisting(rel);
       await mkdir(path, 0o755);
     }
@@ -401,7 +407,11 @@ class LayerWriter {
     }
     await this.#ensureParents(parts, `invalid tar entry ${quote(name)}`, true);
     const dir = parts.slice(0, -1).join('/');
-    if (base === WHITEOUT_OPAQUE) return this.#opaque(dir);
+    if (base === WHITEOUT_OPAQUE) {
+      if (this.#whiteouts === 'overlay') this.#opaqueDirs.add(dir);
+      else await this.#opaque(dir);
+      return;
+    }
     if (base.startsWith(WHITEOUT_META_PREFIX)) {
       this.#skipped.push(`${name}: aufs metadata`);
       return;
@@ -413,6 +423,12 @@ class LayerWriter {
     const rel = dir === '' ? hidden : `${dir}/${hidden}`;
     // A whiteout hides only what lower layers put there (OCI image spec), not this archive's own entries.
     if (this.#fromArchive.has(rel)) return;
+    if (this.#whiteouts === 'overlay') {
+      await this.#removeExisting(rel);
+      await makeWhiteout(this.#abs(rel), this.#signal);
+      this.#whiteoutDevices.add(rel);
+      return;
+    }
     const st = await lstatIfExists(this.#abs(rel));
     if (st === undefined) return;
     await rm(this.#abs(rel), { recursive: true, force: true });
@@ -478,9 +494,12 @@ class LayerWriter {
   #forget(rel: string, wasDir: boolean): void {
     this.#dirs.delete(rel);
     this.#dirMeta.delete(rel);
+    this.#whiteoutDevices.delete(rel);
     if (!wasDir) return;
     const prefix = `${rel}/`;
-    for (const d of this.#dirs) if (d.startsWith(prefix)) this.#dirs.delete(d);
+    for (const set of [this.#dirs, this.#opaqueDirs, this.#whiteoutDevices]) {
+      for (const d of set) if (d.startsWith(prefix)) set.delete(d);
+    }
     for (const d of this.#dirMeta.keys()) if (d.startsWith(prefix)) this.#dirMeta.delete(d);
   }
 
@@ -501,6 +520,9 @@ class LayerWriter {
       await chmod(path, meta.mode);
       await utimes(path, meta.mtime, meta.mtime);
     }
+    const opaque: string[] = [];
+    for (const rel of this.#opaqueDirs) if ((await lstatIfExists(this.#abs(rel)))?.isDirectory()) opaque.push(this.#abs(rel));
+    await markOpaque(opaque, this.#signal);
   }
 
   #abs(rel: string): string {

@@ -21,7 +21,7 @@ test('docker version and info talk to berthd without extra flags', () => {
   assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+ 1\.47$/);
   const i = d.docker(['info', '--format', '{{.Driver}} {{.OSType}} {{.LiveRestoreEnabled}} {{.DockerRootDir}}']);
   assert.equal(i.code, 0, i.stderr);
-  assert.equal(i.stdout.trim(), `vfs linux false ${d.dataRoot}`);
+  assert.equal(i.stdout.trim(), `overlay2 linux false ${d.dataRoot}`);
 });
 
 test('run --rm prints the output and leaves no container', () => {

@@ -14,6 +14,8 @@ export type DaemonOptions = {
   env?: Record<string, string>;
   /** Import the busybox test image as busybox:latest (default true). */
   busybox?: boolean;
+  /** Passed as --storage-driver; without it berthd uses its default, overlay2. */
+  storageDriver?: 'overlay2' | 'vfs';
 };
 
 const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.js');
@@ -44,6 +46,17 @@ export class TestDaemon {
     this.host = `unix://${this.sock}`;
     this.cgroupParent = `/berth-test-${this.dir.slice(-6)}`;
     this.logFile = join(this.dir, 'berthd.log');
+    // Written once: tests edit it later (SIGHUP, restarts with another configuration).
+    writeFileSync(this.configFile, JSON.stringify(opts.config ?? {}));
+  }
+
+  /** The storage driver's directory: `<data-root>/overlay2` by default. */
+  get storageRoot(): string {
+    return join(this.dataRoot, this.opts.storageDriver ?? 'overlay2');
+  }
+
+  get configFile(): string {
+    return join(this.dir, 'daemon.json');
   }
 
   args(): string[] {
@@ -53,16 +66,10 @@ export class TestDaemon {
       '-H', this.host,
       '--pidfile', join(this.dir, 'berthd.pid'),
       '--cgroup-parent', this.cgroupParent,
-      '--storage-driver', 'vfs',
       '--log-level', 'debug',
     ];
-    if (this.opts.config) {
-      writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify(this.opts.config));
-      a.push('--config-file', join(this.dir, 'daemon.json'));
-    } else {
-      a.push('--config-file', join(this.dir, 'daemon.json'));
-      if (!existsSync(join(this.dir, 'daemon.json'))) writeFileSync(join(this.dir, 'daemon.json'), '{}');
-    }
+    if (this.opts.storageDriver) a.push('--storage-driver', this.opts.storageDriver);
+    a.push('--config-file', this.configFile);
     if (this.opts.liveRestore) a.push('--live-restore');
     return [...a, ...(this.opts.extraArgs ?? [])];
   }
@@ -240,6 +247,8 @@ export class TestDaemon {
     const leftovers: string[] = [];
     try {
       if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+        // Containers a daemon refused to adopt (upgrade tests) are stopped the admin way first.
+        spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cmd', 'berth.js'), '-H', this.host, 'stop-unadopted', '-t', '1'], { timeout: 60_000 });
         const ids = this.docker(['ps', '-aq']).stdout.split('\n').filter(Boolean);
         if (ids.length > 0) this.docker(['rm', '-f', ...ids], { timeoutMs: 120_000 });
         await this.stop('SIGTERM').catch(() => this.stop('SIGKILL'));

@@ -22,7 +22,7 @@ before(async () => {
   rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs);
   await extractTar(createReadStream(busyboxTarball()), rootfs);
-  rt = new ConmonRuntime({ execRoot: join(dir, 'x'), conmonPath: 'conmon', log: silentLogger() });
+  rt = new ConmonRuntime({ execRoot: join(dir, 'x'), dataRoot: dir, conmonPath: 'conmon', log: silentLogger() });
   await rt.init();
 });
 
@@ -114,7 +114,7 @@ test('a new runtime instance recovers a running container from its handle alone'
   const req = request(['sleep', '1000']);
   const h = await rt.start(req, async () => undefined);
   // Drop the in-memory state: a fresh adapter, as after a daemon restart.
-  const again = new ConmonRuntime({ execRoot: join(dir, 'x'), conmonPath: 'conmon', log: silentLogger() });
+  const again = new ConmonRuntime({ execRoot: join(dir, 'x'), dataRoot: dir, conmonPath: 'conmon', log: silentLogger() });
   await again.init();
   try {
     const handle: RuntimeHandle = JSON.parse(JSON.stringify(h));

@@ -25,11 +25,13 @@ test('create body: defaults, entrypoint forms, validation', () => {
     /can't create 'AutoRemove' container with restart policy/,
   );
   assert.throws(() => parseCreateBody({ Image: 'busybox', HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, undefined, undefined), /invalid restart policy/);
-  assert.throws(() => parseCreateBody({ Image: 'busybox', HostConfig: { Binds: ['relative:/x'] } }, undefined, undefined), /named volumes/);
+  assert.throws(() => parseCreateBody({ Image: 'busybox', HostConfig: { Binds: ['/a:/b:bogus'] } }, undefined, undefined), /invalid mode: bogus/);
   assert.throws(() => parseCreateBody({ Image: 'busybox', HostConfig: { Binds: ['/a:rel'] } }, undefined, undefined), /mount path must be absolute/);
   assert.throws(() => parseCreateBody([1, 2], undefined, undefined), /invalid JSON/);
   const b = parseCreateBody({ Image: 'busybox', HostConfig: { Binds: ['/tmp:/mnt:ro'] } }, undefined, undefined);
-  assert.deepEqual(b.mounts, [{ type: 'bind', source: '/tmp', destination: '/mnt', readOnly: true }]);
+  assert.deepEqual(b.mounts, [
+    { type: 'bind', source: '/tmp', destination: '/mnt', readOnly: true, propagation: 'rprivate', createSource: true, mode: 'ro' },
+  ]);
 });
 
 test('detach keys: parse and match across chunks', () => {

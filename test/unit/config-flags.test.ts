@@ -159,6 +159,7 @@ describe('berthd flags', () => {
     assert.match(text, /--shutdown-timeout int +Default shutdown timeout in seconds \(default 15\)/);
     assert.match(text, /--config-file string +Daemon configuration file \(default "\/etc\/berth\/daemon.json"\)/);
     assert.match(text, /--data-root string +Root directory of persistent berth state \(default "\/var\/lib\/berth"\)/);
+    assert.match(text, /-s, --storage-driver string +Storage driver to use \("overlay2"\|"vfs"\) \(default "overlay2"\)/);
     assert.match(text, /--iptables +Enable addition of iptables rules \(default true\)/);
     assert.match(text, /--pidfile string +Path to use for daemon PID file \(default "<exec-root>\/berthd.pid"\)/);
   });

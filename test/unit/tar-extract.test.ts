@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import tar from 'tar-stream';
 import type { Pack } from 'tar-stream';
 import { BerthError } from '../../src/lib/errors.js';
@@ -347,6 +348,47 @@ test('an opaque directory drops its earlier content but keeps what this layer pu
     assert.deepEqual((await readdir(join(s.root, 'd'))).sort(), ['after', 'kept', 'new']);
     assert.deepEqual(await readdir(join(s.root, 'd/kept')), ['fresh']);
     assert.equal(await readFile(join(s.root, 'other'), 'utf8'), 'untouched');
+  } finally {
+    await s.done();
+  }
+});
+
+test('overlay mode keeps whiteouts as overlayfs markers: 0/0 devices and opaque directories', async () => {
+  const s = await sandbox();
+  const opaque = (rel: string) =>
+    spawnSync('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', join(s.root, rel)], { encoding: 'utf8' }).stdout;
+  try {
+    const archive = await makeTar([
+      { name: 'etc/.wh.gone', data: '' },
+      { name: 'd/', type: 'directory', mode: 0o750 },
+      { name: 'd/.wh..wh..opq', data: '' },
+      { name: 'd/new', data: 'new' },
+      // Its own file: a whiteout in the same layer never hides it.
+      { name: 'own', data: 'own' },
+      { name: '.wh.own', data: '' },
+      // Deleted, then written again: the new entry replaces the whiteout…
+      { name: '.wh.again', data: '' },
+      { name: 'again', data: 'again' },
+      // …and a directory replacing a whiteout hides the lower directory's content.
+      { name: '.wh.redone', data: '' },
+      { name: 'redone/', type: 'directory' },
+      { name: 'redone/f', data: 'f' },
+      { name: 'link/', type: 'directory' },
+      { name: 'link/.wh..wh.plnk', data: '' },
+    ]);
+    const r = await extractTar(Readable.from([archive]), s.root, { whiteouts: 'overlay' });
+    assert.deepEqual(r.skipped, ['link/.wh..wh.plnk: aufs metadata']);
+    const gone = await lstat(join(s.root, 'etc/gone'));
+    assert.ok(gone.isCharacterDevice());
+    assert.equal(gone.rdev, 0);
+    assert.equal(opaque('d'), 'y');
+    assert.equal((await stat(join(s.root, 'd'))).mode & 0o777, 0o750);
+    assert.deepEqual(await readdir(join(s.root, 'd')), ['new']);
+    assert.equal(await readFile(join(s.root, 'own'), 'utf8'), 'own');
+    assert.equal(await readFile(join(s.root, 'again'), 'utf8'), 'again');
+    assert.equal(opaque('redone'), 'y');
+    assert.equal(opaque('etc'), '', 'only directories the archive marks are opaque');
+    assert.deepEqual((await readdir(s.root)).sort(), ['again', 'd', 'etc', 'link', 'own', 'redone']);
   } finally {
     await s.done();
   }

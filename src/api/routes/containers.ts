@@ -3,6 +3,7 @@ import type { Backend } from '../backend.js';
 import { boolParam, intParam, readJson, sendJson, sendNoContent } from '../body.js';
 import { parseCreateBody } from '../wire/create-request.js';
 import { inspectJson, summaryJson } from '../wire/container-json.js';
+import { statsJson } from '../wire/stats-json.js';
 import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../streams/hijack.js';
 import { pipeAttach } from '../streams/attach-pipe.js';
 import { parseDetachKeys } from '../streams/detach-keys.js';
@@ -37,7 +38,7 @@ export function containerRoutes(b: Backend): Route[] {
         let list = filterContainers(b.containers.list(), query.get('filters'), all || limit > 0);
         list.sort((x, y) => (y.created < x.created ? -1 : y.created > x.created ? 1 : 0));
         if (limit > 0) list = list.slice(0, limit);
-        sendJson(res, 200, list.map((r) => summaryJson(r, imageName(r), now)));
+        sendJson(res, 200, list.map((r) => summaryJson(r, imageName(r), now, b.containers.notAdoptedReason(r.id))));
       },
     },
     {
@@ -45,7 +46,9 @@ export function containerRoutes(b: Backend): Route[] {
       path: '/containers/{id}/json',
       handler: ({ res, params }) => {
         const r = b.containers.get(params['id'] as string);
-        sendJson(res, 200, inspectJson(r, imageName(r)));
+        const json = inspectJson(r, imageName(r), b.containers.notAdoptedReason(r.id));
+        const execs = b.exec.idsOf(r.id);
+        sendJson(res, 200, { ...json, ExecIDs: execs.length > 0 ? execs : null });
       },
     },
     {
@@ -78,7 +81,7 @@ export function containerRoutes(b: Backend): Route[] {
       method: 'DELETE',
       path: '/containers/{id}',
       handler: async ({ res, params, query }) => {
-        await b.containers.remove(params['id'] as string, { force: boolParam(query, 'force') });
+        await b.containers.remove(params['id'] as string, { force: boolParam(query, 'force'), removeVolumes: boolParam(query, 'v') });
         sendNoContent(res);
       },
     },
@@ -119,6 +122,32 @@ export function containerRoutes(b: Backend): Route[] {
       },
     },
     { method: 'POST', path: '/containers/{id}/wait', handler: (ctx) => waitHandler(b, ctx) },
+    {
+      method: 'GET',
+      path: '/containers/{id}/top',
+      handler: async ({ res, params, query }) => {
+        const t = await b.containers.top(params['id'] as string, query.get('ps_args') ?? '');
+        sendJson(res, 200, { Titles: t.titles, Processes: t.processes });
+      },
+    },
+    { method: 'GET', path: '/containers/{id}/stats', handler: (ctx) => statsHandler(b, ctx) },
+    // berth's own: list and stop the containers this daemon refused to adopt (`berth stop-unadopted`).
+    {
+      method: 'GET',
+      path: '/berth/unadopted',
+      handler: ({ res }) => {
+        const list = b.containers.list().filter((r) => b.containers.notAdoptedReason(r.id));
+        sendJson(res, 200, list.map((r) => ({ Id: r.id, Name: r.name, Reason: b.containers.notAdoptedReason(r.id) })));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/berth/unadopted/stop',
+      handler: async ({ res, query }) => {
+        const ids = await b.containers.stopUnadopted(query.getAll('id'), intParam(query, 't') ?? 10);
+        sendJson(res, 200, { Stopped: ids });
+      },
+    },
     { method: 'POST', path: '/containers/{id}/attach', handler: (ctx) => attachHandler(b, ctx) },
     {
       method: 'POST',
@@ -216,4 +245,28 @@ function displayImage(image: string): string {
   } catch {
     return image;
   }
+}
+
+/** One sample (stream=false or one-shot), or a sample a second until the client leaves. */
+async function statsHandler(b: Backend, { req, res, params, query }: Ctx): Promise<void> {
+  const r = b.containers.get(params['id'] as string);
+  const stream = query.get('stream') === null ? true : boolParam(query, 'stream');
+  const sample = async () => ({ at: new Date().toISOString(), s: await b.containers.stats(r.id).catch(() => undefined) });
+  let prev = stream || boolParam(query, 'one-shot') ? undefined : await sample();
+  if (prev) await new Promise((resolve) => setTimeout(resolve, 100));
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  let open = true;
+  req.socket.on('close', () => (open = false));
+  do {
+    const now = await sample();
+    const body = statsJson(r.id, r.name, now.s, prev?.s, now.at, prev?.at);
+    if (!stream) {
+      res.end(JSON.stringify(body));
+      return;
+    }
+    res.write(`${JSON.stringify(body)}\n`);
+    prev = now;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  } while (open && !res.writableEnded);
+  if (!res.writableEnded) res.end();
 }

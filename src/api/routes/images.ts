@@ -1,9 +1,11 @@
 import type { Route } from '../router.js';
 import type { Backend } from '../backend.js';
 import { boolParam, sendJson } from '../body.js';
-import { imageInspectJson, imageSummaryJson } from '../wire/image-json.js';
-import { parseFilters, matchLabel } from '../wire/filters.js';
-import { invalidParameter, messageOf, notImplemented } from '../../lib/errors.js';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
+import { imageHistoryJson, imageInspectJson, imagePruneJson, imageSummaryJson } from '../wire/image-json.js';
+import { filterImageList, pruneSelection } from '../wire/image-filters.js';
+import { invalidParameter, notImplemented } from '../../lib/errors.js';
 import { parseReference, fullString, withDefaultTag } from '../../images/reference.js';
 
 export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
@@ -12,28 +14,30 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
       method: 'GET',
       path: '/images/json',
       handler: ({ res, query }) => {
-        const f = parseFilters(query.get('filters'), ['dangling', 'label', 'reference', 'before', 'since']);
         const usage = new Map<string, number>();
         for (const c of b.containers.list()) usage.set(c.imageId, (usage.get(c.imageId) ?? 0) + 1);
-        let list = b.images.list();
-        const dangling = f.get('dangling');
-        if (dangling) {
-          const want = dangling.includes('true') || dangling.includes('1');
-          list = list.filter((i) => (i.repoTags.length === 0) === want);
-        }
-        const labels = f.get('label');
-        if (labels) {
-          list = list.filter((i) => labels.every((l) => matchLabel((i.image.config.config?.['Labels'] as Record<string, string>) ?? {}, l)));
-        }
-        const refs = f.get('reference');
-        if (refs) {
-          const patterns = refs.map((r) => globToRegex(r));
-          list = list
-            .map((i) => ({ ...i, repoTags: i.repoTags.filter((t) => patterns.some((p) => p.test(t) || p.test(t.split(':')[0] ?? ''))) }))
-            .filter((i) => i.repoTags.length > 0);
-        }
-        list.sort((x, y) => (y.image.config.created ?? '').localeCompare(x.image.config.created ?? ''));
+        const list = filterImageList(b.images.list(), query.get('filters'), (r) => b.images.resolve(r));
+        const created = (i: { image: { config: { created?: string } } }) => Date.parse(i.image.config.created ?? '') || 0;
+        list.sort((x, y) => created(y) - created(x));
         sendJson(res, 200, list.map((i) => imageSummaryJson(i, usage.get(i.image.id) ?? 0)));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/images/load',
+      handler: async ({ req, res }) => {
+        // `quiet` only silences progress bars, which berth does not draw: the result lines always come.
+        const lines = await withBody(req, (body, signal) => b.images.load(body, signal));
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(lines.map((stream) => `${JSON.stringify({ stream })}\n`).join(''));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/images/prune',
+      handler: async ({ res, query }) => {
+        const { all, select } = pruneSelection(query.get('filters'));
+        sendJson(res, 200, imagePruneJson(await b.images.prune({ all, select })));
       },
     },
     {
@@ -54,18 +58,14 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
         const tag = query.get('tag') || undefined;
         // Validate the name before reading a large body.
         if (repo) withDefaultTag(parseReference(tag ? `${fullString(parseReference(repo))}:${tag}` : repo));
-        const ac = new AbortController();
-        req.once('close', () => {
-          if (!req.complete) ac.abort(new Error('client went away'));
-        });
-        const id = await b.images.importRootfs(req, {
+        const id = await withBody(req, (body, signal) => b.images.importRootfs(body, {
           ...(repo ? { repo } : {}),
           ...(tag ? { tag } : {}),
           changes: query.getAll('changes'),
           message: query.get('message') ?? '',
           source: '-',
-          signal: ac.signal,
-        });
+          signal,
+        }));
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(`${JSON.stringify({ status: id })}\r\n`);
       },
@@ -75,6 +75,13 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
       path: '/images/{name:*}/json',
       handler: ({ res, params }) => {
         sendJson(res, 200, imageInspectJson(b.images.resolve(params['name'] as string), storageDriver()));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/images/{name:*}/history',
+      handler: ({ res, params }) => {
+        sendJson(res, 200, imageHistoryJson(b.images.history(params['name'] as string)));
       },
     },
     {
@@ -99,11 +106,28 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
   ];
 }
 
-function globToRegex(glob: string): RegExp {
+/**
+ * Hand a request body to `fn` through a stream of its own, so that a consumer giving up on
+ * malformed input does not close the connection: on failure the rest of the body is read
+ * and dropped, and the client gets the error response. The signal fires if the client leaves.
+ */
+async function withBody<T>(req: IncomingMessage, fn: (body: Readable, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  req.once('close', () => {
+    if (!req.complete) ac.abort(new Error('client went away'));
+  });
+  const body = new PassThrough();
+  req.pipe(body);
   try {
-    const src = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.');
-    return new RegExp(`^${src}$`);
+    return await fn(body, ac.signal);
   } catch (err) {
-    throw invalidParameter(`invalid reference filter: ${messageOf(err)}`);
+    req.unpipe(body);
+    if (!req.complete && !req.destroyed) {
+      await new Promise<void>((resolve) => {
+        req.once('end', resolve).once('close', resolve).once('error', resolve);
+        req.resume();
+      });
+    }
+    throw err;
   }
 }

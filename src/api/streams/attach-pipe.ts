@@ -21,6 +21,8 @@ export type AttachPipeOptions = {
    */
   keepOnDetach: boolean;
   log: Logger;
+  /** Keep the client connection open after the output ends until this settles (exec). */
+  holdOpenUntil?: Promise<unknown>;
 };
 
 /** Shuttle bytes between a hijacked client connection and a container's attach session. */
@@ -47,8 +49,12 @@ export function pipeAttach(session: AttachSession, conn: Duplex, o: AttachPipeOp
       conn.write(o.tty ? data : frame(stream === 'stdout' ? 1 : 2, data));
     });
     session.onClose(() => {
-      if (!conn.destroyed && !conn.writableEnded) conn.end();
-      finish();
+      const end = () => {
+        if (!conn.destroyed && !conn.writableEnded) conn.end();
+        finish();
+      };
+      if (o.holdOpenUntil) void o.holdOpenUntil.then(end, end);
+      else end();
     });
     const matcher = new DetachMatcher(o.detachKeys);
     if (o.stdin) {

@@ -1,5 +1,6 @@
 import type { ContainerRecord } from '../../engine/container.js';
 import { containerStatusText } from '../../lib/human-duration.js';
+import { mountPointJson } from './mount-json.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -18,7 +19,7 @@ function command(r: ContainerRecord): { path: string; args: string[] } {
 }
 
 /** `GET /containers/{id}/json`. */
-export function inspectJson(r: ContainerRecord, imageName: string): Record<string, unknown> {
+export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: string): Record<string, unknown> {
   const { path, args } = command(r);
   const running = r.state.status === 'running' || r.state.status === 'paused';
   const config = {
@@ -58,7 +59,7 @@ export function inspectJson(r: ContainerRecord, imageName: string): Record<strin
       Dead: r.state.status === 'dead',
       Pid: pidOf(r),
       ExitCode: r.exitCode,
-      Error: r.error,
+      Error: notAdopted ? `not adopted: ${notAdopted}` : r.error,
       StartedAt: r.startedAt ?? ZERO_TIME,
       FinishedAt: r.finishedAt ?? ZERO_TIME,
     },
@@ -77,14 +78,7 @@ export function inspectJson(r: ContainerRecord, imageName: string): Record<strin
     ExecIDs: null,
     HostConfig: hostConfigJson(r),
     GraphDriver: { Name: r.storage.driver, Data: null },
-    Mounts: r.spec.mounts.map((m) => ({
-      Type: m.type,
-      Source: m.source,
-      Destination: m.destination,
-      Mode: m.readOnly ? 'ro' : '',
-      RW: !m.readOnly,
-      Propagation: 'rprivate',
-    })),
+    Mounts: r.spec.mounts.map(mountPointJson),
     Config: config,
     NetworkSettings: networkSettings(r),
   };
@@ -95,7 +89,6 @@ function hostConfigJson(r: ContainerRecord): Record<string, unknown> {
   return {
     Binds: null,
     ContainerIDFile: '',
-    LogConfig: { Type: 'json-file', Config: {} },
     PortBindings: {},
     VolumeDriver: '',
     VolumesFrom: null,
@@ -116,6 +109,7 @@ function hostConfigJson(r: ContainerRecord): Record<string, unknown> {
     Ulimits: s.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
     Init: s.init || null,
     ...r.request.hostConfig,
+    LogConfig: { Type: s.log?.driver ?? 'json-file', Config: s.log?.opts ?? {} },
     NetworkMode: s.networkMode,
     RestartPolicy: { Name: s.restartPolicy.name, MaximumRetryCount: s.restartPolicy.maximumRetryCount },
     AutoRemove: s.autoRemove,
@@ -155,7 +149,7 @@ function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unkn
 }
 
 /** One entry of `GET /containers/json`. */
-export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number): Record<string, unknown> {
+export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number, notAdopted?: string): Record<string, unknown> {
   const all = [...r.spec.entrypoint, ...r.spec.cmd];
   return {
     Id: r.id,
@@ -168,7 +162,16 @@ export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number
     Ports: [],
     Labels: r.spec.labels,
     State: dockerStatus(r),
-    Status: containerStatusText(
+    Status: statusText(r, nowMs, notAdopted),
+    HostConfig: { NetworkMode: r.spec.networkMode },
+    NetworkSettings: { Networks: (networkSettings(r)['Networks'] as Record<string, unknown>) },
+    Mounts: r.spec.mounts.map(mountPointJson),
+  };
+}
+
+/** Docker's status text, plus why berth does not manage the container when it does not. */
+function statusText(r: ContainerRecord, nowMs: number, notAdopted: string | undefined): string {
+  const text = containerStatusText(
       {
         status: r.state.status,
         ...(r.startedAt ? { startedAtMs: Date.parse(r.startedAt) } : {}),
@@ -176,9 +179,6 @@ export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number
         exitCode: r.exitCode,
       },
       nowMs,
-    ),
-    HostConfig: { NetworkMode: r.spec.networkMode },
-    NetworkSettings: { Networks: (networkSettings(r)['Networks'] as Record<string, unknown>) },
-    Mounts: [],
-  };
+    );
+  return notAdopted ? `${text} (not adopted: ${notAdopted})` : text;
 }

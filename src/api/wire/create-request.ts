@@ -1,6 +1,8 @@
 import type { CreateOptions } from '../../engine/create-options.js';
-import type { MountSpec, RestartPolicy, Ulimit } from '../../engine/container.js';
+import type { RestartPolicy, Ulimit } from '../../engine/container.js';
+import { parseRequestMounts } from './mounts.js';
 import { invalidParameter } from '../../lib/errors.js';
+import { validateLogOpts } from '../../config/validate.js';
 
 type Json = Record<string, unknown>;
 
@@ -106,9 +108,15 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     capAdd: strSlice(hostConfig, 'CapAdd', H) ?? [],
     capDrop: strSlice(hostConfig, 'CapDrop', H) ?? [],
     ulimits: parseUlimits(hostConfig['Ulimits']),
-    mounts: parseBinds(field(hostConfig, 'Binds', H, isStrArr, '[]string') ?? []),
+    mounts: parseRequestMounts(
+      field(hostConfig, 'Binds', H, isStrArr, '[]string') ?? [],
+      field(hostConfig, 'Mounts', H, Array.isArray, '[]mount.Mount') ?? [],
+      field(config, 'Volumes', C, isObj, 'map[string]struct {}') ?? {},
+      field(hostConfig, 'VolumeDriver', H, isStr, 'string') ?? '',
+    ),
     init: field(hostConfig, 'Init', H, isBool, 'bool') ?? false,
     ...consoleSize(hostConfig['ConsoleSize']),
+    ...logConfig(hostConfig['LogConfig']),
     ...optional('platform', platform),
     request: { config: stripHostConfig(config), hostConfig },
   };
@@ -160,28 +168,6 @@ function parseUlimits(v: unknown): Ulimit[] {
   });
 }
 
-/** `-v /host:/ctr[:ro]` bind mounts. Named volumes arrive with the volumes subsystem. */
-function parseBinds(binds: string[]): MountSpec[] {
-  return binds.map((b) => {
-    const parts = b.split(':');
-    if (parts.length < 2 || parts.length > 3) throw invalidParameter(`invalid volume specification: '${b}'`);
-    const [source = '', destination = '', mode = ''] = parts;
-    if (!destination.startsWith('/')) {
-      throw invalidParameter(`invalid volume specification: '${b}': invalid mount config for type "bind": invalid mount path: '${destination}' mount path must be absolute`);
-    }
-    if (!source.startsWith('/')) {
-      throw invalidParameter(`invalid volume specification: '${b}': named volumes are not supported by this version of berth`);
-    }
-    const opts = mode.split(',').filter(Boolean);
-    for (const o of opts) {
-      if (!['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nocopy'].includes(o)) {
-        throw invalidParameter(`invalid mode: ${mode}`);
-      }
-    }
-    return { type: 'bind', source, destination, readOnly: opts.includes('ro') };
-  });
-}
-
 function consoleSize(v: unknown): { consoleSize?: [number, number] } {
   if (v === undefined || v === null) return {};
   if (!Array.isArray(v) || v.length !== 2 || !v.every((n) => isInt(n) && n >= 0)) {
@@ -189,4 +175,19 @@ function consoleSize(v: unknown): { consoleSize?: [number, number] } {
   }
   const [h, w] = v as [number, number];
   return h > 0 && w > 0 ? { consoleSize: [h, w] } : {};
+}
+
+const LOG_DRIVERS = ['json-file', 'k8s-file', 'local'];
+
+/** HostConfig.LogConfig; every driver is stored in conmon's k8s-file format. */
+function logConfig(v: unknown): { logConfig?: { driver: string; opts: Record<string, string> } } {
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) throw invalidParameter('json: cannot unmarshal into Go struct field HostConfig.LogConfig');
+  const type = v['Type'] ?? '';
+  const config = v['Config'] ?? {};
+  if (typeof type !== 'string' || !isStrMap(config)) throw invalidParameter('invalid LogConfig');
+  if (type === '' && Object.keys(config).length === 0) return {};
+  if (type !== '' && !LOG_DRIVERS.includes(type)) throw invalidParameter(`failed to create logger: logger: no log driver named '${type}' is registered`);
+  validateLogOpts(type || 'json-file', config);
+  return { logConfig: { driver: type, opts: config } };
 }

@@ -1,4 +1,4 @@
-import type { ImageInfo } from '../../images/image-service.js';
+import type { HistoryItem, ImageInfo, PruneReport } from '../../images/image-service.js';
 
 function toSeconds(iso: string | undefined): number {
   const t = iso ? Date.parse(iso) : NaN;
@@ -42,4 +42,21 @@ export function imageInspectJson(i: ImageInfo, driver: string): Record<string, u
     RootFS: { Type: c.rootfs?.type ?? 'layers', Layers: c.rootfs?.diff_ids ?? [] },
     Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
   };
+}
+
+/** `GET /images/{name}/history`: newest first; Tags is null where dockerd has no tags. */
+export function imageHistoryJson(items: HistoryItem[]): Record<string, unknown>[] {
+  return items.map((h) => ({
+    Id: h.id,
+    Created: toSeconds(h.created),
+    CreatedBy: h.createdBy,
+    Tags: h.tags.length > 0 ? h.tags : null,
+    Size: h.size,
+    Comment: h.comment,
+  }));
+}
+
+/** `POST /images/prune`: ImagesDeleted is null when nothing went, as from dockerd. */
+export function imagePruneJson(r: PruneReport): Record<string, unknown> {
+  return { ImagesDeleted: r.deleted.length > 0 ? r.deleted : null, SpaceReclaimed: r.spaceReclaimed };
 }

@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cpus } from 'node:os';
+
+/** controller → cgroup path of a process (cgroup v1 hierarchy, as on these machines). */
+export async function cgroupPaths(pid: number): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const text = await readFile(`/proc/${pid}/cgroup`, 'utf8');
+  for (const line of text.split('\n')) {
+    const [, controllers, path] = line.split(':');
+    if (controllers === undefined || path === undefined) continue;
+    for (const c of controllers.split(',')) out.set(c === '' ? 'unified' : c, path);
+  }
+  return out;
+}
+
+async function read(controller: string, path: string | undefined, file: string): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return (await readFile(join('/sys/fs/cgroup', controller, path, file), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const num = (s: string | undefined) => (s === undefined || s === '' ? 0 : Number(s));
+
+/** Every process of the container: the members of its init's cgroup. */
+export async function containerPids(pid: number): Promise<number[]> {
+  const paths = await cgroupPaths(pid);
+  const procs = (await read('pids', paths.get('pids'), 'cgroup.procs')) ?? (await read('memory', paths.get('memory'), 'cgroup.procs')) ?? String(pid);
+  return procs.split('\n').filter(Boolean).map(Number);
+}
+
+export type RawStats = {
+  cpuTotalNs: number;
+  cpuPerCpuNs: number[];
+  cpuUserNs: number;
+  cpuKernelNs: number;
+  systemCpuNs: number;
+  onlineCpus: number;
+  throttling: { periods: number; throttledPeriods: number; throttledTime: number };
+  memoryUsage: number;
+  memoryMaxUsage: number;
+  memoryLimit: number;
+  memoryStat: Record<string, number>;
+  pids: number;
+  pidsLimit: number;
+};
+
+const USER_HZ_NS = 10_000_000;
+
+/** What `docker stats` needs, read from the container's cgroups and /proc/stat. */
+export async function readStats(pid: number): Promise<RawStats> {
+  const p = await cgroupPaths(pid);
+  const cpuacct = p.get('cpuacct');
+  const stat = (await read('cpuacct', cpuacct, 'cpuacct.stat')) ?? '';
+  const userTicks = num(/user (\d+)/.exec(stat)?.[1]);
+  const sysTicks = num(/system (\d+)/.exec(stat)?.[1]);
+  const throttled = (await read('cpu', p.get('cpu'), 'cpu.stat')) ?? '';
+  const memStat: Record<string, number> = {};
+  for (const line of ((await read('memory', p.get('memory'), 'memory.stat')) ?? '').split('\n')) {
+    const [k, v] = line.split(' ');
+    if (k && v) memStat[k] = Number(v);
+  }
+  const procStat = await readFile('/proc/stat', 'utf8');
+  const cpuLine = procStat.split('\n')[0]?.split(/\s+/).slice(1, 8).map(Number) ?? [];
+  const pidsMax = await read('pids', p.get('pids'), 'pids.max');
+  return {
+    cpuTotalNs: num(await read('cpuacct', cpuacct, 'cpuacct.usage')),
+    cpuPerCpuNs: ((await read('cpuacct', cpuacct, 'cpuacct.usage_percpu')) ?? '').split(/\s+/).filter(Boolean).map(Number),
+    cpuUserNs: userTicks * USER_HZ_NS,
+    cpuKernelNs: sysTicks * USER_HZ_NS,
+    systemCpuNs: cpuLine.reduce((a, b) => a + b, 0) * USER_HZ_NS,
+    onlineCpus: cpus().length,
+    throttling: {
+      periods: num(/nr_periods (\d+)/.exec(throttled)?.[1]),
+      throttledPeriods: num(/nr_throttled (\d+)/.exec(throttled)?.[1]),
+      throttledTime: num(/throttled_time (\d+)/.exec(throttled)?.[1]),
+    },
+    memoryUsage: num(await read('memory', p.get('memory'), 'memory.usage_in_bytes')),
+    memoryMaxUsage: num(await read('memory', p.get('memory'), 'memory.max_usage_in_bytes')),
+    memoryLimit: num(await read('memory', p.get('memory'), 'memory.limit_in_bytes')),
+    memoryStat: memStat,
+    pids: num(await read('pids', p.get('pids'), 'pids.current')),
+    pidsLimit: pidsMax === undefined || pidsMax === 'max' ? 0 : Number(pidsMax),
+  };
+}

@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { startDaemon, sleep, type TestDaemon } from '../helpers/daemon.js';
+
+type Op = 'create' | 'start' | 'stop' | 'rm';
+type Reply = { status: number; body: string } | 'killed';
+
+/** An API call that reports whether the daemon answered before it died. */
+function call(d: TestDaemon, method: string, path: string, body?: unknown): Promise<Reply> {
+  return new Promise((resolve) => {
+    const req = request(
+      { socketPath: d.sock, method, path, headers: body ? { 'Content-Type': 'application/json' } : {}, timeout: 30_000 },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', () => resolve('killed'));
+        res.on('aborted', () => resolve('killed'));
+      },
+    );
+    req.on('error', () => resolve('killed'));
+    req.on('timeout', () => req.destroy());
+    if (body) req.write(JSON.stringify(body));
+    req.end();
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+// A shell that ends promptly on SIGTERM, so stops are quick and land mid-operation.
+const CMD = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done'];
+
+test('kill -9 at random instants inside create/start/stop/rm: state stays consistent, nothing acknowledged is lost, nothing leaks', async () => {
+  const d = await startDaemon({ liveRestore: true });
+  let midOperation = 0;
+  let iterations = 0;
+  const acked = new Map<string, 'created' | 'running' | 'exited'>();
+  const removed = new Set<string>();
+  let failed = true;
+  try {
+    while (midOperation < 200 && iterations < 500) {
+      iterations++;
+      const known = [...acked.keys()];
+      const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(Math.random() * xs.length)];
+      const ops: { op: Op; id?: string; p: Promise<Reply> }[] = [];
+      // Three or four operations in flight, then the daemon is killed at a random instant.
+      for (let k = 0; k < 3 + Math.floor(Math.random() * 2); k++) {
+        const op = pick<Op>(known.length < 4 ? ['create', 'create', 'start'] : known.length > 12 ? ['rm', 'rm', 'stop', 'start'] : ['create', 'start', 'stop', 'rm']) as Op;
+        if (op === 'create') ops.push({ op, p: call(d, 'POST', '/containers/create', { Image: 'busybox', Cmd: CMD }) });
+        else {
+          const id = pick(known.filter((x) => !ops.some((o) => o.id === x)));
+          if (!id) continue;
+          const path = op === 'start' ? `/containers/${id}/start` : op === 'stop' ? `/containers/${id}/stop?t=2` : `/containers/${id}?force=1`;
+          ops.push({ op, id, p: call(d, op === 'rm' ? 'DELETE' : 'POST', path) });
+        }
+      }
+      await sleep(Math.random() * 150);
+      process.kill(d.proc?.pid as number, 'SIGKILL');
+      const results = await Promise.all(ops.map((o) => o.p));
+      await d.stop('SIGKILL').catch(() => undefined);
+      // A removal the daemon died in the middle of may or may not have happened.
+      const mayBeGone = new Set<string>();
+      ops.forEach((o, i) => {
+        const r = results[i] as Reply;
+        if (r === 'killed') {
+          midOperation++;
+          if (o.op === 'rm' && o.id) mayBeGone.add(o.id);
+          return;
+        }
+        if (o.op === 'create' && r.status === 201) acked.set((JSON.parse(r.body) as { Id: string }).Id, 'created');
+        if (o.op === 'start' && (r.status === 204 || r.status === 304) && o.id) acked.set(o.id, 'running');
+        if (o.op === 'stop' && (r.status === 204 || r.status === 304) && o.id && acked.get(o.id) === 'running') acked.set(o.id, 'exited');
+        if (o.op === 'rm' && r.status === 204 && o.id) {
+          acked.delete(o.id);
+          removed.add(o.id);
+        }
+      });
+      await d.start();
+      const list = await call(d, 'GET', '/containers/json?all=1');
+      assert.ok(list !== 'killed' && list.status === 200, 'the restarted daemon answers');
+      const listed = JSON.parse(list.body) as { Id: string; State: string }[];
+      const byId = new Map(listed.map((c) => [c.Id, c.State]));
+      // Nothing acknowledged is lost; nothing acknowledged as removed comes back.
+      for (const [id, state] of acked) {
+        const now = byId.get(id);
+        if (!now && mayBeGone.has(id)) continue;
+        assert.ok(now, `acknowledged container ${id.slice(0, 12)} lost (iteration ${iterations})`);
+        if (state === 'running') assert.ok(now === 'running' || now === 'exited', `${id.slice(0, 12)} was started, now ${now}`);
+      }
+      for (const id of removed) assert.equal(byId.get(id), undefined, `removed container ${id.slice(0, 12)} is back`);
+      // Consistency with the machine: running ⇔ a live process with its monitor; no runtime
+      // state, bundle or monitor for anything not running.
+      const running = listed.filter((c) => c.State === 'running' || c.State === 'paused');
+      for (const c of running) {
+        const pid = Number(JSON.parse(((await call(d, 'GET', `/containers/${c.Id}/json`)) as { body: string }).body).State.Pid);
+        assert.ok(pid > 0 && processAlive(pid), `running container ${c.Id.slice(0, 12)} has no process`);
+      }
+      assert.equal(d.conmons().length, running.length, `monitors vs running (iteration ${iterations})`);
+      assert.deepEqual(d.runcState().sort(), running.map((c) => c.Id).sort(), 'runc state only for running containers');
+      const bundles = readdirSync(join(d.execRoot, 'containers')).sort();
+      assert.deepEqual(bundles, running.map((c) => c.Id).sort(), 'bundles only for running containers');
+      const layers = existsSync(join(d.storageRoot, 'containers')) ? readdirSync(join(d.storageRoot, 'containers')).sort() : [];
+      assert.deepEqual(layers, listed.map((c) => c.Id).sort(), 'a container layer for each container, and no other');
+      // Adopt what the daemon says now (in-flight operations may or may not have happened).
+      acked.clear();
+      for (const c of listed) acked.set(c.Id, c.State === 'running' ? 'running' : c.State === 'created' ? 'created' : 'exited');
+      removed.clear();
+    }
+    console.log(`crash test: ${midOperation} kills landed mid-operation in ${iterations} iterations`);
+    assert.ok(midOperation >= 200, `only ${midOperation} kills landed mid-operation`);
+    failed = false;
+  } finally {
+    const { leftovers } = await d.cleanup();
+    if (!failed) assert.deepEqual(leftovers, []);
+  }
+});
