@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // berth vs dockerd, side by side, in one run. See bench/README.md.
 //
-//   node bench/run.mjs [--quick] [--only=run,api,rm,logs,logsf,logsdown,ps,mem,restart,many]
+//   node bench/run.mjs [--quick] [--only=start,run,api,rm,logs,logsf,logsdown,ps,exec,mem,restart,many]
 //                      [--engines=berth,docker] [--n=100] [--many=1000] [--docker-many]
 //                      [--berth-dist=DIR] [--no-render] [--cleanup]
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,17 +16,17 @@ import { textTable } from './lib/report.mjs';
 import { renderLatest } from './render.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const ALL = ['run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'ps', 'mem', 'restart', 'many'];
+const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'ps', 'exec', 'mem', 'restart', 'many'];
 
 const USAGE = `Usage: node bench/run.mjs [options]     (as root; npm run bench)
 
-  --quick             few repetitions, ${20} containers instead of 100, 20 MiB of logs, 10 s outage
+  --quick             few repetitions, 20 containers instead of 100, 20 MiB of logs, 10 s outage
   --only=LIST         scenarios, comma-separated: ${ALL.join(',')}
                       (default: all; "many" is berth with --many containers)
   --engines=LIST      berth,docker (default both; one engine alone gives no ratios)
   --n=N               running containers for ps/mem/restart (default 100; quick 20)
   --many=N            containers for the "many" scenario (default 1000; quick 50)
-  --docker-many       run "many" on dockerd too (1000 containers take it ~10 minutes)
+  --docker-many       run "many" on dockerd too (creating 1000 there takes 3-10 minutes)
   --reps=N            repetitions of run -d / API create+start (default 30; quick 5)
   --restart-reps=N    repetitions of each restart row (default 5; quick 2)
   --log-mib=N         MiB the log-throughput container writes (default 100; quick 20)
@@ -255,6 +255,7 @@ async function main() {
     const step = async (name, fn) => {
       if (abort.requested) return;
       log(`--- ${name}`);
+      (results.details.loadAtStep ??= {})[name] = loadavg()[0];
       const s = now();
       try {
         await fn();
@@ -268,13 +269,14 @@ async function main() {
       (results.details.scenarioSeconds ??= {})[name] = Math.round((now() - s) / 1000);
     };
     const want = (s) => o.only.includes(s);
+    if (want('start')) await step('start', () => sc.startEmpty(ctx));
     if (want('run')) await step('run', () => sc.runDetached(ctx));
     if (want('api')) await step('api', () => sc.apiCreateStart(ctx));
     if (want('rm')) await step('rm', () => sc.runRm(ctx));
     if (want('logs')) await step('logs', () => sc.logsThroughput(ctx));
     if (want('logsf')) await step('logsf', () => sc.logsFollowLatency(ctx));
     if (want('logsdown')) await step('logsdown', () => sc.logsWhileDown(ctx));
-    if (want('ps') || want('mem') || want('restart') || want('many')) {
+    if (['ps', 'exec', 'mem', 'restart', 'many'].some(want)) {
       await step(`populate ${o.n}`, async () => {
         for (const e of engines) {
           log(`${e.name}: starting ${o.n} containers`);
@@ -283,6 +285,7 @@ async function main() {
       });
       const tag = `n${o.n}`;
       if (want('ps')) await step('ps', () => sc.psInspect(ctx, o.n, tag));
+      if (want('exec')) await step('exec', () => sc.exec(ctx, o.n, tag));
       if (want('mem')) await step('mem', () => sc.memory(ctx, o.n, tag));
       if (want('restart')) await step('restart', () => sc.restart(ctx, o.n, tag));
       if (want('many') && o.many > o.n) {

@@ -28,25 +28,22 @@ function goalCell(row, results) {
   if (!g) return '';
   const r = ratio(row);
   const parts = [];
-  let ok = true;
+  const checks = []; // true / false for each part that can be judged
   if (g.ratioMax !== undefined) {
     parts.push(`≤ ${g.ratioMax}×`);
-    if (r === null) ok = null;
-    else ok = ok && r <= g.ratioMax;
+    if (r !== null) checks.push(r <= g.ratioMax);
   }
   if (g.absMax !== undefined) {
     parts.push(`< ${g.absMax >= 1000 ? `${g.absMax / 1000} s` : `${g.absMax} ms`}`);
     const b = row.values.berth?.median;
-    if (b === undefined) ok = null;
-    else if (ok !== null) ok = ok && b < g.absMax;
+    if (b !== undefined) checks.push(b < g.absMax);
   }
   if (g.noBlocking) {
     parts.push('never blocks');
     const v = results.details?.logsWhileDown?.berth;
-    if (!v) ok = null;
-    else ok = v.stalledAfterMs === null;
+    if (v) checks.push(v.stalledAfterMs === null);
   }
-  const mark = ok === null ? '' : ok ? ' ✅' : ' ❌';
+  const mark = checks.length === 0 ? '' : checks.every(Boolean) ? ' ✅' : ' ❌';
   return parts.join(', ') + mark;
 }
 

@@ -29,6 +29,19 @@ function recordAll(ctx, id, meta, samplesByEngine) {
 const cliRun = (e, args) => e.dockerOk(['run', ...RUN_ARGS, ...args]);
 
 // ---------------------------------------------------------------------------------------------
+// 0. Daemon start-up with no containers: the fixed cost under every restart
+
+export async function startEmpty(ctx) {
+  const ping = await interleave(ctx, ctx.opts.reps.restart, async (e) => {
+    await e.stopDaemon('SIGTERM');
+    await sleep(200);
+    const t0 = e.launch();
+    return (await pollReady(e, 0, t0, ctx.opts.readyTimeoutMs)).pingMs;
+  });
+  recordAll(ctx, 'start-empty', { section: 'Daemon start-up', label: 'start with no containers: launch until `/_ping` answers', unit: 'ms' }, ping);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 1. docker run -d, rm -f, and the raw API create+start
 
 export async function runDetached(ctx) {
@@ -278,9 +291,13 @@ export async function logsWhileDown(ctx) {
       'done',
     ].join('\n');
     const id = (await cliRun(e, ['-d', '-v', `${dir}:/out`, 'busybox', 'sh', '-c', script])).stdout.trim();
+    // The writer truncates and rewrites the file after every line: a read can land in between.
     const read = () => {
-      const v = parseInt(readFileSync(counter, 'utf8'), 10);
-      return Number.isFinite(v) ? v : undefined;
+      for (let k = 0; k < 1000; k++) {
+        const v = parseInt(readFileSync(counter, 'utf8'), 10);
+        if (Number.isFinite(v)) return v;
+      }
+      return undefined;
     };
     let last = 0;
     const samples = [];
@@ -292,9 +309,10 @@ export async function logsWhileDown(ctx) {
     };
     await sleep(3000);
     const nBefore0 = sample();
+    const tBefore0 = now();
     await sleep(2000);
     const n0 = sample();
-    const rate = ((n0 - nBefore0) / 2000) * 1000; // lines/s with the daemon up
+    const rate = ((n0 - nBefore0) / (now() - tBefore0)) * 1000; // lines/s with the daemon up
     log(`${e.name}: writer at ${Math.round(rate)} lines/s; stopping ${e.daemonName} (SIGSTOP ${outage / 2000} s, then kill -9, ${outage / 2000} s)`);
     const tStop = now();
     e.pause();
@@ -319,20 +337,22 @@ export async function logsWhileDown(ctx) {
     await e.stopDaemon('SIGKILL');
     await poll(tStop + outage);
     const n1 = sample();
-    // Back up with live restore; the writer should be (or stay) unblocked.
+    // Back up with live restore; a blocked writer should move again as soon as it is back.
+    let resumedAt = null;
+    const watcher = setInterval(() => {
+      if (resumedAt === null && (read() ?? 0) > n1) resumedAt = now();
+    }, 5);
     const t0 = e.launch();
-    const ready = await pollReady(e, 1, t0, ctx.opts.readyTimeoutMs);
-    let resumedMs = null;
-    const nAtLaunch = n1;
-    const until = now() + 10_000;
-    // Only meaningful when the writer was blocked.
-    while (stalledAt !== null && now() < until) {
-      if (sample() > nAtLaunch) {
-        resumedMs = now() - t0;
-        break;
-      }
-      await sleep(10);
+    let ready;
+    try {
+      ready = await pollReady(e, 1, t0, ctx.opts.readyTimeoutMs);
+      const until = now() + 10_000;
+      while (resumedAt === null && now() < until) await sleep(10);
+    } finally {
+      clearInterval(watcher);
     }
+    // Only meaningful when the writer was blocked.
+    const resumedMs = stalledAt !== null && resumedAt !== null ? resumedAt - t0 : null;
     await sleep(1000);
     writeFileSync(join(dir, 'stop'), '');
     await waitExit(e, id, 60_000);
@@ -376,7 +396,6 @@ export async function logsWhileDown(ctx) {
       outageS: outage / 1000,
       linesDuringOutage: n1 - n0,
       linesBeforeKill: nAtKill - n0,
-      kibDuringOutage: n1 - n0,
       stalledAfterMs: stalledAt === null ? null : Math.round(stalledAt),
       restartReadyMs: Math.round(ready.readyMs),
       resumedAfterLaunchMs: resumedMs === null ? null : Math.round(resumedMs),
@@ -429,6 +448,14 @@ export async function psInspect(ctx, n, tag) {
     });
     recordAll(ctx, `${id}-${tag}`, { section, label, unit: 'ms' }, ms);
   }
+}
+
+/** `docker exec` into a running container (its create, start and wait for the exit code). */
+export async function exec(ctx, n, tag) {
+  const target = 'ct' + Math.floor(n / 2);
+  for (const e of ctx.engines) await e.dockerOk(['exec', target, 'true']); // warm-up
+  const ms = await interleave(ctx, ctx.opts.reps.runRm, async (e) => (await e.dockerOk(['exec', target, 'true'])).ms);
+  recordAll(ctx, `exec-${tag}`, { section: `With ${n} running containers`, label: `\`docker exec ${target} true\``, unit: 'ms' }, ms);
 }
 
 export async function memory(ctx, n, tag, engines = ctx.engines) {

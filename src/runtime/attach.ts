@@ -1,4 +1,3 @@
-import { SeqpacketSocket } from 'node-unix-socket';
 import type { AttachSession } from '../engine/ports.js';
 import { systemError } from '../lib/errors.js';
 
@@ -13,7 +12,9 @@ const MAX_INPUT_PACKET = 32 * 1024;
  * session always drains the socket: conmon writes to attach clients with blocking writes,
  * so a reader that stops reading would stop the container.
  */
-export function connectAttach(socketPath: string): Promise<AttachSession> {
+export async function connectAttach(socketPath: string): Promise<AttachSession> {
+  // Loaded on first use: a native addon that daemon start-up does not need.
+  const { SeqpacketSocket } = await import('node-unix-socket');
   return new Promise((resolve, reject) => {
     const sock = new SeqpacketSocket();
     let dataCb: ((stream: 'stdout' | 'stderr', data: Buffer) => void) | undefined;

@@ -19,7 +19,6 @@ import { posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { BerthError, errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
@@ -88,6 +87,8 @@ export async function extractTar(
     const gzip = detectCompression(head) === 'gzip';
 
     const hash = createHash('sha256');
+    // Loaded on first use: berthd starts faster without it.
+    const tar = (await import('tar-stream')).default;
     const extract = tar.extract();
     tearDown = (reason) => {
       stopInput();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { RootfsMount, StorageDriver } from '../../engine/ports.js';
@@ -13,6 +13,7 @@ const LINKS_DIR = 'l';
 const CONTAINERS_DIR = 'containers';
 const RESERVED = new Set([LINKS_DIR, CONTAINERS_DIR]);
 const PROBE_PREFIX = '.probe-';
+const PROBE_OK = '.overlay-ok-boot';
 
 /**
  * overlay2, Docker's layout with fewer files:
@@ -154,6 +155,11 @@ export class OverlayDriver implements StorageDriver {
     for (const name of await readdir(this.#root)) {
       if (name.startsWith(PROBE_PREFIX)) await removeProbe(join(this.#root, name));
     }
+    // Once per boot is enough (the kernel and the filesystem do not change under us): a
+    // restart, the live-restore case, skips the test mount.
+    const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+    const marker = join(this.#root, PROBE_OK);
+    if (bootId !== '' && (await readFile(marker, 'utf8').catch(() => '')) === bootId) return;
     const dir = join(this.#root, `${PROBE_PREFIX}${randomBytes(4).toString('hex')}`);
     const p = (...s: string[]) => join(dir, ...s);
     try {
@@ -180,6 +186,7 @@ export class OverlayDriver implements StorageDriver {
     } finally {
       await removeProbe(dir);
     }
+    if (bootId !== '') await writeFile(marker, bootId);
   }
 
   /** Links whose layer is gone: left by a crash between removing a layer's link and its directory. */
