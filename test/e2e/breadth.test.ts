@@ -108,3 +108,18 @@ test('top lists the container processes; stats reads its cgroups', async () => {
   const r = d.docker(['top', 'busy']);
   assert.notEqual(r.code, 0);
 });
+
+test('ps --filter before/since/volume', async () => {
+  d.docker(['create', '--name', 'f1', 'busybox']);
+  await sleep(20);
+  d.docker(['create', '--name', 'f2', '-v', 'fvol:/data', 'busybox']);
+  await sleep(20);
+  d.docker(['create', '--name', 'f3', 'busybox']);
+  const names = (args: string[]) => d.docker(['ps', '-a', ...args, '--format', '{{.Names}}']).stdout.trim().split('\n').filter(Boolean);
+  assert.deepEqual(names(['--filter', 'before=f2']), ['f1']);
+  assert.deepEqual(names(['--filter', 'since=f2']), ['f3']);
+  assert.deepEqual(names(['--filter', 'volume=fvol']), ['f2']);
+  assert.match(d.docker(['ps', '-a', '--filter', 'before=nope']).stderr, /No such container: nope/);
+  d.docker(['rm', '-v', 'f1', 'f2', 'f3']);
+  d.docker(['volume', 'rm', 'fvol']);
+});

@@ -1,8 +1,8 @@
 import type { ContainerRecord } from '../../engine/container.js';
-import { invalidParameter } from '../../lib/errors.js';
+import { invalidParameter, notFound } from '../../lib/errors.js';
 import { parseFilters, matchLabel } from './filters.js';
 
-const ALLOWED = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since'] as const;
+const ALLOWED = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'volume'] as const;
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
 /** `GET /containers/json` filtering, with Docker's semantics (values of one filter are OR-ed). */
@@ -15,6 +15,16 @@ export function filterContainers(all: ContainerRecord[], raw: string | null, inc
     if (!/^-?\d+$/.test(e)) throw invalidParameter(`invalid filter 'exited=${e}'`);
   }
   const explicitStatus = f.has('status') || f.has('exited');
+  // before/since name a container: keep those created before (after) it.
+  const created = (key: 'before' | 'since') => {
+    const ref = f.get(key)?.[0];
+    if (ref === undefined) return undefined;
+    const c = all.find((x) => x.id === ref || x.name === ref.replace(/^\//, '')) ?? all.find((x) => x.id.startsWith(ref));
+    if (!c) throw notFound(`No such container: ${ref}`);
+    return c.created;
+  };
+  const before = created('before');
+  const since = created('since');
   return all.filter((r) => {
     const status = r.state.status;
     if (!includeStopped && !explicitStatus && status !== 'running' && status !== 'paused' && status !== 'restarting') return false;
@@ -30,6 +40,10 @@ export function filterContainers(all: ContainerRecord[], raw: string | null, inc
     if (labels && !labels.every((l) => matchLabel(r.spec.labels, l))) return false;
     const anc = f.get('ancestor');
     if (anc && !anc.some((a) => a === r.spec.image || r.imageId === a || r.imageId.slice(7).startsWith(a.replace(/^sha256:/, '')) || `${r.spec.image}:latest` === a)) return false;
+    if (before !== undefined && r.created >= before) return false;
+    if (since !== undefined && r.created <= since) return false;
+    const vols = f.get('volume');
+    if (vols && !vols.some((v) => r.spec.mounts.some((m) => m.name === v || m.source === v || m.destination === v))) return false;
     return true;
   });
 }
