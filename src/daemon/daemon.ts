@@ -92,6 +92,7 @@ export class Daemon {
     this.images = new ImageService(this.#imageStore, this.#layers, (id) => containers?.usersOf(id) ?? [], o.engineVersion, {
       tmpDir: join(c.dataRoot, 'tmp'),
       log: o.log,
+      events: this.events,
     });
     this.volumes = new VolumeService({
       driver: new LocalDriver(join(c.dataRoot, 'volumes'), o.log),

@@ -15,6 +15,7 @@ import {
 import { conflict, invalidParameter, notFound, systemError, BerthError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { Mutex } from '../lib/mutex.js';
+import type { EventBus } from '../engine/events.js';
 import type { Logger } from '../lib/logger.js';
 import { chainIds, loadArchive, type ArchivedImage } from './load.js';
 
@@ -43,6 +44,7 @@ export class ImageService {
   readonly #tmpDir: string;
   readonly #log: Logger;
   readonly #lock = new Mutex();
+  readonly #events: EventBus | undefined;
   /** Layers a load in progress relies on, with how many loads do: never removed meanwhile. */
   readonly #pinned = new Map<string, number>();
 
@@ -51,8 +53,9 @@ export class ImageService {
     layers: LayerStore,
     usedBy: (imageId: string) => ImageUser[],
     engineVersion: string,
-    opts: { tmpDir: string; log: Logger },
+    opts: { tmpDir: string; log: Logger; events?: EventBus },
   ) {
+    this.#events = opts.events;
     this.#store = store;
     this.#layers = layers;
     this.#usedBy = usedBy;
@@ -68,8 +71,8 @@ export class ImageService {
   }
 
   /** `docker load`: returns the lines dockerd prints (`Loaded image: …`). */
-  load(tar: Readable, signal?: AbortSignal): Promise<string[]> {
-    return loadArchive(
+  async load(tar: Readable, signal?: AbortSignal): Promise<string[]> {
+    const lines = await loadArchive(
       tar,
       {
         layers: this.#layers,
@@ -81,6 +84,11 @@ export class ImageService {
       },
       signal,
     );
+    for (const l of lines) {
+      const m = /^Loaded image(?: ID)?: (\S+)/.exec(l);
+      if (m) this.#events?.emit('image', 'load', m[1] as string, { name: m[1] as string });
+    }
+    return lines;
   }
 
   #pin(ids: string[]): () => void {
@@ -163,6 +171,7 @@ export class ImageService {
     return this.#lock.run(async () => {
       const img = await this.#store.putImage(JSON.stringify(config));
       if (ref) await this.#store.setRef(fullString(ref), img.id);
+      this.#events?.emit('image', 'import', img.id, ref ? { name: familiarString(ref) } : {});
       return img.id;
     });
   }
@@ -224,10 +233,20 @@ export class ImageService {
     }
     if (ref.digest) throw invalidParameter('refusing to create a tag with a digest reference');
     await this.#lock.run(() => this.#store.setRef(fullString(withDefaultTag(ref)), img.id));
+    this.#events?.emit('image', 'tag', img.id, { name: familiarString(withDefaultTag(ref)) });
   }
 
   /** `docker rmi`, with dockerd's conflict rules for shared and in-use images. */
-  remove(refOrId: string, force: boolean): Promise<ImageDeleteItem[]> {
+  async remove(refOrId: string, force: boolean): Promise<ImageDeleteItem[]> {
+    const out = await this.#remove(refOrId, force);
+    for (const item of out) if (item.Untagged) this.#events?.emit('image', 'untag', item.Untagged, { name: item.Untagged });
+    // The first Deleted entry is the image; the ones after it are its layers.
+    const deleted = out.find((i) => i.Deleted)?.Deleted;
+    if (deleted) this.#events?.emit('image', 'delete', deleted, { name: deleted });
+    return out;
+  }
+
+  #remove(refOrId: string, force: boolean): Promise<ImageDeleteItem[]> {
     return this.#lock.run(async () => {
       const img = this.#find(refOrId);
       if (!img) throw notFound(`No such image: ${displayName(refOrId)}`);

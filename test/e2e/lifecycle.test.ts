@@ -114,3 +114,13 @@ function freezerState(pid: number): string {
   assert.ok(line);
   return readFileSync(`/sys/fs/cgroup/freezer${line.split(':')[2]}/freezer.state`, 'utf8').trim();
 }
+
+test('image events: import, tag, untag, delete', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const { busyboxTarball } = await import('../helpers/paths.js');
+  d.docker(['import', busyboxTarball(), 'evimg:1']);
+  d.docker(['tag', 'evimg:1', 'evimg:2']);
+  d.docker(['rmi', 'evimg:1', 'evimg:2']);
+  const r = d.docker(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image', '--format', '{{.Action}}']);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['import', 'tag', 'untag', 'untag', 'delete']);
+});
