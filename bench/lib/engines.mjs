@@ -6,6 +6,7 @@
 //   docker: containerd on its own + dockerd --containerd=... --live-restore
 //           (containerd-shim-runc-v2 per container, runc), bridge on --bip 172.31.250.1/24
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnixClient, API, ping, oneShot } from './http.mjs';
@@ -332,19 +333,35 @@ export class Docker extends Engine {
 
   async teardownRest() {
     const notes = [];
-    // Shims of containers dockerd no longer knows: their containers first, then the shims.
-    for (const root of this.runcRoots()) notes.push(...(await runcDeleteAll(root)));
-    for (const p of processes().filter((q) => this.isMonitor(q))) {
-      notes.push(`killed leftover shim ${p.pid}`);
-      for (const c of childrenOf(p.pid)) killQuietly(c);
-      killQuietly(p.pid);
-    }
+    // containerd first, so that it does not start cleanup shims for the ones we end below.
     if (this.containerdPid && alive(this.containerdPid)) {
       killQuietly(this.containerdPid, 'SIGTERM');
       if (!(await waitGone(this.containerdPid, 15_000))) {
         killQuietly(this.containerdPid, 'SIGKILL');
         await waitGone(this.containerdPid, 5_000);
         notes.push('containerd needed SIGKILL');
+      }
+    }
+    // Shims of containers dockerd did not remove: their containers first, then the shims.
+    const taskDir = join(this.cdDir, 'state', 'io.containerd.runtime.v2.task', 'moby');
+    const ids = new Set(existsSync(taskDir) ? readdirSync(taskDir) : []);
+    for (const root of this.runcRoots()) {
+      if (existsSync(root)) for (const id of readdirSync(root)) ids.add(id);
+      notes.push(...(await runcDeleteAll(root)));
+    }
+    for (const p of processes().filter((q) => this.isMonitor(q))) {
+      notes.push(`killed leftover shim ${p.pid}`);
+      for (const c of childrenOf(p.pid)) killQuietly(c);
+      killQuietly(p.pid);
+      await waitGone(p.pid, 5000);
+    }
+    // A killed shim leaves its socket in /run/containerd/s (containerd 1.6 puts them there
+    // whatever its own paths): sha256("<containerd address>/<namespace>/<id>").
+    for (const id of ids) {
+      const sock = join('/run/containerd/s', createHash('sha256').update(join(this.cdSock, 'moby', id)).digest('hex'));
+      if (existsSync(sock)) {
+        rmSync(sock, { force: true });
+        notes.push(`removed shim socket ${sock}`);
       }
     }
     return notes;

@@ -133,6 +133,8 @@ export function markdownReport(results, { source } = {}) {
   lines.push('`--network none`, the same busybox image (`scripts/build-busybox-rootfs.sh`) and live restore on.');
   lines.push('Times are wall-clock milliseconds, median (min–max) over N repetitions; the two engines take');
   lines.push('turns repetition by repetition. The machine is shared and noisy: compare the ratios.');
+  lines.push('Rows that go through the docker CLI include its own start-up (the `docker version` row is');
+  lines.push('that floor); the API rows, from one persistent HTTP client, show the daemons alone.');
   lines.push('');
   lines.push(markdownTable(results));
   lines.push('');

@@ -172,13 +172,13 @@ export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number
 /** Docker's status text, plus why berth does not manage the container when it does not. */
 function statusText(r: ContainerRecord, nowMs: number, notAdopted: string | undefined): string {
   const text = containerStatusText(
-      {
-        status: r.state.status,
-        ...(r.startedAt ? { startedAtMs: Date.parse(r.startedAt) } : {}),
-        ...(r.finishedAt ? { finishedAtMs: Date.parse(r.finishedAt) } : {}),
-        exitCode: r.exitCode,
-      },
-      nowMs,
-    );
+    {
+      status: r.state.status,
+      ...(r.startedAt ? { startedAtMs: Date.parse(r.startedAt) } : {}),
+      ...(r.finishedAt ? { finishedAtMs: Date.parse(r.finishedAt) } : {}),
+      exitCode: r.exitCode,
+    },
+    nowMs,
+  );
   return notAdopted ? `${text} (not adopted: ${notAdopted})` : text;
 }
