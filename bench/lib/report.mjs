@@ -177,7 +177,7 @@ export function markdownReport(results, { source } = {}) {
   lines.push('');
   lines.push(`- ${m.cpus} × ${m.cpuModel}, ${m.memTotalGiB} GiB; ${m.os}; kernel ${m.kernel}; cgroup ${m.cgroup}; node ${m.node}`);
   if (m.spawnMs) lines.push(`- starting a process (median of 10, ms): ${Object.entries(m.spawnMs).map(([k, x]) => `\`${k}\` ${x}`).join(', ')}`);
-  lines.push(`- load average (1, 5, 15 min) at start: ${load(results.loadStart)}; at the end: ${load(results.loadEnd)}`);
+  lines.push(`- load average (1, 5, 15 min) at start: ${load(results.loadStart)}; at the end of the measurements (the run's own containers included): ${load(results.loadEnd)}`);
   lines.push(`- berth ${v.berth}; dockerd ${v.dockerd}; containerd ${v.containerd}; runc ${v.runc}; conmon ${v.conmon}; docker CLI ${v.dockerCli}`);
   lines.push(
     `- berthd: \`--live-restore --storage-driver ${o.berthStorageDriver ?? 'overlay2'}\`, default log driver; dockerd: \`--live-restore --storage-driver overlay2 --bip 172.31.250.1/24\`` +
