@@ -313,3 +313,40 @@ test('unknown keys and bad values in daemon.json stop berthd with a message nami
     assert.match(r.message, msg);
   }
 });
+
+test('a changed storage driver is named; containers started with the old one are not adopted', async () => {
+  await withDaemon({ liveRestore: true, storageDriver: 'vfs' }, async (d) => {
+    d.docker(['run', '-d', '--name', 'sd', 'busybox', 'sh', '-c', LOOP]);
+    const id = identity(pidOf(d, 'sd'));
+    await d.stop('SIGTERM');
+    d.opts.storageDriver = 'overlay2';
+    await d.start();
+    assert.match(d.log(), /since the last start: storage-driver changed from vfs to overlay2/);
+    assert.match(d.docker(['ps', '--format', '{{.Status}}']).stdout, /not adopted: storage-driver changed from vfs to overlay2/);
+    assert.equal(identity(pidOf(d, 'sd')), id, 'left running, untouched');
+    assert.equal(berth(d, ['stop-unadopted', '-t', '1']).code, 0);
+    assert.equal(identity(Number(id?.split(':')[0])), undefined);
+  });
+});
+
+test('a daemon on another data root sharing the exec-root warns about the first one\'s containers and never touches them', async () => {
+  const { TestDaemon } = await import('../helpers/daemon.js');
+  const a = await startDaemon({ liveRestore: true });
+  const b = new TestDaemon({ liveRestore: true, execRoot: a.execRoot, busybox: false });
+  try {
+    a.docker(['run', '-d', '--name', 'first', 'busybox', 'sh', '-c', LOOP]);
+    const cid = a.docker(['inspect', '-f', '{{.Id}}', 'first']).stdout.trim();
+    const id = identity(pidOf(a, 'first'));
+    await a.kill();
+    await b.start();
+    assert.match(b.log(), new RegExp(`containers started from another data root are still running and are not managed by this daemon: ${cid.slice(0, 12)}`));
+    assert.equal(b.docker(['ps', '-aq']).stdout.trim(), '', 'the other data root\'s containers are not listed');
+    await b.stop('SIGTERM');
+    assert.equal(identity(Number(id?.split(':')[0])), id, 'never touched');
+    await a.start();
+    assert.equal(identity(pidOf(a, 'first')), id, 'and its own daemon adopts it back');
+  } finally {
+    await a.cleanup();
+    await b.cleanup();
+  }
+});

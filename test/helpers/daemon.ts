@@ -16,6 +16,8 @@ export type DaemonOptions = {
   busybox?: boolean;
   /** Passed as --storage-driver; without it berthd uses its default, overlay2. */
   storageDriver?: 'overlay2' | 'vfs';
+  /** Share another daemon's exec-root (data-root isolation tests). */
+  execRoot?: string;
 };
 
 const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.js');
@@ -41,7 +43,7 @@ export class TestDaemon {
     this.opts = opts;
     this.dir = mkdtempSync('/tmp/bt-');
     this.dataRoot = join(this.dir, 'data');
-    this.execRoot = join(this.dir, 'x');
+    this.execRoot = opts.execRoot ?? join(this.dir, 'x');
     this.sock = join(this.dir, 'berth.sock');
     this.host = `unix://${this.sock}`;
     this.cgroupParent = `/berth-test-${this.dir.slice(-6)}`;
