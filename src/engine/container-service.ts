@@ -1,11 +1,8 @@
-import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import {
   isRunningLike,
   RECORD_SCHEMA_VERSION,
   type ContainerRecord,
-  type ContainerState,
-  type ContainerStatus,
   type CriticalOptions,
 } from './container.js';
 import type { AttachSession, AttachStreams, ExitInfo, OciRuntime, RawStats, RuntimeHandle, StorageDriver } from './ports.js';
@@ -19,6 +16,8 @@ import type { EventBus } from './events.js';
 import { newId, shortId, type ContainerId, type ImageId } from '../lib/ids.js';
 import { BerthError, conflict, invalidParameter, messageOf, notFound, notModified, systemError } from '../lib/errors.js';
 import { KeyedMutex } from '../lib/mutex.js';
+import { ContainerRegistry, type Live, type PendingAttach } from './container-registry.js';
+import { classifyStartError } from './start-errors.js';
 import { decideRestart, restartsAtDaemonStart } from './restart-policy.js';
 import type { LogRotator } from '../logs/rotator.js';
 import { Rollback } from '../lib/rollback.js';
@@ -34,22 +33,6 @@ export type WaitResult = { statusCode: number; error?: string };
 export type AttachRequest = {
   ready: Promise<AttachSession>;
   cancel(): void;
-};
-
-type PendingAttach = { streams: AttachStreams; resolve: (s: AttachSession) => void; reject: (e: unknown) => void };
-
-type Live = {
-  record: ContainerRecord;
-  events: EventEmitter;
-  pendingAttach: Set<PendingAttach>;
-  /** Docker's "exit on next": a stop (or kill with the stop signal/SIGKILL) cancels restarts. */
-  exitRequested: boolean;
-  monitor?: AbortController;
-  /** A scheduled restart (policy backoff), cancelled by stop/rm/shutdown. */
-  restartTimer?: NodeJS.Timeout;
-  restartDelayMs: number;
-  /** Found running but started by an incompatible daemon: visible, not managed. */
-  notAdopted?: string;
 };
 
 export type ContainerServiceDeps = {
@@ -78,8 +61,7 @@ const DEFAULT_STOP_TIMEOUT = 10;
  */
 export class ContainerService {
   readonly #d: ContainerServiceDeps;
-  readonly #byId = new Map<string, Live>();
-  readonly #byName = new Map<string, string>();
+  readonly #reg = new ContainerRegistry();
   readonly #lock = new KeyedMutex();
   #closing = false;
 
@@ -89,30 +71,12 @@ export class ContainerService {
 
   // ---- lookup -------------------------------------------------------------------------
 
-  /** Docker's lookup order: full id, exact name, then a unique id prefix. */
-  /** Like #find, for operations that need the daemon to manage the container. */
   #managed(ref: string): Live {
-    const c = this.#find(ref);
-    if (c.notAdopted) {
-      throw conflict(
-        `container ${c.record.id} is not managed by this daemon (${c.notAdopted}): stop it with "berth stop-unadopted ${c.record.name}"`,
-      );
-    }
-    return c;
+    return this.#reg.managed(ref);
   }
 
   #find(ref: string): Live {
-    const byId = this.#byId.get(ref);
-    if (byId) return byId;
-    const name = ref.replace(/^\//, '');
-    const id = this.#byName.get(name);
-    if (id) return this.#byId.get(id) as Live;
-    if (/^[0-9a-f]+$/.test(ref)) {
-      const matches = [...this.#byId.keys()].filter((k) => k.startsWith(ref));
-      if (matches.length === 1) return this.#byId.get(matches[0] as string) as Live;
-      if (matches.length > 1) throw invalidParameter(`Multiple IDs found with provided prefix: ${ref}`);
-    }
-    throw notFound(`No such container: ${ref}`);
+    return this.#reg.find(ref);
   }
 
   get(ref: string): ContainerRecord {
@@ -120,7 +84,7 @@ export class ContainerService {
   }
 
   list(): ContainerRecord[] {
-    return [...this.#byId.values()].map((l) => l.record);
+    return this.#reg.all().map((l) => l.record);
   }
 
   /** Containers using an image, for `rmi`'s conflict rules. */
@@ -147,20 +111,17 @@ export class ContainerService {
    * record (so names are taken), then settles each one's state.
    */
   register(record: ContainerRecord): void {
-    const live: Live = { record, events: new EventEmitter(), pendingAttach: new Set(), exitRequested: false, restartDelayMs: 0 };
-    live.events.setMaxListeners(0);
-    this.#byId.set(record.id, live);
-    this.#byName.set(record.name, record.id);
+    this.#reg.add(record);
   }
 
   /** Take a container that is really running (checked against the machine) under watch. */
   watch(id: string): void {
-    const c = this.#byId.get(id);
+    const c = this.#reg.get(id);
     if (c && isRunningLike(c.record.state)) this.#monitor(c, c.record.state.handle);
   }
 
   markNotAdopted(id: string, reason: string): void {
-    const c = this.#byId.get(id);
+    const c = this.#reg.get(id);
     if (!c) return;
     c.notAdopted = reason;
     this.#watchUnadopted();
@@ -168,7 +129,7 @@ export class ContainerService {
 
   /** Why a container is not managed by this daemon, if it is not. */
   notAdoptedReason(id: string): string | undefined {
-    return this.#byId.get(id)?.notAdopted;
+    return this.#reg.get(id)?.notAdopted;
   }
 
   #unadoptedTimer: NodeJS.Timeout | undefined;
@@ -180,7 +141,7 @@ export class ContainerService {
   #watchUnadopted(): void {
     if (this.#unadoptedTimer) return;
     this.#unadoptedTimer = setInterval(() => {
-      const pending = [...this.#byId.values()].filter((c) => c.notAdopted && isRunningLike(c.record.state));
+      const pending = this.#reg.all().filter((c) => c.notAdopted && isRunningLike(c.record.state));
       if (pending.length === 0) {
         clearInterval(this.#unadoptedTimer);
         this.#unadoptedTimer = undefined;
@@ -211,7 +172,7 @@ export class ContainerService {
    * runtime state. Returns the ids handled.
    */
   async stopUnadopted(refs: string[], timeout: number): Promise<string[]> {
-    const targets = refs.length > 0 ? refs.map((r) => this.#find(r)) : [...this.#byId.values()].filter((c) => c.notAdopted);
+    const targets = refs.length > 0 ? refs.map((r) => this.#find(r)) : this.#reg.all().filter((c) => c.notAdopted);
     for (const c of targets) if (!c.notAdopted) throw conflict(`container ${c.record.name} is managed by this daemon: use docker stop`);
     await Promise.all(
       targets.map(async (c) => {
@@ -233,7 +194,7 @@ export class ContainerService {
 
   /** Stop a running container found at start-up when live restore is off, as dockerd does. */
   async stopFound(id: string): Promise<void> {
-    const c = this.#byId.get(id);
+    const c = this.#reg.get(id);
     if (!c || !isRunningLike(c.record.state)) return;
     this.#monitor(c, c.record.state.handle);
     c.exitRequested = true;
@@ -254,7 +215,7 @@ export class ContainerService {
     }
     const image = this.#d.images.resolve(o.image);
     const id = newId() as ContainerId;
-    const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => this.#byName.has(n));
+    const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => this.#reg.nameTaken(n));
     const runtimeConfig = (image.image.config.config ?? {}) as ImageRuntimeConfig;
     const spec = deriveSpec(o, runtimeConfig, shortId(id));
     const defaults = this.#d.logDefaults();
@@ -263,16 +224,10 @@ export class ContainerService {
         ? { driver: o.logConfig.driver, opts: o.logConfig.opts }
         : { driver: defaults.driver, opts: { ...defaults.opts, ...(o.logConfig?.opts ?? {}) } };
 
-    // Reserve the name before any await so two concurrent creates cannot both take it.
-    const holder = this.#byName.get(name);
-    if (holder) {
-      throw conflict(
-        `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
-      );
-    }
-    this.#byName.set(name, id);
+    // Reserved before any await so two concurrent creates cannot both take it.
+    const releaseName = this.#reg.reserveName(name, id);
     const rb = new Rollback(this.#d.log);
-    rb.push('release name', () => this.#byName.delete(name));
+    rb.push('release name', releaseName);
     try {
       const top = image.topLayer;
       if (!top) throw invalidParameter(`image ${image.image.id} has no layers`);
@@ -442,7 +397,7 @@ export class ContainerService {
    * while the daemon was away.
    */
   async recordExit(id: string, exit: ExitInfo, handle: RuntimeHandle | undefined, error?: string): Promise<void> {
-    const c = this.#byId.get(id);
+    const c = this.#reg.get(id);
     if (!c) return;
     const r = c.record;
     this.#d.rotator.untrack(id);
@@ -517,7 +472,7 @@ export class ContainerService {
    * (restore pass, after every container's state is settled).
    */
   async restartAtDaemonStart(id: string): Promise<boolean> {
-    const c = this.#byId.get(id);
+    const c = this.#reg.get(id);
     if (!c) return false;
     const r = c.record;
     if (r.state.status !== 'exited' && r.state.status !== 'restarting') return false;
@@ -636,7 +591,7 @@ export class ContainerService {
 
   async #remove(c: Live, opts: { force: boolean; removeVolumes?: boolean }): Promise<void> {
     const r = c.record;
-    if (!this.#byId.has(r.id)) return;
+    if (!this.#reg.has(r.id)) return;
     if (r.state.status === 'removing') throw conflict(`removal of container ${r.id} is already in progress`);
     if (isRunningLike(r.state)) {
       // It started again between the stop and the lock.
@@ -652,7 +607,7 @@ export class ContainerService {
 
   /** The tail of a removal; also run by the restore pass for records left in `removing`. */
   async finishRemoval(id: string, removeVolumes?: boolean): Promise<void> {
-    const c = this.#byId.get(id);
+    const c = this.#reg.get(id);
     if (!c) return;
     const r = c.record;
     c.monitor?.abort();
@@ -662,8 +617,7 @@ export class ContainerService {
     await this.#d.storage.unmount(id).catch(() => undefined);
     await this.#d.storage.removeContainerLayer(id);
     await this.#d.store.remove(id);
-    this.#byId.delete(id);
-    if (this.#byName.get(r.name) === id) this.#byName.delete(r.name);
+    this.#reg.delete(id);
     // Anonymous volumes go with `rm -v`, and with `--rm` as in Docker; named ones stay.
     await this.#d.volumes.release(id, r.spec.mounts, { removeAnonymous: removeVolumes ?? r.spec.autoRemove });
     for (const p of c.pendingAttach) p.reject(notFound(`No such container: ${id}`));
@@ -801,22 +755,16 @@ export class ContainerService {
     const name = validateName(newName);
     const old = c.record.name;
     if (name === old) throw invalidParameter('Renaming a container with the same name as its current name');
-    const holder = this.#byName.get(name);
-    if (holder) {
-      throw conflict(
-        `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
-      );
-    }
-    this.#byName.set(name, c.record.id);
+    const release = this.#reg.reserveName(name, c.record.id);
     try {
       c.record.name = name;
       await this.#persist(c);
     } catch (err) {
       c.record.name = old;
-      this.#byName.delete(name);
+      release();
       throw err;
     }
-    this.#byName.delete(old);
+    this.#reg.releaseName(old, c.record.id);
     this.#d.events.emit('container', 'rename', c.record.id, { ...this.#attrs(c.record), oldName: `/${old}` });
   }
 
@@ -833,8 +781,8 @@ export class ContainerService {
   /** Stop every running container in parallel, bounded as dockerd bounds it. */
   async stopAll(shutdownTimeout: number): Promise<void> {
     this.#closing = true;
-    for (const c of this.#byId.values()) if (c.restartTimer) clearTimeout(c.restartTimer);
-    const running = [...this.#byId.values()].filter((c) => isRunningLike(c.record.state));
+    for (const c of this.#reg.all()) if (c.restartTimer) clearTimeout(c.restartTimer);
+    const running = this.#reg.all().filter((c) => isRunningLike(c.record.state));
     if (running.length === 0) return;
     const timeouts = running.map((c) => c.record.spec.stopTimeout ?? DEFAULT_STOP_TIMEOUT);
     const forever = shutdownTimeout < 0 || timeouts.some((t) => t < 0);
@@ -860,41 +808,14 @@ export class ContainerService {
   /** Live restore: let go of every container without touching it. */
   detachAll(): void {
     this.#closing = true;
-    for (const c of this.#byId.values()) {
+    for (const c of this.#reg.all()) {
       c.monitor?.abort();
       if (c.restartTimer) clearTimeout(c.restartTimer);
     }
     this.#d.rotator.stop();
   }
-
-  statusOf(state: ContainerState): ContainerStatus {
-    return state.status;
-  }
 }
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
-}
-
-/**
- * Docker maps runtime start failures to exit codes and to 400 (the docker CLI then exits
- * 127 for a missing command, 126 for one it cannot execute).
- */
-function classifyStartError(err: unknown, cmd: string): { exitCode: number; error: BerthError } {
-  if (err instanceof BerthError && err.kind !== 'System') return { exitCode: 128, error: err };
-  const msg = messageOf(err);
-  const full = `failed to create task for container: ${msg}: unknown`;
-  if (cmd && msg.includes(cmd) && /executable file not found|no such file or directory/.test(msg)) {
-    return { exitCode: 127, error: invalidParameter(full) };
-  }
-  if (/permission denied/.test(msg)) return { exitCode: 126, error: invalidParameter(full) };
-  if (/not a directory/.test(msg)) {
-    return {
-      exitCode: 127,
-      error: invalidParameter(
-        `${full}: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`,
-      ),
-    };
-  }
-  return { exitCode: 128, error: systemError(full, err) };
 }

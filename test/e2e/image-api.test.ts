@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { busyboxTarball } from '../helpers/paths.js';
-import { dockerSaveArchive, imageConfig, makeTar, sha256, type ArchiveImage } from '../helpers/tars.js';
+import { dockerSaveArchive, imageConfig, makeTar, type ArchiveImage } from '../helpers/tars.js';
 
 let d: TestDaemon;
 let scratch: string;

@@ -43,15 +43,6 @@ function sha256(b: Buffer): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function invalid(re: RegExp) {
   return (err: unknown) => {
     assert.ok(err instanceof BerthError, `expected a BerthError, got ${String(err)}`);
