@@ -31,6 +31,9 @@ export class ApiServer {
     const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 60_000 });
     server.on('request', (req, res) => void this.#dispatch(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Hold the client's bytes (stdin may follow the request at once) until a reader is
+      // attached: a flowing socket with no 'data' listener would drop them.
+      socket.pause();
       // Hijacked requests get a response object only for reporting errors before the switch.
       const res = new ServerResponse(req);
       res.assignSocket(socket as never);

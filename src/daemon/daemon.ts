@@ -126,6 +126,7 @@ export class Daemon {
           hardLimits: limits,
           hostCapabilities: hostCaps,
           initPath: cfg.initPath,
+          dns: cfg.dns.length + cfg.dnsSearch.length + cfg.dnsOpts.length > 0 ? { servers: cfg.dns, search: cfg.dnsSearch, options: cfg.dnsOpts } : undefined,
         };
       },
     });

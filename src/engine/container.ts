@@ -31,6 +31,26 @@ export type MountSpec = {
 
 export type Ulimit = { name: string; soft: number; hard: number };
 
+/** Less common HostConfig settings, applied as given (absent: the default). */
+export type HostTuning = {
+  groupAdd?: string[];
+  shmSize?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  memoryReservation?: number;
+  memorySwappiness?: number;
+  oomKillDisable?: boolean;
+  oomScoreAdj?: number;
+  sysctls?: Record<string, string>;
+  cgroupParent?: string;
+  /** Namespaces shared with the host (--ipc/--pid/--uts host). */
+  hostNamespaces?: ('ipc' | 'pid' | 'uts')[];
+  devices?: { pathOnHost: string; pathInContainer: string; permissions: string }[];
+  noNewPrivileges?: boolean;
+};
+
 /**
  * What the engine needs to run a container, in the engine's own terms. It is derived once,
  * at create time, from the Docker request (kept verbatim beside it for `inspect`).
@@ -65,6 +85,11 @@ export type ContainerSpec = {
   ulimits: Ulimit[];
   mounts: MountSpec[];
   init: boolean;
+  /** --dns/--dns-search/--dns-option (empty: from the host or the daemon's dns options). */
+  dns?: { servers: string[]; search: string[]; options: string[] };
+  tuning?: HostTuning;
+  /** --add-host entries as `name:ip`. */
+  extraHosts?: string[];
   /** Log driver and options (daemon defaults merged in at create). */
   log?: { driver: string; opts: Record<string, string> };
   /** Initial terminal size [height, width] (the CLI sends it so output is right from the start). */

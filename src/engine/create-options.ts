@@ -1,4 +1,4 @@
-import type { ContainerSpec, MountSpec, RestartPolicy, Ulimit } from './container.js';
+import type { ContainerSpec, HostTuning, MountSpec, RestartPolicy, Ulimit } from './container.js';
 import { invalidParameter } from '../lib/errors.js';
 import { parseSignal } from './signals.js';
 import { withImageVolumes } from './mounts.js';
@@ -43,6 +43,9 @@ export type CreateOptions = {
   init: boolean;
   consoleSize?: [number, number];
   logConfig?: { driver: string; opts: Record<string, string> };
+  dns?: { servers: string[]; search: string[]; options: string[] };
+  extraHosts?: string[];
+  tuning?: HostTuning;
   platform?: string;
   request: { config: Record<string, unknown>; hostConfig: Record<string, unknown> };
 };
@@ -114,5 +117,8 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
     mounts: withImageVolumes(o.mounts, image.Volumes),
     init: o.init,
     ...(o.consoleSize ? { consoleSize: o.consoleSize } : {}),
+    ...(o.dns ? { dns: o.dns } : {}),
+    ...(o.tuning ? { tuning: o.tuning } : {}),
+    ...(o.extraHosts && o.extraHosts.length > 0 ? { extraHosts: o.extraHosts } : {}),
   };
 }

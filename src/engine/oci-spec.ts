@@ -1,6 +1,7 @@
 import type { ContainerRecord } from './container.js';
 import type { StartRequest } from './ports.js';
-import { buildSpec, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from '../runtime/spec.js';
+import { buildSpec, DEFAULT_CAPABILITIES, ALL_CAPABILITIES, type OciDevice } from '../runtime/spec.js';
+import { stat } from 'node:fs/promises';
 import { resolveUser } from '../runtime/user.js';
 import { mkdirInRoot } from '../storage/in-root.js';
 import { writeEtcFiles } from '../network/etc-files.js';
@@ -18,6 +19,8 @@ export type SpecContext = {
   /** The daemon's bounding set: `--privileged` and `--cap-add ALL` cannot give more. */
   hostCapabilities: string[];
   initPath: string;
+  /** The daemon's dns/dns-search/dns-opts, used when a container sets none. */
+  dns?: { servers: string[]; search: string[]; options: string[] } | undefined;
 };
 
 const INIT_IN_CONTAINER = '/sbin/docker-init';
@@ -31,13 +34,16 @@ export async function buildContainerSpec(
   ctx: SpecContext,
 ): Promise<StartRequest> {
   const s = r.spec;
-  const user = await resolveUser(rootfs, s.user);
+  const t = s.tuning ?? {};
+  const user = await resolveUser(rootfs, s.user, t.groupAdd ?? []);
   await mkdirInRoot(rootfs, s.workingDir);
   const etcMounts = await writeEtcFiles({
     dir: containerDir,
     hostname: s.hostname,
     domainname: s.domainname,
     networkMode: s.networkMode,
+    dns: s.dns ?? ctx.dns,
+    extraHosts: s.extraHosts,
   });
 
   const hasKey = (k: string) => s.env.some((e) => e === k || e.startsWith(`${k}=`));
@@ -85,7 +91,7 @@ export async function buildContainerSpec(
       consoleSize: s.consoleSize,
       capabilities: s.privileged ? ctx.hostCapabilities : capabilities(s.capAdd, s.capDrop, ctx.hostCapabilities),
       rlimits,
-      noNewPrivileges: false,
+      noNewPrivileges: t.noNewPrivileges ?? false,
       privileged: s.privileged,
       networkMode: s.networkMode,
       mounts: [
@@ -93,7 +99,21 @@ export async function buildContainerSpec(
         ...withNetworkFiles(userMounts, etcMounts),
         ...(s.init ? [{ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro', 'rprivate'] }] : []),
       ],
-      cgroupsPath: `${ctx.cgroupParent.replace(/\/$/, '')}/${r.id}`,
+      cgroupsPath: `${(t.cgroupParent ?? ctx.cgroupParent).replace(/\/$/, '')}/${r.id}`,
+      ...(t.oomScoreAdj !== undefined ? { oomScoreAdj: t.oomScoreAdj } : {}),
+      tuning: {
+        ...(t.shmSize ? { shmSize: t.shmSize } : {}),
+        ...(t.cpusetCpus ? { cpusetCpus: t.cpusetCpus } : {}),
+        ...(t.cpusetMems ? { cpusetMems: t.cpusetMems } : {}),
+        ...(t.cpuQuota ? { cpuQuota: t.cpuQuota } : {}),
+        ...(t.cpuPeriod ? { cpuPeriod: t.cpuPeriod } : {}),
+        ...(t.memoryReservation ? { memoryReservation: t.memoryReservation } : {}),
+        ...(t.memorySwappiness !== undefined ? { memorySwappiness: t.memorySwappiness } : {}),
+        ...(t.oomKillDisable ? { oomKillDisable: true } : {}),
+        ...(t.sysctls ? { sysctls: t.sysctls } : {}),
+        ...(t.hostNamespaces ? { hostNamespaces: t.hostNamespaces } : {}),
+        ...(t.devices ? { devices: await Promise.all(t.devices.map((d) => hostDevice(d.pathOnHost, d.pathInContainer, d.permissions))) } : {}),
+      },
       resources: {
         memory: s.memory,
         memorySwap: s.memorySwap,
@@ -120,4 +140,20 @@ export function capabilities(add: string[], drop: string[], all: readonly string
   if (a.includes('ALL')) caps = [...all];
   for (const c of a) if (c !== 'ALL' && !caps.includes(c)) caps.push(c);
   return caps.filter((c) => !d.includes(c) || a.includes(c));
+}
+
+/** --device: the host node's type and numbers, for the container's /dev and its cgroup rule. */
+async function hostDevice(onHost: string, inContainer: string, access: string): Promise<OciDevice> {
+  let st;
+  try {
+    st = await stat(onHost);
+  } catch {
+    throw invalidParameter(`error gathering device information while adding custom device "${onHost}": no such file or directory`);
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidParameter(`error gathering device information while adding custom device "${onHost}": not a device node`);
+  // Linux dev_t: major in bits 8-19 (and 32-43), minor in bits 0-7 and 20-31.
+  const rdev = BigInt(st.rdev);
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+  return { path: inContainer, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid, access };
 }

@@ -25,7 +25,28 @@ export function containerResolvConf(hostText: string): string {
   return kept.join('\n').replace(/\n*$/, '\n');
 }
 
-export type EtcFilesInput = { dir: string; hostname: string; domainname: string; networkMode: 'none' | 'host' };
+export type EtcFilesInput = {
+  dir: string;
+  hostname: string;
+  domainname: string;
+  networkMode: 'none' | 'host';
+  dns?: { servers: string[]; search: string[]; options: string[] } | undefined;
+  extraHosts?: string[] | undefined;
+};
+
+/** resolv.conf from explicit settings, falling back per line kind to what the host has. */
+export function resolvConfWith(base: string, dns: { servers: string[]; search: string[]; options: string[] }): string {
+  const lines = base.split('\n').filter((l) => {
+    if (dns.servers.length > 0 && /^\s*nameserver\s/.test(l)) return false;
+    if (dns.search.length > 0 && /^\s*(search|domain)\s/.test(l)) return false;
+    if (dns.options.length > 0 && /^\s*options\s/.test(l)) return false;
+    return l.trim() !== '';
+  });
+  for (const s of dns.servers) lines.push(`nameserver ${s}`);
+  if (dns.search.length > 0) lines.push(`search ${dns.search.join(' ')}`);
+  if (dns.options.length > 0) lines.push(`options ${dns.options.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
 
 /**
  * Write the container's /etc/hostname, /etc/hosts and /etc/resolv.conf into its folder and
@@ -43,7 +64,15 @@ export async function writeEtcFiles(i: EtcFilesInput): Promise<OciMount[]> {
   } else {
     await writeFile(hostsPath, `${LOOPBACK_HOSTS.join('\n')}\n`);
     await writeFile(hostnamePath, `${i.hostname}\n`);
-    await writeFile(resolvPath, containerResolvConf(hostResolv));
+    const resolv = containerResolvConf(hostResolv);
+    await writeFile(resolvPath, i.dns ? resolvConfWith(resolv, i.dns) : resolv);
+  }
+  if (i.extraHosts && i.extraHosts.length > 0) {
+    const extra = i.extraHosts.map((e) => {
+      const at = e.indexOf(':');
+      return `${e.slice(at + 1)}\t${e.slice(0, at)}`;
+    });
+    await writeFile(hostsPath, `${await readFile(hostsPath, 'utf8')}${extra.join('\n')}\n`);
   }
   const bind = (source: string, destination: string): OciMount => ({
     destination,

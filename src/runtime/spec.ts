@@ -74,10 +74,28 @@ export type SpecInput = {
   cgroupsPath: string;
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
   oomScoreAdj?: number;
+  tuning?: SpecTuning;
+};
+
+export type OciDevice = { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; access: string };
+
+/** The less common settings (HostTuning), host devices already looked up. */
+export type SpecTuning = {
+  shmSize?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  memoryReservation?: number;
+  memorySwappiness?: number;
+  oomKillDisable?: boolean;
+  sysctls?: Record<string, string>;
+  hostNamespaces?: ('ipc' | 'pid' | 'uts')[];
+  devices?: OciDevice[];
 };
 
 /** The mounts every container gets, before the user's (which may shadow them). */
-export function defaultMounts(privileged: boolean): OciMount[] {
+export function defaultMounts(privileged: boolean, shmSize = 64 * 1024 * 1024): OciMount[] {
   const sysOpts = privileged ? ['nosuid', 'noexec', 'nodev'] : ['nosuid', 'noexec', 'nodev', 'ro'];
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -91,7 +109,7 @@ export function defaultMounts(privileged: boolean): OciMount[] {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOpts },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...sysOpts, 'relatime'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.floor(shmSize / 1024)}k`] },
   ];
 }
 
@@ -104,7 +122,9 @@ function mergeMounts(base: OciMount[], user: OciMount[]): OciMount[] {
 const CPU_PERIOD = 100_000;
 
 export function buildSpec(i: SpecInput): Record<string, unknown> {
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  const t = i.tuning ?? {};
+  const shared = new Set<string>(t.hostNamespaces ?? []);
+  const namespaces = ['pid', 'ipc', 'uts', 'mount'].filter((n) => !shared.has(n)).map((type) => ({ type }));
   if (i.networkMode !== 'host') namespaces.push({ type: 'network' });
 
   const resources: Record<string, unknown> = {
@@ -123,26 +143,38 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
           })),
         ],
   };
+  const memory: Record<string, unknown> = {};
   if (i.resources.memory > 0) {
-    resources['memory'] = {
-      limit: i.resources.memory,
-      ...(i.resources.memorySwap !== 0 ? { swap: i.resources.memorySwap } : {}),
-    };
+    memory['limit'] = i.resources.memory;
+    if (i.resources.memorySwap !== 0) memory['swap'] = i.resources.memorySwap;
   }
+  if (t.memoryReservation) memory['reservation'] = t.memoryReservation;
+  if (t.memorySwappiness !== undefined) memory['swappiness'] = t.memorySwappiness;
+  if (t.oomKillDisable) memory['disableOOMKiller'] = true;
+  if (Object.keys(memory).length > 0) resources['memory'] = memory;
   const cpu: Record<string, unknown> = {};
   if (i.resources.nanoCpus > 0) {
     cpu['period'] = CPU_PERIOD;
     cpu['quota'] = Math.round((i.resources.nanoCpus * CPU_PERIOD) / 1e9);
   }
   if (i.resources.cpuShares > 0) cpu['shares'] = i.resources.cpuShares;
+  if (t.cpuQuota) cpu['quota'] = t.cpuQuota;
+  if (t.cpuPeriod) cpu['period'] = t.cpuPeriod;
+  if (t.cpusetCpus) cpu['cpus'] = t.cpusetCpus;
+  if (t.cpusetMems) cpu['mems'] = t.cpusetMems;
   if (Object.keys(cpu).length > 0) resources['cpu'] = cpu;
   if (i.resources.pidsLimit > 0) resources['pids'] = { limit: i.resources.pidsLimit };
 
   const caps = i.capabilities;
+  for (const d of t.devices ?? []) {
+    (resources['devices'] as unknown[]).push({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access });
+  }
   const linux: Record<string, unknown> = {
     namespaces,
     resources,
     cgroupsPath: i.cgroupsPath,
+    ...(t.devices && t.devices.length > 0 ? { devices: t.devices.map(({ access: _a, ...dev }) => dev) } : {}),
+    ...(t.sysctls ? { sysctl: t.sysctls } : {}),
   };
   if (!i.privileged) {
     linux['maskedPaths'] = MASKED_PATHS;
@@ -171,7 +203,7 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
     root: { path: i.rootfs, readonly: i.readonlyRootfs },
     hostname: i.hostname,
     ...(i.domainname ? { domainname: i.domainname } : {}),
-    mounts: mergeMounts(defaultMounts(i.privileged), i.mounts),
+    mounts: mergeMounts(defaultMounts(i.privileged, t.shmSize), i.mounts),
     linux,
   };
 }

@@ -77,3 +77,49 @@ test('--cap-add/--cap-drop and --privileged change the effective set', () => {
   const priv = BigInt(`0x${caps(['--privileged'])}`);
   assert.ok(priv > admin);
 });
+
+test('--tmpfs mounts a tmpfs with the given options; bad paths are refused', () => {
+  const r = d.docker(['run', '--rm', '--tmpfs', '/scratch:rw,size=4m,mode=1770', 'busybox', 'sh', '-c', 'grep " /scratch " /proc/mounts; stat -c %a /scratch']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^tmpfs \/scratch tmpfs rw,.*size=4096k.*mode=1770/m);
+  assert.match(r.stdout, /\n1770\n$/);
+  const bad = d.docker(['run', '--rm', '--tmpfs', 'relative', 'busybox', 'true']);
+  assert.notEqual(bad.code, 0);
+});
+
+test('less common settings take effect: group-add, shm-size, cpuset, cpu quota, memory reservation, oom, sysctl, host pid, devices, no-new-privileges', () => {
+  d.docker([
+    'run', '-d', '--name', 'tuned',
+    '--group-add', 'wheel', '--group-add', '4242',
+    '--shm-size', '8m', '--cpuset-cpus', '0', '--cpu-quota', '20000', '--cpu-period', '100000',
+    '--memory-reservation', '16m', '-m', '64m', '--oom-kill-disable', '--oom-score-adj', '500',
+    '--sysctl', 'net.ipv4.ip_forward=1', '--device', '/dev/null:/dev/mynull:rw',
+    '--security-opt', 'no-new-privileges',
+    'busybox', 'sleep', '1000',
+  ]);
+  const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', 'tuned']).stdout.trim());
+  assert.ok(pid > 0, d.log().slice(-2000));
+  assert.equal(cgroupFile(pid, 'cpuset', 'cpuset.cpus'), '0');
+  assert.equal(cgroupFile(pid, 'cpu', 'cpu.cfs_quota_us'), '20000');
+  assert.equal(cgroupFile(pid, 'memory', 'memory.soft_limit_in_bytes'), String(16 * 1024 * 1024));
+  assert.match(cgroupFile(pid, 'memory', 'memory.oom_control'), /oom_kill_disable 1/);
+  const inside = d.docker(['exec', 'tuned', 'sh', '-c', 'id -G; df -k /dev/shm | tail -1; cat /proc/self/oom_score_adj; cat /proc/sys/net/ipv4/ip_forward; echo x > /dev/mynull && echo dev-ok; grep NoNewPrivs /proc/self/status']);
+  assert.equal(inside.code, 0, inside.stderr);
+  const [groups, shm, oom, fwd, dev, nnp] = inside.stdout.trim().split('\n');
+  assert.deepEqual(groups?.split(' ').sort(), ['0', '10', '4242']);
+  assert.match(shm ?? '', /^shm\s+8192\s/);
+  assert.equal(oom, '500');
+  assert.equal(fwd, '1');
+  assert.equal(dev, 'dev-ok');
+  assert.match(nnp ?? '', /NoNewPrivs:\s+1/);
+  d.docker(['rm', '-f', 'tuned']);
+  const host = d.docker(['run', '--rm', '--pid', 'host', 'busybox', 'sh', '-c', 'cat /proc/1/cmdline | head -c 200']);
+  assert.equal(host.code, 0, host.stderr);
+  assert.doesNotMatch(host.stdout, /^sh/, 'PID 1 is the host init, not the container');
+  // Settings berth does not implement are refused, never silently ignored.
+  const link = d.docker(['run', '--rm', '--link', 'other:alias', 'busybox', 'true']);
+  assert.notEqual(link.code, 0);
+  assert.match(link.stderr, /--link is not supported by this version of berth/);
+  const health = d.docker(['run', '--rm', '--health-cmd', 'true', 'busybox', 'true']);
+  assert.match(health.stderr, /--health-cmd is not supported/);
+});

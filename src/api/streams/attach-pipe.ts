@@ -71,6 +71,8 @@ export function pipeAttach(session: AttachSession, conn: Duplex, o: AttachPipeOp
       conn.on('end', () => {
         if (!detached) session.closeStdin();
       });
+      // The server paused the socket at the upgrade so early stdin waited for us.
+      conn.resume();
     } else {
       conn.resume();
     }

@@ -1,7 +1,9 @@
 import type { CreateOptions } from '../../engine/create-options.js';
-import type { RestartPolicy, Ulimit } from '../../engine/container.js';
+import type { MountSpec, RestartPolicy, Ulimit } from '../../engine/container.js';
 import { parseRequestMounts } from './mounts.js';
+import { parseHostTuning } from './host-tuning.js';
 import { invalidParameter } from '../../lib/errors.js';
+import { isIP } from 'node:net';
 import { validateLogOpts } from '../../config/validate.js';
 
 type Json = Record<string, unknown>;
@@ -77,6 +79,12 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
 
   const stopTimeout = field(config, 'StopTimeout', C, isInt, 'int');
   const networkMode = parseNetworkMode(field(hostConfig, 'NetworkMode', H, isStr, 'container.NetworkMode') ?? '');
+  const ports = hostConfig['PortBindings'];
+  // With the host network ports need no publishing (dockerd discards them too).
+  if (networkMode !== 'host' && ((isObj(ports) && Object.keys(ports).length > 0) || hostConfig['PublishAllPorts'] === true)) {
+    // berth has no bridge yet: publishing would silently do nothing.
+    throw invalidParameter('conflicting options: port publishing and the container type network mode');
+  }
 
   return {
     ...(name ? { name } : {}),
@@ -108,15 +116,21 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     capAdd: strSlice(hostConfig, 'CapAdd', H) ?? [],
     capDrop: strSlice(hostConfig, 'CapDrop', H) ?? [],
     ulimits: parseUlimits(hostConfig['Ulimits']),
-    mounts: parseRequestMounts(
-      field(hostConfig, 'Binds', H, isStrArr, '[]string') ?? [],
-      field(hostConfig, 'Mounts', H, Array.isArray, '[]mount.Mount') ?? [],
-      field(config, 'Volumes', C, isObj, 'map[string]struct {}') ?? {},
-      field(hostConfig, 'VolumeDriver', H, isStr, 'string') ?? '',
+    mounts: withTmpfs(
+      parseRequestMounts(
+        field(hostConfig, 'Binds', H, isStrArr, '[]string') ?? [],
+        field(hostConfig, 'Mounts', H, Array.isArray, '[]mount.Mount') ?? [],
+        field(config, 'Volumes', C, isObj, 'map[string]struct {}') ?? {},
+        field(hostConfig, 'VolumeDriver', H, isStr, 'string') ?? '',
+      ),
+      field(hostConfig, 'Tmpfs', H, isStrMap, 'map[string]string') ?? {},
     ),
     init: field(hostConfig, 'Init', H, isBool, 'bool') ?? false,
     ...consoleSize(hostConfig['ConsoleSize']),
     ...logConfig(hostConfig['LogConfig']),
+    ...dnsConfig(hostConfig),
+    ...parseHostTuning(config, hostConfig),
+    ...extraHosts(field(hostConfig, 'ExtraHosts', H, isStrArr, '[]string') ?? []),
     ...optional('platform', platform),
     request: { config: stripHostConfig(config), hostConfig },
   };
@@ -190,4 +204,37 @@ function logConfig(v: unknown): { logConfig?: { driver: string; opts: Record<str
   if (type !== '' && !LOG_DRIVERS.includes(type)) throw invalidParameter(`failed to create logger: logger: no log driver named '${type}' is registered`);
   validateLogOpts(type || 'json-file', config);
   return { logConfig: { driver: type, opts: config } };
+}
+
+/** `--tmpfs /path[:opts]` arrives as HostConfig.Tmpfs {"/path": "opts"}. */
+function withTmpfs(mounts: MountSpec[], tmpfs: Record<string, string>): MountSpec[] {
+  const out = [...mounts];
+  for (const [path, opts] of Object.entries(tmpfs)) {
+    if (!path.startsWith('/')) throw invalidParameter(`invalid mount config for type "tmpfs": invalid mount path: '${path}' mount path must be absolute`);
+    const destination = path.replace(/\/+$/, '') || '/';
+    if (destination === '/') throw invalidParameter(`invalid specification: destination can't be '/'`);
+    if (out.some((m) => m.destination === destination)) throw invalidParameter(`Duplicate mount point: ${destination}`);
+    const options = opts.split(',').map((o) => o.trim()).filter(Boolean);
+    out.push({ type: 'tmpfs', source: '', destination, readOnly: options.includes('ro'), options, mode: '' });
+  }
+  return out;
+}
+
+function dnsConfig(h: Json): { dns?: { servers: string[]; search: string[]; options: string[] } } {
+  const servers = field(h, 'Dns', 'HostConfig', isStrArr, '[]string') ?? [];
+  const search = field(h, 'DnsSearch', 'HostConfig', isStrArr, '[]string') ?? [];
+  const options = field(h, 'DnsOptions', 'HostConfig', isStrArr, '[]string') ?? [];
+  for (const s of servers) if (isIP(s) === 0) throw invalidParameter(`${s} is not an ip address`);
+  return servers.length + search.length + options.length > 0 ? { dns: { servers, search, options } } : {};
+}
+
+/** `--add-host name:ip` (Docker also accepts `name=ip`). */
+function extraHosts(list: string[]): { extraHosts?: string[] } {
+  const out = list.map((e) => {
+    const m = /^([^:=]+)[:=](.+)$/.exec(e);
+    if (!m || (isIP(m[2] as string) === 0 && m[2] !== 'host-gateway')) throw invalidParameter(`invalid IP address in add-host: "${m?.[2] ?? e}"`);
+    if (m[2] === 'host-gateway') throw invalidParameter('host-gateway is not supported until berth has a bridge network');
+    return `${m[1]}:${m[2]}`;
+  });
+  return out.length > 0 ? { extraHosts: out } : {};
 }
