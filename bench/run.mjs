@@ -95,8 +95,8 @@ async function preflight(o) {
   ]) {
     if ((await run('sh', ['-c', `command -v ${bin}`])).code !== 0) problems.push(`${why} is missing: run ./scripts/install-bench-deps.sh`);
   }
-  if (o.engines.includes('berth') && !existsSync(join(o.berthDist, 'src', 'cmd', 'berthd.js'))) {
-    problems.push(`${o.berthDist}/src/cmd/berthd.js is missing: run npm run build`);
+  if (o.engines.includes('berth') && !existsSync(join(o.berthDist, 'src', 'cmd', 'berthd.cjs'))) {
+    problems.push(`${o.berthDist}/src/cmd/berthd.cjs is missing: run npm run build`);
   }
   if (problems.length) throw new Error(`cannot run the benchmark:\n  - ${problems.join('\n  - ')}`);
   const tar = join(repo, 'build', 'busybox-rootfs.tar');
@@ -148,7 +148,7 @@ async function main() {
     mkdirSync(snapshot, { recursive: true });
     cpSync(join(o.berthDist, 'src'), join(snapshot, 'dist', 'src'), { recursive: true });
     cpSync(join(repo, 'package.json'), join(snapshot, 'package.json'));
-    engines.push(new Berth(root, { berthdJs: join(snapshot, 'dist', 'src', 'cmd', 'berthd.js'), storageDriver: o.berthStorageDriver, commit }));
+    engines.push(new Berth(root, { berthdJs: join(snapshot, 'dist', 'src', 'cmd', 'berthd.cjs'), storageDriver: o.berthStorageDriver, commit }));
   }
   if (o.engines.includes('docker')) engines.push(new Docker(root, { iptables: o.dockerIptables }));
   const net = o.engines.includes('docker') ? await snapshotNetwork() : null;

@@ -15,7 +15,9 @@ if docker -H "unix://$SOCK" version >/dev/null 2>&1; then
   echo "berthd is already running on $SOCK"
 else
   mkdir -p "$(dirname "$LOG")"
-  setsid node dist/src/cmd/berthd.js >>"$LOG" 2>&1 < /dev/null &
+  # Started as systemd would start it: NODE_EXTRA_CA_CERTS (set in some shells) makes Node
+  # parse a whole CA bundle before any code runs, ~40 ms of every start here.
+  env -u NODE_EXTRA_CA_CERTS setsid node dist/src/cmd/berthd.cjs >>"$LOG" 2>&1 < /dev/null &
   i=0
   until docker -H "unix://$SOCK" version >/dev/null 2>&1; do
     i=$((i + 1))

@@ -17,6 +17,9 @@ export class ApiServer {
   readonly #serverHeader: string;
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Duplex>();
+  #opened = false;
+  #open: () => void = () => undefined;
+  readonly #whenOpen = new Promise<void>((resolve) => (this.#open = resolve));
 
   constructor(o: ApiServerOptions) {
     this.#router.add(o.routes);
@@ -60,6 +63,12 @@ export class ApiServer {
     this.#servers.push(server);
   }
 
+  /** Start answering: requests that arrived since listenUnix were held until now. */
+  open(): void {
+    this.#opened = true;
+    this.#open();
+  }
+
   /** Stop accepting connections and close the ones in flight. */
   async close(): Promise<void> {
     for (const s of this.#servers) s.close();
@@ -68,6 +77,7 @@ export class ApiServer {
   }
 
   async #dispatch(req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer; body: Buffer }): Promise<void> {
+    if (!this.#opened) await this.#whenOpen;
     res.setHeader('Server', this.#serverHeader);
     res.setHeader('Api-Version', API_VERSION);
     res.setHeader('Ostype', 'linux');

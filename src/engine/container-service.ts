@@ -316,6 +316,8 @@ export class ContainerService {
           try {
             p.resolve(await this.#d.runtime.attach(h, p.streams));
           } catch (err) {
+            // The container runs on; only this client's streams are lost: say so.
+            this.#d.log.error({ err: messageOf(err), containerId: r.id }, 'cannot attach to the container');
             p.reject(err);
           }
         }
@@ -674,7 +676,11 @@ export class ContainerService {
     const state = c.record.state;
     if (state.status === 'paused') throw conflict(`container ${ref} is paused, unpause the container before attach`);
     if (state.status === 'running') {
-      return { ready: this.#d.runtime.attach(state.handle, streams), cancel: () => undefined };
+      const ready = this.#d.runtime.attach(state.handle, streams).catch((err: unknown) => {
+        this.#d.log.error({ err: messageOf(err), containerId: c.record.id }, 'cannot attach to the container');
+        throw err;
+      });
+      return { ready, cancel: () => undefined };
     }
     // Not running yet: connect when it starts, before its first instruction runs.
     let pending!: PendingAttach;

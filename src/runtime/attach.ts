@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { AttachSession } from '../engine/ports.js';
 import { systemError } from '../lib/errors.js';
 
@@ -13,8 +14,9 @@ const MAX_INPUT_PACKET = 32 * 1024;
  * so a reader that stops reading would stop the container.
  */
 export async function connectAttach(socketPath: string): Promise<AttachSession> {
-  // Loaded on first use: a native addon that daemon start-up does not need.
-  const { SeqpacketSocket } = await import('node-unix-socket');
+  // Loaded on first use: a native addon that daemon start-up does not need. require, not
+  // import(): berthd runs from a bundle compiled by node:vm, where import() is unavailable.
+  const { SeqpacketSocket } = createRequire(import.meta.url)('node-unix-socket') as typeof import('node-unix-socket');
   return new Promise((resolve, reject) => {
     const sock = new SeqpacketSocket();
     let dataCb: ((stream: 'stdout' | 'stderr', data: Buffer) => void) | undefined;

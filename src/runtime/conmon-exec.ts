@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { systemError } from '../lib/errors.js';
 import { cleanRuntimeMessage } from './conmon.js';
@@ -131,7 +132,6 @@ export async function launchExec(l: ExecLaunch): Promise<ExecStarted> {
 }
 
 async function readText(path: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
   for (let i = 0; i < 50; i++) {
     try {
       const t = await readFile(path, 'utf8');

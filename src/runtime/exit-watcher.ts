@@ -1,5 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat, access } from 'node:fs/promises';
+import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode } from '../lib/errors.js';
 import type { ExitInfo } from '../engine/ports.js';
@@ -46,27 +45,27 @@ export class ExitWatcher {
     return join(this.dir, id);
   }
 
-  /** The exit recorded for `id`, if the container has exited. */
+  /**
+   * The exit recorded for `id`, if the container has exited. Synchronous inside: the exit
+   * dir is on the exec-root (tmpfs), the files are a few bytes, and the restore pass asks
+   * for every container before the API listens.
+   */
   async read(id: string, persistDir: string): Promise<ExitInfo | undefined> {
     const file = this.exitFile(id);
     let text: string;
     let mtimeNs: bigint;
     try {
-      const st = await stat(file, { bigint: true });
+      // Usually absent (still running): no exception built for that case.
+      const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+      if (!st) return undefined;
       mtimeNs = st.mtimeNs;
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return undefined;
       throw err;
     }
     const code = Number.parseInt(text.trim(), 10);
-    let oomKilled = false;
-    try {
-      await access(join(persistDir, 'oom'));
-      oomKilled = true;
-    } catch {
-      oomKilled = false;
-    }
+    const oomKilled = existsSync(join(persistDir, 'oom'));
     return { exitCode: Number.isFinite(code) ? code : 255, finishedAt: nsToIso(mtimeNs), oomKilled };
   }
 

@@ -1,4 +1,5 @@
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, ensureDir, syncDir } from '../lib/atomic-file.js';
 import { errnoCode, messageOf } from '../lib/errors.js';
@@ -50,41 +51,46 @@ export class RecordStore<T extends { schemaVersion: number }> {
     await rm(doomed, { recursive: true, force: true });
   }
 
-  /** Load every record; `readOnly` (the preflight) leaves interrupted removals in place. */
+  /**
+   * Load every record; `readOnly` (the preflight) leaves interrupted removals in place.
+   * Reads are synchronous: this runs at start-up before the API listens, when nothing else
+   * waits on the event loop, and fs/promises' readFile costs four thread-pool round trips
+   * per file (open, fstat, read, close): ~0.3 ms per container against ~0.02 ms.
+   */
   async loadAll(opts: { readOnly?: boolean } = {}): Promise<{ records: T[]; failures: LoadFailure[]; leftovers: string[] }> {
     const records: T[] = [];
     const failures: LoadFailure[] = [];
     const leftovers: string[] = [];
     let names: string[];
     try {
-      names = await readdir(this.root);
+      names = readdirSync(this.root);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return { records, failures, leftovers };
       throw err;
     }
-    await Promise.all(
-      names.map(async (name) => {
-        if (name.startsWith('.removing-')) {
-          if (!opts.readOnly) await rm(join(this.root, name), { recursive: true, force: true });
-          return;
-        }
-        if (name.startsWith('.')) return;
-        let text: string;
-        try {
-          text = await readFile(join(this.root, name, this.#file), 'utf8');
-        } catch (err) {
-          // A folder with no record is a create that never finished: not acknowledged.
-          if (errnoCode(err) === 'ENOENT') leftovers.push(name);
-          else failures.push({ id: name, error: messageOf(err) });
-          return;
-        }
-        try {
-          records.push(this.#migrate(JSON.parse(text) as Record<string, unknown>));
-        } catch (err) {
-          failures.push({ id: name, error: messageOf(err) });
-        }
-      }),
-    );
+    const removals: Promise<void>[] = [];
+    for (const name of names) {
+      if (name.startsWith('.removing-')) {
+        if (!opts.readOnly) removals.push(rm(join(this.root, name), { recursive: true, force: true }));
+        continue;
+      }
+      if (name.startsWith('.')) continue;
+      let text: string;
+      try {
+        text = readFileSync(join(this.root, name, this.#file), 'utf8');
+      } catch (err) {
+        // A folder with no record is a create that never finished: not acknowledged.
+        if (errnoCode(err) === 'ENOENT') leftovers.push(name);
+        else failures.push({ id: name, error: messageOf(err) });
+        continue;
+      }
+      try {
+        records.push(this.#migrate(JSON.parse(text) as Record<string, unknown>));
+      } catch (err) {
+        failures.push({ id: name, error: messageOf(err) });
+      }
+    }
+    await Promise.all(removals);
     return { records, failures, leftovers };
   }
 }

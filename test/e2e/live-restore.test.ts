@@ -194,7 +194,7 @@ function berth(d: TestDaemon, args: string[]): { code: number; stdout: string; s
 }
 
 function checkRestore(d: TestDaemon, version: string, extra: string[] = []): { code: number; stdout: string } {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cmd', 'berthd.js'), ...d.args(), ...extra, '--check-restore'], {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs'), ...d.args(), ...extra, '--check-restore'], {
     encoding: 'utf8',
     timeout: 60_000,
     env: { ...process.env, BERTH_TEST_ENGINE_VERSION: version },

@@ -32,7 +32,7 @@ test('a second berthd on the same pidfile refuses to start', async () => {
   const d = await startDaemon({ busybox: false });
   try {
     const { spawnSync } = await import('node:child_process');
-    const r = spawnSync(process.execPath, [new URL('../../src/cmd/berthd.js', import.meta.url).pathname, ...d.args()], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [new URL('../../src/cmd/berthd.cjs', import.meta.url).pathname, ...d.args()], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 1);
     assert.match(r.stderr + r.stdout, /pid file found, ensure berthd is not running/);
     assert.equal(await d.ping(), true);

@@ -20,7 +20,7 @@ export type DaemonOptions = {
   execRoot?: string;
 };
 
-const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.js');
+const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs');
 
 /**
  * A real berthd on temporary paths (data-root, exec-root, socket, pidfile, cgroup parent),

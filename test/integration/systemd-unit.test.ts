@@ -29,7 +29,7 @@ test('the systemd unit keeps containers across daemon restarts and reloads with 
 test('systemd-analyze verify accepts the unit (ExecStart pointed at this checkout)', () => {
   const dir = mkdtempSync('/tmp/bt-unit-');
   try {
-    const unit = readFileSync(UNIT, 'utf8').replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${join(repoRoot, 'dist', 'src', 'cmd', 'berthd.js')}`);
+    const unit = readFileSync(UNIT, 'utf8').replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs')}`);
     const file = join(dir, 'berthd.service');
     writeFileSync(file, unit);
     const r = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8', timeout: 60_000 });

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import {
   ConfigError,
   DEFAULT_CONFIG_FILE,
@@ -84,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     await daemon.shutdown().catch(() => undefined);
     return 1;
   }
-  log.info({ liveRestore: loaded.config.liveRestore }, 'Daemon has completed initialization');
+  log.info({ liveRestore: loaded.config.liveRestore, startupMs: daemon.startupMs }, 'Daemon has completed initialization');
 
   let current = loaded;
   onHup = () => {
@@ -150,10 +149,13 @@ async function reload(log: Logger, flags: ParsedFlags, file: string, current: Lo
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`berthd: ${messageOf(err)}\n`);
-    process.exit(1);
-  },
-);
+/** berthd's whole life: parse, load, serve until a signal, then exit with main's code. */
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`berthd: ${messageOf(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
