@@ -11,7 +11,7 @@ export class UnixClient {
     this.agent = new Agent({ keepAlive: true, maxSockets });
   }
 
-  /** One request; resolves { status, body (Buffer), json() }. */
+  /** One request; resolves { status, headers, body (Buffer), json() }. */
   request(method, path, body, { timeoutMs = 120_000 } = {}) {
     return call({ socketPath: this.socketPath, agent: this.agent }, method, path, body, timeoutMs);
   }
@@ -58,7 +58,7 @@ function call(base, method, path, body, timeoutMs) {
         res.on('end', () => {
           clearTimeout(timer);
           const buf = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, body: buf, json: () => JSON.parse(buf.toString()) });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, json: () => JSON.parse(buf.toString()) });
         });
         res.on('error', (e) => {
           clearTimeout(timer);

@@ -138,6 +138,20 @@ export function markdownReport(results, { source } = {}) {
   lines.push('');
   lines.push(markdownTable(results));
   lines.push('');
+  const floors = cliFloors(results);
+  if (floors.length) {
+    lines.push('How low `docker ps` can go: the same command against each engine\'s answers replayed');
+    lines.push('from memory (the "replayed" rows) costs the CLI alone, with no daemon work at all:');
+    lines.push('');
+    for (const f of floors) {
+      lines.push(
+        `- with ${f.n} containers, the CLI alone takes ${fmt(f.cli, 'ms')} ms with berth's answer, ` +
+          `${f.ratio.toFixed(2)}× dockerd's whole \`docker ps\` (${fmt(f.docker, 'ms')} ms): no daemon can bring \`docker ps\` under that ratio; ` +
+          `the daemon's own part is the API \`GET /containers/json\` row.`,
+      );
+    }
+    lines.push('');
+  }
   if (results.notes?.length) {
     lines.push('Notes from the run:');
     lines.push('');
@@ -188,4 +202,19 @@ export function markdownReport(results, { source } = {}) {
   if (pop) lines.push(`- setting up the running containers through the API (4 at a time, not in the table): ${Object.entries(pop).map(([k, x]) => `${k} ${Math.round(x / 100) / 10} s`).join(', ')}`);
   lines.push('');
   return lines.join('\n');
+}
+
+/** For each "with N" block that has them: the CLI-alone `docker ps` against dockerd's whole one. */
+function cliFloors(results) {
+  const out = [];
+  for (const row of results.rows) {
+    const m = /^ps-replay-(.+)$/.exec(row.id);
+    if (!m) continue;
+    const ps = results.rows.find((r) => r.id === `ps-${m[1]}`);
+    const cli = row.values.berth?.median;
+    const docker = ps?.values.docker?.median;
+    if (cli === undefined || !docker) continue;
+    out.push({ n: /\d+/.exec(row.section)?.[0] ?? m[1], cli, docker, ratio: cli / docker });
+  }
+  return out;
 }

@@ -5,7 +5,8 @@ import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, constants 
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API, oneShot, ping } from './http.mjs';
-import { alive, checkAbort, log, memoryOf, now, run, sleep } from './util.mjs';
+import { alive, checkAbort, log, memoryOf, now, run, runOk, sleep } from './util.mjs';
+import { recordPs, replayServer } from './replay.mjs';
 import { sleeperBody } from './engines.mjs';
 
 const RUN_ARGS = ['--network', 'none'];
@@ -435,6 +436,25 @@ export async function psInspect(ctx, n, tag) {
     const ms = await interleave(ctx, reps, async (e) => (await e.dockerOk(args)).ms);
     recordAll(ctx, `${id}-${tag}`, { section, label, unit: 'ms', goal }, ms);
   }
+  // The CLI's own share: the same `docker ps`, against each engine's answers replayed instantly.
+  const floor = {};
+  for (const e of ctx.engines) {
+    const rec = await recordPs(e);
+    const sock = join(e.dir, 'replay.sock');
+    const server = await replayServer(sock, rec);
+    try {
+      const args = ['-H', `unix://${sock}`, 'ps'];
+      const rows = (await runOk('docker', args, { env: e.cliEnv })).stdout.trim().split('\n').length - 1;
+      if (rows !== n) throw new Error(`${e.name}: docker ps against the replay listed ${rows} containers, not ${n}`);
+      for (let i = 0; i < 2; i++) await runOk('docker', args, { env: e.cliEnv });
+      const ms = [];
+      for (let i = 0; i < reps; i++) ms.push((await runOk('docker', args, { env: e.cliEnv })).ms);
+      floor[e.name] = ms;
+    } finally {
+      await server.close();
+    }
+  }
+  recordAll(ctx, `ps-replay-${tag}`, { section, label: '`docker ps` against its answers replayed from memory (the CLI alone)', unit: 'ms' }, floor);
   const api = [
     ['api-list', 'API `GET /containers/json` (persistent client)', `${API}/containers/json`],
     ['api-inspect', `API \`GET /containers/${target}/json\``, `${API}/containers/${target}/json`],
