@@ -238,10 +238,21 @@ async function attachHandler(b: Backend, ctx: Ctx): Promise<void> {
 
 /** How ps and inspect show the image: as the user named it. */
 function displayImage(image: string): string {
+  let shown = displayed.get(image);
+  if (shown === undefined) {
+    shown = familiarOrAsIs(image);
+    // Names are few and parsing one is not free: a ps of 1000 containers parsed 1000 times.
+    if (displayed.size > 10_000) displayed.clear();
+    displayed.set(image, shown);
+  }
+  return shown;
+}
+const displayed = new Map<string, string>();
+
+function familiarOrAsIs(image: string): string {
   if (/^(sha256:)?[0-9a-f]{64}$/.test(image)) return image;
   try {
-    const ref = parseReference(image);
-    return familiarString(ref);
+    return familiarString(parseReference(image));
   } catch {
     return image;
   }
