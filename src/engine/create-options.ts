@@ -1,4 +1,4 @@
-import type { ContainerSpec, HostTuning, MountSpec, RestartPolicy, Ulimit } from './container.js';
+import type { ContainerSpec } from './container.js';
 import { invalidParameter } from '../lib/errors.js';
 import { parseSignal } from './signals.js';
 import { withImageVolumes } from './mounts.js';
@@ -7,7 +7,12 @@ import { withImageVolumes } from './mounts.js';
  * A create request in the engine's terms. `undefined` means "not given" so the image's value
  * applies; the API layer translates Docker's JSON into this.
  */
-export type CreateOptions = {
+export type CreateOptions = Pick<
+  ContainerSpec,
+  | 'env' | 'tty' | 'openStdin' | 'stdinOnce' | 'labels' | 'stopTimeout' | 'autoRemove' | 'restartPolicy'
+  | 'memory' | 'memorySwap' | 'nanoCpus' | 'cpuShares' | 'pidsLimit' | 'readonlyRootfs' | 'privileged'
+  | 'capAdd' | 'capDrop' | 'ulimits' | 'mounts' | 'init' | 'consoleSize' | 'dns' | 'extraHosts' | 'tuning'
+> & {
   name?: string;
   image: string;
   /** undefined: the image's entrypoint. */
@@ -15,37 +20,15 @@ export type CreateOptions = {
   cmd?: string[];
   /** Whether an empty `cmd` falls back to the image's (Docker: unless the entrypoint was reset to ""). */
   inheritCmd: boolean;
-  env: string[];
   workingDir?: string;
   user?: string;
   hostname?: string;
   domainname?: string;
-  tty: boolean;
-  openStdin: boolean;
-  stdinOnce: boolean;
-  labels: Record<string, string>;
+  /** undefined: the image's, else SIGTERM. */
   stopSignal?: string;
-  stopTimeout?: number;
-  autoRemove: boolean;
+  /** As given; checked against what this daemon supports at create. */
   networkMode: string;
-  restartPolicy: RestartPolicy;
-  memory: number;
-  memorySwap: number;
-  nanoCpus: number;
-  cpuShares: number;
-  pidsLimit: number;
-  readonlyRootfs: boolean;
-  privileged: boolean;
-  capAdd: string[];
-  capDrop: string[];
-  ulimits: Ulimit[];
-  mounts: MountSpec[];
-  init: boolean;
-  consoleSize?: [number, number];
   logConfig?: { driver: string; opts: Record<string, string> };
-  dns?: { servers: string[]; search: string[]; options: string[] };
-  extraHosts?: string[];
-  tuning?: HostTuning;
   platform?: string;
   request: { config: Record<string, unknown>; hostConfig: Record<string, unknown> };
 };

@@ -1,5 +1,5 @@
 import { mkdir, rm, writeFile, access, open, readFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
   AttachSession,
@@ -12,7 +12,7 @@ import type {
   RuntimeHandle,
   StartRequest,
 } from '../engine/ports.js';
-import { identify, isAlive, signalIdentity, type ProcessIdentity } from '../lib/proc.js';
+import { identify, isAlive, readStatSync, signalIdentity, type ProcessIdentity } from '../lib/proc.js';
 import { launchConmon } from './conmon.js';
 import { RuncCli } from './runc.js';
 import { ExitWatcher } from './exit-watcher.js';
@@ -159,7 +159,18 @@ export class ConmonRuntime implements OciRuntime {
   async probe(h: RuntimeHandle): Promise<ProbeResult> {
     const exit = await this.exits.read(h.id, h.persistDir);
     if (exit) return { state: 'exited', exit };
-    if (await isAlive(h.conmon)) return { state: 'running' };
+    if (await isAlive(h.conmon)) {
+      if (await isAlive(h.container)) return { state: 'running' };
+      // The container is exiting right now and conmon is about to write its exit file:
+      // wait a moment, so the restore records the exit instead of adopting a corpse.
+      for (let i = 0; i < 40; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        const late = await this.exits.read(h.id, h.persistDir);
+        if (late) return { state: 'exited', exit: late };
+        if (!(await isAlive(h.conmon))) break;
+      }
+      if (await isAlive(h.conmon)) return { state: 'running' };
+    }
     // conmon writes the exit file before it exits; look once more in case it just did.
     const late = await this.exits.read(h.id, h.persistDir);
     if (late) return { state: 'exited', exit: late };
@@ -267,12 +278,15 @@ export class ConmonRuntime implements OciRuntime {
 
   async cleanup(id: string, h: RuntimeHandle | undefined): Promise<void> {
     const runc = new RuncCli(h?.runtimePath ?? 'runc', this.runcRoot);
-    const conmon = h?.conmon ?? (await this.#conmonOf(id));
+    const conmon = h?.conmon ?? (await this.#conmonOf(id)) ?? (h ? undefined : findConmon(id, this.bundleDir(id)));
     if (await exists(join(this.runcRoot, id))) await runc.delete(id, true);
     // A monitor still running would write its exit file later, where the next start of this
     // container would take it for its own: wait for it to finish.
     if (conmon) {
       for (let i = 0; i < 200 && (await isAlive(conmon)); i++) await new Promise((r) => setTimeout(r, 25));
+      // A monitor launched by a daemon killed in the middle of a start may still have been
+      // running `runc create`: the runtime state appears only now.
+      if (await exists(join(this.runcRoot, id))) await runc.delete(id, true);
     }
     await rm(join(this.#o.execRoot, 's', id.slice(0, 16)), { force: true });
     await rm(this.bundleDir(id), { recursive: true, force: true });
@@ -327,4 +341,31 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * The conmon monitoring `id` from `bundle`, found through /proc: for a start cut short, whose
+ * conmon may not have written its pid file yet. Only for orphans, which are rare: it reads
+ * every process's command line.
+ */
+function findConmon(id: string, bundle: string): ProcessIdentity | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!argv[0]?.endsWith('conmon')) continue;
+    if (argv[argv.indexOf('-c') + 1] !== id || argv[argv.indexOf('-b') + 1] !== bundle) continue;
+    const st = readStatSync(Number(pid));
+    if (st) return { pid: Number(pid), startTime: st.startTime };
+  }
+  return undefined;
 }
