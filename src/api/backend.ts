@@ -26,6 +26,7 @@ export type ContainerBackend = Pick<
   | 'stopUnadopted'
   | 'stats'
   | 'top'
+  | 'prune'
 >;
 
 export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune'>;

@@ -21,6 +21,7 @@ import { systemRoutes } from '../api/routes/system.js';
 import { containerRoutes } from '../api/routes/containers.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { volumeRoutes } from '../api/routes/volumes.js';
+import { networkRoutes } from '../api/routes/networks.js';
 import { VolumeService } from '../volumes/volume-service.js';
 import { LocalDriver } from '../volumes/local-driver.js';
 import { eventRoutes } from '../api/routes/events.js';
@@ -154,6 +155,7 @@ export class Daemon {
         ...containerRoutes(backend),
         ...imageRoutes(backend, () => this.#storage.name),
         ...volumeRoutes(backend),
+        ...networkRoutes(backend),
         ...eventRoutes(backend),
         ...execRoutes(backend),
       ],

@@ -607,6 +607,34 @@ export class ContainerService {
     await this.finishRemoval(r.id, opts.removeVolumes);
   }
 
+  /**
+   * `container prune`: every container that is not running (created, exited, dead) and that
+   * `select` keeps; one that cannot be removed is skipped, as dockerd does.
+   */
+  async prune(select: (r: ContainerRecord) => boolean): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let spaceReclaimed = 0;
+    for (const c of this.#reg.all()) {
+      const r = c.record;
+      const status = r.state.status;
+      if (status !== 'created' && status !== 'exited' && status !== 'dead') continue;
+      if (!select(r)) continue;
+      try {
+        const size = await this.#d.storage.containerLayerSize(r.id);
+        await this.#lock.run(r.id, async () => {
+          await this.#cancelRestart(c);
+          await this.#remove(c, { force: false });
+        });
+        deleted.push(r.id);
+        spaceReclaimed += size;
+      } catch (err) {
+        this.#d.log.warn({ containerId: r.id, err: messageOf(err) }, 'container prune: cannot remove container');
+      }
+    }
+    this.#d.events.emit('container', 'prune', '', { reclaimed: String(spaceReclaimed) });
+    return { deleted, spaceReclaimed };
+  }
+
   /** The tail of a removal; also run by the restore pass for records left in `removing`. */
   async finishRemoval(id: string, removeVolumes?: boolean): Promise<void> {
     const c = this.#reg.get(id);

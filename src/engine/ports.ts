@@ -128,5 +128,7 @@ export interface StorageDriver {
   mount(containerId: string, parentChain: string[]): Promise<RootfsMount>;
   unmount(containerId: string): Promise<void>;
   removeContainerLayer(containerId: string): Promise<void>;
+  /** Bytes that removing the container layer frees (overlay: its upper dir; vfs: its copy). */
+  containerLayerSize(containerId: string): Promise<number>;
   listContainerLayers(): Promise<string[]>;
 }

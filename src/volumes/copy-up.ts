@@ -1,5 +1,4 @@
-import { lstat, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
 import { resolveInRoot } from '../storage/in-root.js';
 import { run } from '../lib/exec.js';
 import { errnoCode, systemError } from '../lib/errors.js';
@@ -26,35 +25,4 @@ export async function copyUp(rootfs: string, destination: string, volumePath: st
   const r = await run('cp', ['-a', '--', `${src}/.`, `${volumePath}/`], { timeoutMs: 30 * 60_000 });
   if (r.code !== 0) throw systemError(`failed to populate volume: ${r.stderr.trim()}`);
   return true;
-}
-
-/** Bytes used by the files under `dir` (hard links counted once), as moby's directory.Size. */
-export async function dirSize(dir: string): Promise<number> {
-  const seen = new Set<string>();
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    let names: string[];
-    try {
-      names = await readdir(d);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return;
-      throw err;
-    }
-    for (const n of names) {
-      const p = join(d, n);
-      const st = await lstat(p);
-      if (st.isDirectory()) {
-        await walk(p);
-        continue;
-      }
-      const key = `${st.dev}:${st.ino}`;
-      if (st.nlink > 1) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-      }
-      total += st.size;
-    }
-  };
-  await walk(dir);
-  return total;
 }

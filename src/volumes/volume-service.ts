@@ -7,7 +7,8 @@ import { errnoCode, invalidParameter, isKind, messageOf } from '../lib/errors.js
 import { KeyedMutex } from '../lib/mutex.js';
 import { newId } from '../lib/ids.js';
 import type { LocalDriver } from './local-driver.js';
-import { copyUp, dirSize, isEmptyDir } from './copy-up.js';
+import { copyUp, isEmptyDir } from './copy-up.js';
+import { dirSize } from '../lib/dir-size.js';
 import {
   ANONYMOUS_LABEL,
   LOCAL_DRIVER,

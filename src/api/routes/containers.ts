@@ -8,7 +8,7 @@ import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../streams/hijack.js';
 import { pipeAttach } from '../streams/attach-pipe.js';
 import { parseDetachKeys } from '../streams/detach-keys.js';
 import { streamLogs } from '../streams/logs.js';
-import { filterContainers } from '../wire/container-filters.js';
+import { containerPruneSelection, filterContainers } from '../wire/container-filters.js';
 import { invalidParameter } from '../../lib/errors.js';
 import type { WaitCondition } from '../../engine/container-service.js';
 import type { ContainerRecord } from '../../engine/container.js';
@@ -26,6 +26,14 @@ export function containerRoutes(b: Backend): Route[] {
         const opts = parseCreateBody(body, query.get('name') ?? undefined, query.get('platform') || undefined);
         const { id, warnings } = await b.containers.create(opts);
         sendJson(res, 201, { Id: id, Warnings: warnings });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/prune',
+      handler: async ({ res, query }) => {
+        const r = await b.containers.prune(containerPruneSelection(query.get('filters')));
+        sendJson(res, 200, { ContainersDeleted: r.deleted, SpaceReclaimed: r.spaceReclaimed });
       },
     },
     {

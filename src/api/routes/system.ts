@@ -4,6 +4,7 @@ import type { Route } from '../router.js';
 import type { Backend } from '../backend.js';
 import { API_VERSION, MIN_API_VERSION } from '../api-version.js';
 import { sendJson } from '../body.js';
+import { parseFilters } from '../wire/filters.js';
 
 function pingHeaders(): Record<string, string> {
   return {
@@ -28,8 +29,19 @@ function operatingSystem(): string {
   }
 }
 
+const BUILD_PRUNE_FILTERS = ['until', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private', 'unused-for', 'reserved-space', 'max-used-space', 'min-free-space'];
+
 export function systemRoutes(b: Backend): Route[] {
   return [
+    {
+      method: 'POST',
+      path: '/build/prune',
+      // berth builds no images, so it keeps no build cache (`docker system prune` asks anyway).
+      handler: ({ res, query }) => {
+        parseFilters(query.get('filters'), BUILD_PRUNE_FILTERS);
+        sendJson(res, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
+      },
+    },
     {
       method: 'GET',
       path: '/_ping',

@@ -1,6 +1,7 @@
 import type { ContainerRecord } from '../../engine/container.js';
 import { invalidParameter, notFound } from '../../lib/errors.js';
 import { parseFilters, matchLabel } from './filters.js';
+import { parseDockerTime } from '../../logs/k8s-file.js';
 
 const ALLOWED = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'volume'] as const;
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
@@ -54,4 +55,21 @@ function safeRegex(s: string): RegExp {
   } catch {
     throw invalidParameter(`invalid filter 'name=${s}'`);
   }
+}
+
+const PRUNE_FILTERS = ['until', 'label', 'label!'] as const;
+
+/** `POST /containers/prune` filters: created before `until`, with (or without) labels. */
+export function containerPruneSelection(raw: string | null, nowMs = Date.now()): (r: ContainerRecord) => boolean {
+  const f = parseFilters(raw, PRUNE_FILTERS);
+  const untilValues = f.get('until') ?? [];
+  if (untilValues.length > 1) throw invalidParameter('more than one until filter specified');
+  const until = untilValues[0];
+  const untilMs = until === undefined ? undefined : Number(parseDockerTime(until, BigInt(nowMs) * 1_000_000n) / 1_000_000n);
+  const labels = f.get('label') ?? [];
+  const notLabels = f.get('label!') ?? [];
+  return (r) =>
+    (untilMs === undefined || Date.parse(r.created) < untilMs) &&
+    labels.every((l) => matchLabel(r.spec.labels, l)) &&
+    !notLabels.some((l) => matchLabel(r.spec.labels, l));
 }

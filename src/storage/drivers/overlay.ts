@@ -7,6 +7,7 @@ import { errnoCode, messageOf, systemError } from '../../lib/errors.js';
 import { KeyedMutex } from '../../lib/mutex.js';
 import { fsTypeOf, isMountPoint, mountOverlay, unmount } from '../mounter.js';
 import { makeWhiteout, markOpaque } from '../overlay-whiteouts.js';
+import { dirSize } from '../../lib/dir-size.js';
 
 /** Names under the driver root that are not layers. */
 const LINKS_DIR = 'l';
@@ -119,6 +120,10 @@ export class OverlayDriver implements StorageDriver {
 
   unmount(containerId: string): Promise<void> {
     return this.#lock.run(containerId, () => unmount(join(this.#containers, containerId, 'merged')));
+  }
+
+  containerLayerSize(containerId: string): Promise<number> {
+    return dirSize(join(this.#containers, containerId, 'upper'));
   }
 
   removeContainerLayer(containerId: string): Promise<void> {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { RootfsMount, StorageDriver } from '../../engine/ports.js';
 import { run } from '../../lib/exec.js';
 import { errnoCode, systemError } from '../../lib/errors.js';
+import { dirSize } from '../../lib/dir-size.js';
 
 /**
  * vfs: every layer is a full copy of the tree (parent + diff), and a container's writable
@@ -56,6 +57,10 @@ export class VfsDriver implements StorageDriver {
 
   async unmount(): Promise<void> {
     // Nothing is mounted for vfs.
+  }
+
+  containerLayerSize(containerId: string): Promise<number> {
+    return dirSize(join(this.#containers, containerId));
   }
 
   async removeContainerLayer(containerId: string): Promise<void> {

@@ -1,0 +1,79 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+
+// Housekeeping commands users run daily: container prune, system prune, network ls/inspect.
+let d: TestDaemon;
+
+before(async () => {
+  d = await startDaemon();
+});
+
+after(async () => {
+  const { leftovers } = await d.cleanup();
+  assert.deepEqual(leftovers, []);
+});
+
+const idOf = (name: string) => d.docker(['inspect', '-f', '{{.Id}}', name]).stdout.trim();
+
+test('container prune removes stopped containers only, honours label and until filters, and counts the space', () => {
+  assert.equal(d.docker(['run', '--name', 'p1', '--label', 'pt=1', 'busybox', 'sh', '-c', 'head -c 300000 /dev/zero > /big']).code, 0);
+  d.docker(['create', '--name', 'p2', '--label', 'pt=1', '--label', 'keep=1', 'busybox', 'true']);
+  d.docker(['run', '-d', '--name', 'r1', '--label', 'pt=1', 'busybox', 'sleep', '1000']);
+  const p1 = idOf('p1');
+
+  // Nothing was created before 2000: nothing goes.
+  const none = d.docker(['container', 'prune', '-f', '--filter', 'until=2000-01-01T00:00:00Z']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.doesNotMatch(none.stdout, /[0-9a-f]{64}/);
+
+  const r = d.docker(['container', 'prune', '-f', '--filter', 'label=pt', '--filter', 'label!=keep']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.match(/[0-9a-f]{64}/g), [p1]);
+  // The 300 kB the container wrote were in its layer: Docker's units, 1000-based.
+  const reclaimed = /Total reclaimed space: ([\d.]+)kB/.exec(r.stdout);
+  assert.ok(reclaimed && Number(reclaimed[1]) >= 300, r.stdout);
+  const left = d.docker(['ps', '-a', '--filter', 'label=pt', '--format', '{{.Names}}']).stdout.trim().split('\n').sort();
+  assert.deepEqual(left, ['p2', 'r1']);
+
+  const bad = d.docker(['container', 'prune', '-f', '--filter', 'until=someday']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /someday/);
+  const badKey = d.docker(['container', 'prune', '-f', '--filter', 'status=exited']);
+  assert.notEqual(badKey.code, 0);
+  assert.match(badKey.stderr, /invalid filter 'status'/);
+  d.docker(['rm', '-f', 'p2', 'r1']);
+});
+
+test('network ls and inspect show the built-in none and host networks; create is refused by name', () => {
+  d.docker(['run', '-d', '--name', 'n1', 'busybox', 'sleep', '1000']);
+  const ls = d.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.deepEqual(ls.stdout.trim().split('\n').sort(), ['host host local', 'none null local']);
+  assert.equal(d.docker(['network', 'ls', '-q', '--filter', 'driver=null']).stdout.trim().split('\n').length, 1);
+  const inspect = d.docker(['network', 'inspect', 'none', '--format', '{{.Name}} {{range .Containers}}{{.Name}}{{end}}']);
+  assert.equal(inspect.stdout.trim(), 'none n1');
+  // The ID is stable: inspect by a prefix of what ls printed.
+  const id = d.docker(['network', 'ls', '-q', '--filter', 'name=host']).stdout.trim();
+  assert.equal(d.docker(['network', 'inspect', id, '--format', '{{.Name}}']).stdout.trim(), 'host');
+  const missing = d.docker(['network', 'inspect', 'nope']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /network nope not found/);
+  const create = d.docker(['network', 'create', 'n2']);
+  assert.notEqual(create.code, 0);
+  assert.match(create.stderr, /not supported by this version of berth/);
+  d.docker(['rm', '-f', 'n1']);
+});
+
+test('system prune removes stopped containers and dangling images, keeps running containers and tagged images', () => {
+  d.docker(['run', '-d', '--name', 's1', 'busybox', 'sleep', '1000']);
+  d.docker(['create', '--name', 's2', 'busybox', 'true']);
+  const s2 = idOf('s2');
+  const r = d.docker(['system', 'prune', '-f']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`Deleted Containers:\\n${s2}`));
+  assert.match(r.stdout, /Total reclaimed space:/);
+  assert.deepEqual(d.docker(['ps', '-a', '--format', '{{.Names}}']).stdout.trim().split('\n'), ['s1']);
+  assert.equal(d.docker(['image', 'inspect', 'busybox', '--format', 'ok']).stdout.trim(), 'ok');
+  d.docker(['rm', '-f', 's1']);
+});
