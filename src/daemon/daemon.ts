@@ -22,6 +22,7 @@ import { containerRoutes } from '../api/routes/containers.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { volumeRoutes } from '../api/routes/volumes.js';
 import { networkRoutes } from '../api/routes/networks.js';
+import { diskUsageRoutes } from '../api/routes/disk-usage.js';
 import { VolumeService } from '../volumes/volume-service.js';
 import { LocalDriver } from '../volumes/local-driver.js';
 import { eventRoutes } from '../api/routes/events.js';
@@ -156,6 +157,7 @@ export class Daemon {
         ...imageRoutes(backend, () => this.#storage.name),
         ...volumeRoutes(backend),
         ...networkRoutes(backend),
+        ...diskUsageRoutes(backend),
         ...eventRoutes(backend),
         ...execRoutes(backend),
       ],

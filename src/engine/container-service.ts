@@ -607,6 +607,11 @@ export class ContainerService {
     await this.finishRemoval(r.id, opts.removeVolumes);
   }
 
+  /** Bytes in the container's own layer (`SizeRw`). */
+  layerSize(ref: string): Promise<number> {
+    return this.#d.storage.containerLayerSize(this.#find(ref).record.id);
+  }
+
   /**
    * `container prune`: every container that is not running (created, exited, dead) and that
    * `select` keeps; one that cannot be removed is skipped, as dockerd does.

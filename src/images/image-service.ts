@@ -180,6 +180,23 @@ export class ImageService {
     return [...this.#store.images.values()].map((img) => this.#info(img));
   }
 
+  /**
+   * `docker system df`: the bytes all layers take once (shared layers counted once), and per
+   * image the part of its size it shares with other images.
+   */
+  diskUsage(): { layersSize: number; images: { info: ImageInfo; sharedSize: number }[] } {
+    const infos = this.list();
+    const users = new Map<string, number>();
+    for (const i of infos) for (const c of new Set(i.chainIds)) users.set(c, (users.get(c) ?? 0) + 1);
+    const sizeOf = (c: string) => (this.#layers.has(c) ? this.#layers.get(c).size : 0);
+    const layersSize = [...users.keys()].reduce((n, c) => n + sizeOf(c), 0);
+    const images = infos.map((info) => ({
+      info,
+      sharedSize: [...new Set(info.chainIds)].filter((c) => (users.get(c) ?? 0) > 1).reduce((n, c) => n + sizeOf(c), 0),
+    }));
+    return { layersSize, images };
+  }
+
   #info(img: StoredImage): ImageInfo {
     const chainIds = chainIdsOf(img.config);
     const present = chainIds.filter((c) => this.#layers.has(c));

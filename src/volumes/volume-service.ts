@@ -147,6 +147,14 @@ export class VolumeService implements VolumePort {
       .map((r) => this.#info(r));
   }
 
+  /** `docker system df`: bytes under the volume (-1 when it is a mounted device) and its users. */
+  async usage(name: string): Promise<{ size: number; refCount: number }> {
+    const r = this.#d.driver.get(name);
+    if (!r) throw volumeErrors.noSuchVolume(name);
+    const size = needsMount(r) ? -1 : await dirSize(this.#d.driver.path(name));
+    return { size, refCount: this.refs(name).length };
+  }
+
   /** `docker volume rm [-f]`: refused while any container holds it; `force` ignores a missing one. */
   remove(name: string, opts: { force: boolean }): Promise<void> {
     return this.#lock.run(name, () => this.#remove(name, opts.force));

@@ -77,3 +77,34 @@ test('system prune removes stopped containers and dangling images, keeps running
   assert.equal(d.docker(['image', 'inspect', 'busybox', '--format', 'ok']).stdout.trim(), 'ok');
   d.docker(['rm', '-f', 's1']);
 });
+
+test('system df counts images, containers and volumes with their sizes, as docker prints them', async () => {
+  assert.equal(d.docker(['run', '--name', 'df1', '-v', 'dfvol:/data', 'busybox', 'sh', '-c', 'head -c 500000 /dev/zero > /data/f; head -c 200000 /dev/zero > /g']).code, 0);
+  d.docker(['run', '-d', '--name', 'df2', 'busybox', 'sleep', '1000']);
+  const r = d.docker(['system', 'df', '--format', '{{json .}}']);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = new Map(r.stdout.trim().split('\n').map((l) => {
+    const o = JSON.parse(l) as { Type: string; TotalCount: string; Active: string; Size: string; Reclaimable: string };
+    return [o.Type, o] as const;
+  }));
+  assert.equal(rows.get('Images')?.TotalCount, '1');
+  assert.equal(rows.get('Images')?.Active, '1');
+  assert.match(rows.get('Images')?.Size ?? '', /MB$/);
+  assert.equal(rows.get('Containers')?.TotalCount, '2');
+  assert.equal(rows.get('Containers')?.Active, '1');
+  // Docker's units are 1000-based: the 200000 bytes df1 wrote into its own layer.
+  assert.equal(rows.get('Containers')?.Size, '200kB');
+  assert.equal(rows.get('Containers')?.Reclaimable, '200kB (100%)');
+  assert.equal(rows.get('Local Volumes')?.Size, '500kB');
+  assert.equal(rows.get('Build Cache')?.TotalCount, '0');
+  const v = d.docker(['system', 'df', '-v']);
+  assert.match(v.stdout, /^dfvol\s+1\s+500kB$/m);
+  // Only what was asked for, and an unknown type is refused.
+  const only = (await d.api('GET', '/v1.47/system/df?type=volume')).json() as Record<string, unknown>;
+  assert.deepEqual(Object.keys(only), ['Volumes']);
+  const bad = await d.api('GET', '/v1.47/system/df?type=nope');
+  assert.equal(bad.status, 400);
+  assert.match(bad.text, /unknown object type: nope/);
+  d.docker(['rm', '-f', '-v', 'df1', 'df2']);
+  d.docker(['volume', 'rm', 'dfvol']);
+});

@@ -245,7 +245,7 @@ async function attachHandler(b: Backend, ctx: Ctx): Promise<void> {
 }
 
 /** How ps and inspect show the image: as the user named it. */
-function displayImage(image: string): string {
+export function displayImage(image: string): string {
   let shown = displayed.get(image);
   if (shown === undefined) {
     shown = familiarOrAsIs(image);

@@ -1,0 +1,56 @@
+import type { Route } from '../router.js';
+import type { Backend } from '../backend.js';
+import { sendJson } from '../body.js';
+import { imageSummaryJson } from '../wire/image-json.js';
+import { summaryJson } from '../wire/container-json.js';
+import { volumeJson } from '../wire/volume-json.js';
+import { invalidParameter } from '../../lib/errors.js';
+import { displayImage } from './containers.js';
+
+const TYPES = ['container', 'image', 'volume', 'build-cache'] as const;
+
+/** `GET /system/df` (`docker system df`): what images, containers and volumes take on disk. */
+export function diskUsageRoutes(b: Backend): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/system/df',
+      handler: async ({ res, query }) => {
+        const asked = query.getAll('type');
+        for (const t of asked) if (!(TYPES as readonly string[]).includes(t)) throw invalidParameter(`unknown object type: ${t}`);
+        const want = (t: (typeof TYPES)[number]) => asked.length === 0 || asked.includes(t);
+        const out: Record<string, unknown> = {};
+        const records = b.containers.list();
+        if (want('image')) {
+          const usage = new Map<string, number>();
+          for (const r of records) usage.set(r.imageId, (usage.get(r.imageId) ?? 0) + 1);
+          const du = b.images.diskUsage();
+          out['LayersSize'] = du.layersSize;
+          out['Images'] = du.images.map(({ info, sharedSize }) => ({ ...imageSummaryJson(info, usage.get(info.image.id) ?? 0), SharedSize: sharedSize }));
+        }
+        if (want('container')) {
+          const sizes = new Map(b.images.list().map((i) => [i.image.id, i.size]));
+          const now = Date.now();
+          out['Containers'] = await Promise.all(
+            records.map(async (r) => {
+              const rw = await b.containers.layerSize(r.id).catch(() => 0);
+              return { ...summaryJson(r, displayImage(r.spec.image), now, b.containers.notAdoptedReason(r.id)), SizeRw: rw, SizeRootFs: rw + (sizes.get(r.imageId) ?? 0) };
+            }),
+          );
+        }
+        if (want('volume')) {
+          // A volume removed meanwhile, or unreadable, shows as unknown (-1), as in dockerd.
+          const usage = (name: string) =>
+            b.volumes.usage(name).then(
+              (u) => ({ Size: u.size, RefCount: u.refCount }),
+              () => ({ Size: -1, RefCount: 0 }),
+            );
+          out['Volumes'] = await Promise.all(b.volumes.list().map(async (v) => ({ ...volumeJson(v), UsageData: await usage(v.name) })));
+        }
+        // berth builds no images: no build cache.
+        if (want('build-cache')) out['BuildCache'] = [];
+        sendJson(res, 200, out);
+      },
+    },
+  ];
+}
