@@ -28,6 +28,7 @@ export type ContainerBackend = Pick<
   | 'top'
   | 'prune'
   | 'layerSize'
+  | 'export'
 >;
 
 export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage'>;

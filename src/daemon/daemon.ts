@@ -37,6 +37,7 @@ import { errnoCode, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/atomic-file.js';
+import { tarDirectory } from '../storage/tar-export.js';
 
 export type DaemonOptions = {
   config: DaemonConfig;
@@ -119,6 +120,7 @@ export class Daemon {
       critical: () => this.critical(),
       logDefaults: () => ({ driver: this.#config.logDriver, opts: this.#config.logOpts }),
       rotator: this.#rotator,
+      tarDirectory,
       volumes: this.volumes,
       specContext: () => {
         const cfg = this.#config;

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import {
   isRunningLike,
@@ -51,6 +52,8 @@ export type ContainerServiceDeps = {
   /** The daemon's default log driver and options, merged into each new container. */
   logDefaults: () => { driver: string; opts: Record<string, string> };
   rotator: LogRotator;
+  /** A directory as a tar stream (`docker export`). */
+  tarDirectory: (dir: string) => Promise<{ stream: Readable; done: Promise<void> }>;
 };
 
 const DEFAULT_STOP_TIMEOUT = 10;
@@ -605,6 +608,33 @@ export class ContainerService {
     r.state = { status: 'removing' };
     await this.#persist(c);
     await this.finishRemoval(r.id, opts.removeVolumes);
+  }
+
+  /**
+   * `docker export`: the container's filesystem as a tar stream. A container that is not
+   * running is mounted for the time of the copy and unmounted after, unless it started meanwhile.
+   */
+  async export(ref: string): Promise<{ stream: Readable; done: Promise<void> }> {
+    const c = this.#managed(ref);
+    const r = c.record;
+    if (r.state.status === 'removing' || r.state.status === 'dead') throw conflict(`container ${ref} is marked for removal and cannot be exported`);
+    const rootfs = await this.#lock.run(r.id, () => this.#d.storage.mount(r.id, this.#chainCacheIds(r.storage.layerId)));
+    const release = () =>
+      this.#lock.run(r.id, async () => {
+        if (this.#reg.has(r.id) && !isRunningLike(c.record.state)) await this.#d.storage.unmount(r.id);
+      });
+    let tar: { stream: Readable; done: Promise<void> };
+    try {
+      tar = await this.#d.tarDirectory(rootfs.path);
+    } catch (err) {
+      await release().catch(() => undefined);
+      throw err;
+    }
+    this.#d.events.emit('container', 'export', r.id, this.#attrs(r));
+    const done = tar.done.finally(() =>
+      release().catch((err: unknown) => this.#d.log.warn({ containerId: r.id, err: messageOf(err) }, 'export: cannot unmount the container')),
+    );
+    return { stream: tar.stream, done };
   }
 
   /** Bytes in the container's own layer (`SizeRw`). */

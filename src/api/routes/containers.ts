@@ -9,7 +9,7 @@ import { pipeAttach } from '../streams/attach-pipe.js';
 import { parseDetachKeys } from '../streams/detach-keys.js';
 import { streamLogs } from '../streams/logs.js';
 import { containerPruneSelection, filterContainers } from '../wire/container-filters.js';
-import { invalidParameter } from '../../lib/errors.js';
+import { invalidParameter, messageOf } from '../../lib/errors.js';
 import type { WaitCondition } from '../../engine/container-service.js';
 import type { ContainerRecord } from '../../engine/container.js';
 import { familiarString, parseReference } from '../../images/reference.js';
@@ -34,6 +34,21 @@ export function containerRoutes(b: Backend): Route[] {
       handler: async ({ res, query }) => {
         const r = await b.containers.prune(containerPruneSelection(query.get('filters')));
         sendJson(res, 200, { ContainersDeleted: r.deleted, SpaceReclaimed: r.spaceReclaimed });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/containers/{id}/export',
+      handler: async ({ req, res, params }) => {
+        const tar = await b.containers.export(params['id'] as string);
+        res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+        // A client that leaves stops tar (SIGPIPE), which unmounts the container.
+        req.socket.once('close', () => tar.stream.destroy());
+        tar.stream.pipe(res);
+        await tar.done.catch((err: unknown) => {
+          b.log.error({ err: messageOf(err) }, 'docker export failed');
+          res.destroy();
+        });
       },
     },
     {

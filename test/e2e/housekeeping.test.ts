@@ -1,8 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 
-// Housekeeping commands users run daily: container prune, system prune, network ls/inspect.
+// Housekeeping commands users run daily: container prune, system prune and df, network
+// ls/inspect, export.
 let d: TestDaemon;
 
 before(async () => {
@@ -107,4 +111,29 @@ test('system df counts images, containers and volumes with their sizes, as docke
   assert.match(bad.text, /unknown object type: nope/);
   d.docker(['rm', '-f', '-v', 'df1', 'df2']);
   d.docker(['volume', 'rm', 'dfvol']);
+});
+
+test('export writes the container filesystem as a tar, for a stopped container (mounted only meanwhile) and a running one', () => {
+  d.docker(['run', '--name', 'x1', 'busybox', 'sh', '-c', 'echo exported > /hello; rm /bin/ls']);
+  const out = join(d.dir, 'x1.tar');
+  const r = d.docker(['export', '-o', out, 'x1']);
+  assert.equal(r.code, 0, r.stderr);
+  const names = spawnSync('tar', ['-tf', out], { encoding: 'utf8' }).stdout.split('\n');
+  assert.ok(names.includes('bin/busybox'), 'entries are relative, without ./');
+  assert.ok(names.includes('hello'));
+  assert.ok(!names.includes('bin/ls'), 'a file the container removed is not exported');
+  assert.equal(spawnSync('tar', ['-xOf', out, 'hello'], { encoding: 'utf8' }).stdout, 'exported\n');
+  // Mounted for the copy only: nothing of x1's stays mounted.
+  const id = d.docker(['inspect', '-f', '{{.Id}}', 'x1']).stdout.trim();
+  assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(id), 'the stopped container stays mounted after export');
+
+  d.docker(['run', '-d', '--name', 'x2', 'busybox', 'sleep', '1000']);
+  const running = spawnSync('sh', ['-c', `docker -H ${d.host} export x2 | tar -t | grep -c .`], { encoding: 'utf8' });
+  assert.ok(Number(running.stdout.trim()) > 100, running.stderr);
+  assert.equal(d.docker(['inspect', '-f', '{{.State.Running}}', 'x2']).stdout.trim(), 'true');
+  const missing = d.docker(['export', '-o', join(d.dir, 'none.tar'), 'nope']);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /No such container: nope/);
+  d.docker(['rm', '-f', 'x1', 'x2']);
+  rmSync(out, { force: true });
 });
