@@ -29,6 +29,7 @@ export type ContainerBackend = Pick<
   | 'prune'
   | 'layerSize'
   | 'export'
+  | 'changes'
 >;
 
 export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage'>;

@@ -130,5 +130,7 @@ export interface StorageDriver {
   removeContainerLayer(containerId: string): Promise<void>;
   /** Bytes that removing the container layer frees (overlay: its upper dir; vfs: its copy). */
   containerLayerSize(containerId: string): Promise<number>;
+  /** What the container changed against its image (`docker diff`), sorted by path. */
+  changes(containerId: string, parentChain: string[]): Promise<{ path: string; kind: 0 | 1 | 2 }[]>;
   listContainerLayers(): Promise<string[]>;
 }

@@ -137,3 +137,27 @@ test('export writes the container filesystem as a tar, for a stopped container (
   d.docker(['rm', '-f', 'x1', 'x2']);
   rmSync(out, { force: true });
 });
+
+for (const driver of ['overlay2', 'vfs'] as const) {
+  test(`diff lists what a container added, changed and deleted, as dockerd does (${driver})`, async () => {
+    const dd = driver === 'overlay2' ? d : await startDaemon({ storageDriver: 'vfs' });
+    try {
+      const r = dd.docker(['run', '--name', 'df', 'busybox', 'sh', '-c', 'echo hi > /hello; rm /bin/ls; mkdir -p /tmp/new/sub; echo x >> /etc/passwd']);
+      assert.equal(r.code, 0, r.stderr);
+      const diff = dd.docker(['diff', 'df']);
+      assert.equal(diff.code, 0, diff.stderr);
+      const lines = diff.stdout.trim().split('\n');
+      for (const l of ['A /hello', 'D /bin/ls', 'C /etc/passwd', 'A /tmp/new', 'A /tmp/new/sub', 'C /tmp']) assert.ok(lines.includes(l), `${l} missing from:\n${diff.stdout}`);
+      // berth's own mount points are not the container's changes.
+      assert.ok(!lines.some((l) => /\/etc\/(hosts|hostname|resolv\.conf)$/.test(l)), diff.stdout);
+      const paths = lines.map((l) => l.slice(2));
+      assert.deepEqual([...paths].sort(), paths, 'sorted by path');
+      dd.docker(['run', '-d', '--name', 'quiet', 'busybox', 'sleep', '1000']);
+      assert.equal(dd.docker(['diff', 'quiet']).stdout, '', 'a container that changed nothing has no diff');
+      assert.match(dd.docker(['diff', 'nope']).stderr, /No such container: nope/);
+      dd.docker(['rm', '-f', 'df', 'quiet']);
+    } finally {
+      if (dd !== d) assert.deepEqual((await dd.cleanup()).leftovers, []);
+    }
+  });
+}

@@ -5,9 +5,13 @@ import { dirname, basename } from 'node:path';
 import { startDaemon, waitFor, sleep } from '../helpers/daemon.js';
 
 function logFiles(logPath: string): { name: string; size: number }[] {
+  // conmon reopens a log through `<log>.tmp`, renamed at once: not one of the rotated files.
   return readdirSync(dirname(logPath))
-    .filter((f) => f === basename(logPath) || f.startsWith(`${basename(logPath)}.`))
-    .map((f) => ({ name: f, size: statSync(`${dirname(logPath)}/${f}`).size }));
+    .filter((f) => (f === basename(logPath) || f.startsWith(`${basename(logPath)}.`)) && !f.endsWith('.tmp'))
+    .flatMap((f) => {
+      const st = statSync(`${dirname(logPath)}/${f}`, { throwIfNoEntry: false });
+      return st ? [{ name: f, size: st.size }] : [];
+    });
 }
 
 test('logs rotate by max-size/max-file without losing a line, also for a follower; the daemon away lets them grow', async () => {

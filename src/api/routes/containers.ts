@@ -38,6 +38,14 @@ export function containerRoutes(b: Backend): Route[] {
     },
     {
       method: 'GET',
+      path: '/containers/{id}/changes',
+      handler: async ({ res, params }) => {
+        const changes = await b.containers.changes(params['id'] as string);
+        sendJson(res, 200, changes.map((c) => ({ Path: c.path, Kind: c.kind })));
+      },
+    },
+    {
+      method: 'GET',
       path: '/containers/{id}/export',
       handler: async ({ req, res, params }) => {
         const tar = await b.containers.export(params['id'] as string);

@@ -8,6 +8,7 @@ import { KeyedMutex } from '../../lib/mutex.js';
 import { fsTypeOf, isMountPoint, mountOverlay, unmount } from '../mounter.js';
 import { makeWhiteout, markOpaque } from '../overlay-whiteouts.js';
 import { dirSize } from '../../lib/dir-size.js';
+import { overlayChanges, type Change } from '../changes.js';
 
 /** Names under the driver root that are not layers. */
 const LINKS_DIR = 'l';
@@ -120,6 +121,11 @@ export class OverlayDriver implements StorageDriver {
 
   unmount(containerId: string): Promise<void> {
     return this.#lock.run(containerId, () => unmount(join(this.#containers, containerId, 'merged')));
+  }
+
+  async changes(containerId: string, parentChain: string[]): Promise<Change[]> {
+    const lowers = [...parentChain].reverse().map((c) => join(this.#root, c, 'diff'));
+    return overlayChanges(join(this.#containers, containerId, 'upper'), lowers);
   }
 
   containerLayerSize(containerId: string): Promise<number> {

@@ -4,6 +4,7 @@ import type { RootfsMount, StorageDriver } from '../../engine/ports.js';
 import { run } from '../../lib/exec.js';
 import { errnoCode, systemError } from '../../lib/errors.js';
 import { dirSize } from '../../lib/dir-size.js';
+import { treeChanges, type Change } from '../changes.js';
 
 /**
  * vfs: every layer is a full copy of the tree (parent + diff), and a container's writable
@@ -57,6 +58,12 @@ export class VfsDriver implements StorageDriver {
 
   async unmount(): Promise<void> {
     // Nothing is mounted for vfs.
+  }
+
+  async changes(containerId: string, parentChain: string[]): Promise<Change[]> {
+    const top = parentChain[parentChain.length - 1];
+    if (top === undefined) throw systemError(`container ${containerId} has no image layers`);
+    return treeChanges(join(this.#layers, top), join(this.#containers, containerId));
   }
 
   containerLayerSize(containerId: string): Promise<number> {
