@@ -19,24 +19,11 @@ after(async () => {
   assert.deepEqual(leftovers, []);
 });
 
-afterEach(() => {
-  const ids = d.docker(['ps', '-aq']).stdout.split('\n').filter(Boolean);
-  if (ids.length > 0) d.docker(['rm', '-f', ...ids]);
-  const vols = volumes();
-  if (vols.length > 0) d.docker(['volume', 'rm', '-f', ...vols]);
-});
+/** Each test starts from no containers and no volumes, whatever the last one left. */
+afterEach(() => d.removeAllContainersAndVolumes());
 
-function ok(args: string[]): string {
-  const r = d.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-function fails(args: string[]): string {
-  const r = d.docker(args);
-  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail: ${r.stdout}`);
-  return r.stderr;
-}
+const ok = (args: string[]): string => d.ok(args);
+const fails = (args: string[]): string => d.fails(args);
 
 function volumes(): string[] {
   return ok(['volume', 'ls', '-q']).split('\n').filter(Boolean).sort();

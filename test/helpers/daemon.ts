@@ -3,6 +3,7 @@ import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync, existsSy
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { repoRoot, busyboxTarball } from './paths.js';
+import assert from 'node:assert/strict';
 
 export type RunResult = { code: number; stdout: string; stderr: string };
 
@@ -138,6 +139,28 @@ export class TestDaemon {
       maxBuffer: 256 * 1024 * 1024,
     });
     return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  /** `docker args` that must succeed: its stdout. */
+  ok(args: string[]): string {
+    const r = this.docker(args);
+    assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** `docker args` that must fail: its stderr. */
+  fails(args: string[]): string {
+    const r = this.docker(args);
+    assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail: ${r.stdout}`);
+    return r.stderr;
+  }
+
+  /** Remove every container and volume: a clean slate between tests sharing a daemon. */
+  removeAllContainersAndVolumes(): void {
+    const ids = this.docker(['ps', '-aq']).stdout.split('\n').filter(Boolean);
+    if (ids.length > 0) this.docker(['rm', '-f', ...ids]);
+    const vols = this.docker(['volume', 'ls', '-q']).stdout.split('\n').filter(Boolean);
+    if (vols.length > 0) this.docker(['volume', 'rm', '-f', ...vols]);
   }
 
   /** The docker CLI in the background, for attached or following commands. */
