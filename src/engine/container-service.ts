@@ -26,6 +26,7 @@ import type { Logger } from '../lib/logger.js';
 import { buildContainerSpec, type SpecContext } from './oci-spec.js';
 import type { VolumePort } from './volume-port.js';
 import { parseSize } from '../config/values.js';
+import { withoutInitPaths, type Change } from './changes.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 export type WaitResult = { statusCode: number; error?: string };
@@ -57,8 +58,6 @@ export type ContainerServiceDeps = {
 };
 
 const DEFAULT_STOP_TIMEOUT = 10;
-const INIT_FILES = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv'];
-const INIT_DIRS = ['/dev', '/proc', '/sys'];
 
 /**
  * The container lifecycle: create, start, stop, kill, remove, wait, attach, and the exit
@@ -639,19 +638,10 @@ export class ContainerService {
     return { stream: tar.stream, done };
   }
 
-  /**
-   * `docker diff`: what the container changed against its image. The mount points berth itself
-   * makes (/etc/hosts and friends, /dev, /proc, /sys) are not the container's changes: dockerd
-   * keeps them in a separate init layer and does not list them either.
-   */
-  async changes(ref: string): Promise<{ path: string; kind: 0 | 1 | 2 }[]> {
+  /** `docker diff`: what the container changed against its image. */
+  async changes(ref: string): Promise<Change[]> {
     const r = this.#managed(ref).record;
-    const all = await this.#d.storage.changes(r.id, this.#chainCacheIds(r.storage.layerId));
-    const ours = (p: string) => INIT_FILES.includes(p) || INIT_DIRS.some((d) => p === d || p.startsWith(`${d}/`));
-    const kept = all.filter((c) => !ours(c.path));
-    const parentsOfOurs = new Set(all.filter((c) => ours(c.path)).map((c) => c.path.slice(0, c.path.lastIndexOf('/'))));
-    // A directory marked changed only because berth made a mount point in it.
-    return kept.filter((c) => !(c.kind === 0 && parentsOfOurs.has(c.path) && !kept.some((o) => o.path.startsWith(`${c.path}/`))));
+    return withoutInitPaths(await this.#d.storage.changes(r.id, this.#chainCacheIds(r.storage.layerId)));
   }
 
   /** Bytes in the container's own layer (`SizeRw`). */

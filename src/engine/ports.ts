@@ -1,5 +1,6 @@
 import type { ProcessIdentity } from '../lib/proc.js';
 import type { RawStats } from '../runtime/cgroups.js';
+import type { Change } from './changes.js';
 
 export type { RawStats };
 
@@ -131,6 +132,6 @@ export interface StorageDriver {
   /** Bytes that removing the container layer frees (overlay: its upper dir; vfs: its copy). */
   containerLayerSize(containerId: string): Promise<number>;
   /** What the container changed against its image (`docker diff`), sorted by path. */
-  changes(containerId: string, parentChain: string[]): Promise<{ path: string; kind: 0 | 1 | 2 }[]>;
+  changes(containerId: string, parentChain: string[]): Promise<Change[]>;
   listContainerLayers(): Promise<string[]>;
 }

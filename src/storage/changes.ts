@@ -1,8 +1,6 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-
-/** One entry of `docker diff`: Docker's kinds, 0 changed, 1 added, 2 deleted. */
-export type Change = { path: string; kind: 0 | 1 | 2 };
+import type { Change } from '../engine/changes.js';
 
 const stat = (p: string): Stats | undefined => lstatSync(p, { throwIfNoEntry: false });
 

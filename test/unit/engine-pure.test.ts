@@ -6,6 +6,7 @@ import { deriveSpec, mergeEnv, type CreateOptions } from '../../src/engine/creat
 import { capabilities } from '../../src/engine/oci-spec.js';
 import { parseStat } from '../../src/lib/proc.js';
 import { applyChanges } from '../../src/images/changes.js';
+import { withoutInitPaths } from '../../src/engine/changes.js';
 
 test('container names follow Docker rules and message', () => {
   assert.equal(validateName('/web-1'), 'web-1');
@@ -116,4 +117,16 @@ test('import --change instructions', () => {
   assert.equal(c['User'], 'nobody');
   assert.deepEqual(c['Entrypoint'], ['/bin/sh', '-c', 'echo hi']);
   assert.throws(() => applyChanges({}, ['RUN echo']), /RUN is not a valid change command/);
+});
+
+test('docker diff leaves out the mount points berth makes, and a directory changed only by them', () => {
+  const c = (path: string, kind: 0 | 1 | 2) => ({ path, kind });
+  assert.deepEqual(
+    withoutInitPaths([c('/dev', 0), c('/dev/shm', 1), c('/etc', 0), c('/etc/hostname', 1), c('/etc/hosts', 1), c('/hello', 1), c('/proc', 1), c('/tmp', 0), c('/tmp/x', 1)]),
+    [c('/hello', 1), c('/tmp', 0), c('/tmp/x', 1)],
+  );
+  // /etc stays when the container changed something else in it.
+  assert.deepEqual(withoutInitPaths([c('/etc', 0), c('/etc/hosts', 1), c('/etc/passwd', 0)]), [c('/etc', 0), c('/etc/passwd', 0)]);
+  // A deleted /etc/hosts.allow is not /etc/hosts.
+  assert.deepEqual(withoutInitPaths([c('/etc', 0), c('/etc/hosts.allow', 2)]), [c('/etc', 0), c('/etc/hosts.allow', 2)]);
 });

@@ -8,7 +8,8 @@ import { KeyedMutex } from '../../lib/mutex.js';
 import { fsTypeOf, isMountPoint, mountOverlay, unmount } from '../mounter.js';
 import { makeWhiteout, markOpaque } from '../overlay-whiteouts.js';
 import { dirSize } from '../../lib/dir-size.js';
-import { overlayChanges, type Change } from '../changes.js';
+import { overlayChanges } from '../changes.js';
+import type { Change } from '../../engine/changes.js';
 
 /** Names under the driver root that are not layers. */
 const LINKS_DIR = 'l';

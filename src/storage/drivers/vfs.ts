@@ -4,7 +4,8 @@ import type { RootfsMount, StorageDriver } from '../../engine/ports.js';
 import { run } from '../../lib/exec.js';
 import { errnoCode, systemError } from '../../lib/errors.js';
 import { dirSize } from '../../lib/dir-size.js';
-import { treeChanges, type Change } from '../changes.js';
+import { treeChanges } from '../changes.js';
+import type { Change } from '../../engine/changes.js';
 
 /**
  * vfs: every layer is a full copy of the tree (parent + diff), and a container's writable

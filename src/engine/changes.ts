@@ -1,0 +1,18 @@
+/** One entry of `docker diff`: Docker's kinds, 0 changed, 1 added, 2 deleted. */
+export type Change = { path: string; kind: 0 | 1 | 2 };
+
+const INIT_FILES = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv'];
+const INIT_DIRS = ['/dev', '/proc', '/sys'];
+
+/**
+ * The mount points berth itself makes in a container's layer (/etc/hosts and friends, /dev,
+ * /proc, /sys) are not the container's changes: dockerd keeps them in a separate init layer
+ * and does not list them either. A directory marked changed only because one of them was
+ * made in it goes too.
+ */
+export function withoutInitPaths(all: Change[]): Change[] {
+  const ours = (p: string) => INIT_FILES.includes(p) || INIT_DIRS.some((d) => p === d || p.startsWith(`${d}/`));
+  const kept = all.filter((c) => !ours(c.path));
+  const parentsOfOurs = new Set(all.filter((c) => ours(c.path)).map((c) => c.path.slice(0, c.path.lastIndexOf('/'))));
+  return kept.filter((c) => !(c.kind === 0 && parentsOfOurs.has(c.path) && !kept.some((o) => o.path.startsWith(`${c.path}/`))));
+}
