@@ -84,7 +84,7 @@ export async function restore(d: RestoreDeps): Promise<RestoreReport> {
 async function settle(d: RestoreDeps, r: ContainerRecord): Promise<Verdict> {
   const probe = isRunningLike(r.state) ? await d.runtime.probe(r.state.handle) : undefined;
   const c = classify(r, probe, d.view);
-  d.log.debug({ containerId: r.id, state: r.state.status, probe: probe?.state, verdict: c.kind }, 'restore: classified');
+  if (d.log.isLevelEnabled('debug')) d.log.debug({ containerId: r.id, state: r.state.status, probe: probe?.state, verdict: c.kind }, 'restore: classified');
   const handle = isRunningLike(r.state) ? r.state.handle : undefined;
   switch (c.kind) {
     case 'finish-removal':

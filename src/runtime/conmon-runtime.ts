@@ -278,7 +278,10 @@ export class ConmonRuntime implements OciRuntime {
 
   async cleanup(id: string, h: RuntimeHandle | undefined): Promise<void> {
     const runc = new RuncCli(h?.runtimePath ?? 'runc', this.runcRoot);
-    const conmon = h?.conmon ?? (await this.#conmonOf(id)) ?? (h ? undefined : findConmon(id, this.bundleDir(id)));
+    // The /proc search is for a start cut short (bundle written, pid file not yet): a container
+    // without a bundle has no monitor, and the restore pass cleans every stopped one.
+    const conmon =
+      h?.conmon ?? (await this.#conmonOf(id)) ?? (!h && (await exists(this.bundleDir(id))) ? findConmon(id, this.bundleDir(id)) : undefined);
     if (await exists(join(this.runcRoot, id))) await runc.delete(id, true);
     // A monitor still running would write its exit file later, where the next start of this
     // container would take it for its own: wait for it to finish.

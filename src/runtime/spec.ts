@@ -1,3 +1,5 @@
+import type { HostTuning } from '../engine/container.js';
+
 /**
  * Builds the OCI runtime config (config.json) for a container. Pure: every input is given,
  * nothing is read from the machine here.
@@ -80,17 +82,7 @@ export type SpecInput = {
 export type OciDevice = { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; access: string };
 
 /** The less common settings (HostTuning), host devices already looked up. */
-export type SpecTuning = {
-  shmSize?: number;
-  cpusetCpus?: string;
-  cpusetMems?: string;
-  cpuQuota?: number;
-  cpuPeriod?: number;
-  memoryReservation?: number;
-  memorySwappiness?: number;
-  oomKillDisable?: boolean;
-  sysctls?: Record<string, string>;
-  hostNamespaces?: ('ipc' | 'pid' | 'uts')[];
+export type SpecTuning = Omit<HostTuning, 'groupAdd' | 'oomScoreAdj' | 'cgroupParent' | 'noNewPrivileges' | 'devices'> & {
   devices?: OciDevice[];
 };
 

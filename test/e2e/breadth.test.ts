@@ -1,19 +1,12 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, sleep, waitFor, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, sleep, waitFor, type TestDaemon } from '../helpers/daemon.js';
 
 let d: TestDaemon;
 
-before(async () => {
-  d = await startDaemon();
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
-});
+daemonForFile((x) => (d = x));
 
 test('--env-file and -e reach the process', () => {
   const file = join(d.dir, 'vars.env');

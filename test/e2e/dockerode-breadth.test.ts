@@ -1,24 +1,17 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Readable } from 'node:stream';
-import { startDaemon, sleep, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, sleep } from '../helpers/daemon.js';
 import { busyboxTarball } from '../helpers/paths.js';
 import { dockerSaveArchive } from '../helpers/tars.js';
 
 // The issue-3 features driven through dockerode, beside the CLI tests of the same features.
-let d: TestDaemon;
 let docker: Docker;
 
-before(async () => {
-  d = await startDaemon();
-  docker = new Docker({ socketPath: d.sock });
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
+daemonForFile((x) => {
+  docker = new Docker({ socketPath: x.sock });
 });
 
 type ApiError = { statusCode?: number; json?: { message?: string } };

@@ -1,21 +1,14 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile } from '../helpers/daemon.js';
 
 // dockerode (what many Node tools use) against berthd: its own requests, not the CLI's.
-let d: TestDaemon;
 let docker: Docker;
 
-before(async () => {
-  d = await startDaemon();
-  docker = new Docker({ socketPath: d.sock });
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
+daemonForFile((x) => {
+  docker = new Docker({ socketPath: x.sock });
 });
 
 function collect(stream: NodeJS.ReadableStream, demux: boolean): Promise<{ out: string; err: string }> {

@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -9,14 +9,7 @@ import { spawnSync } from 'node:child_process';
 // ls/inspect, export.
 let d: TestDaemon;
 
-before(async () => {
-  d = await startDaemon();
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
-});
+daemonForFile((x) => (d = x));
 
 const idOf = (name: string) => d.docker(['inspect', '-f', '{{.Id}}', name]).stdout.trim();
 

@@ -1,19 +1,12 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startDaemon, sleep, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, sleep, type TestDaemon } from '../helpers/daemon.js';
 
 let d: TestDaemon;
 
-before(async () => {
-  d = await startDaemon();
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
-});
+daemonForFile((x) => (d = x));
 
 /** Run a docker command under a pseudo-terminal of a given size (util-linux `script`). */
 function inPty(cmd: string, input = ''): { code: number; out: string } {

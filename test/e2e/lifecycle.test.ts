@@ -1,18 +1,11 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startDaemon, waitFor, sleep, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, waitFor, sleep, type TestDaemon } from '../helpers/daemon.js';
 
 let d: TestDaemon;
 
-before(async () => {
-  d = await startDaemon();
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
-});
+daemonForFile((x) => (d = x));
 
 const inspect = (name: string, fmt: string) => d.docker(['inspect', '-f', fmt, name]).stdout.trim();
 

@@ -1,19 +1,12 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 
 let d: TestDaemon;
 
-before(async () => {
-  d = await startDaemon();
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
-});
+daemonForFile((x) => (d = x));
 
 function cgroupFile(pid: number, controller: string, file: string): string {
   const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')

@@ -1,20 +1,13 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 
 let d: TestDaemon;
 
-before(async () => {
-  // No --storage-driver: overlay2 is the default.
-  d = await startDaemon();
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
-});
+// No --storage-driver: overlay2 is the default.
+daemonForFile((x) => (d = x));
 
 function overlayMounts(): string[] {
   return readFileSync('/proc/mounts', 'utf8')

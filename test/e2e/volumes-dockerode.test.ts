@@ -1,20 +1,13 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile } from '../helpers/daemon.js';
 
-let d: TestDaemon;
 let docker: Docker;
 
-before(async () => {
-  d = await startDaemon();
+daemonForFile((x) => {
   // No version: dockerode then calls the unversioned paths (`/volumes/create`), as some clients do.
-  docker = new Docker({ socketPath: d.sock });
-});
-
-after(async () => {
-  const { leftovers } = await d.cleanup();
-  assert.deepEqual(leftovers, []);
+  docker = new Docker({ socketPath: x.sock });
 });
 
 test('dockerode: create a volume, use it from a container, see it in inspect, remove both', async () => {

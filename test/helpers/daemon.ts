@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { repoRoot, busyboxTarball } from './paths.js';
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 
 export type RunResult = { code: number; stdout: string; stderr: string };
 
@@ -354,6 +355,23 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/**
+ * One daemon for a whole test file: started before its tests and cleaned up after them,
+ * failing the file if anything it made is left behind. `use` receives it once started.
+ */
+export function daemonForFile(use: (d: TestDaemon) => void, opts: DaemonOptions = {}): void {
+  let d: TestDaemon | undefined;
+  before(async () => {
+    d = await startDaemon(opts);
+    use(d);
+  });
+  after(async () => {
+    if (!d) return;
+    const { leftovers } = await d.cleanup();
+    assert.deepEqual(leftovers, []);
+  });
 }
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {

@@ -21,15 +21,15 @@ export function diskUsageRoutes(b: Backend): Route[] {
         const want = (t: (typeof TYPES)[number]) => asked.length === 0 || asked.includes(t);
         const out: Record<string, unknown> = {};
         const records = b.containers.list();
-        if (want('image')) {
+        const du = want('image') || want('container') ? b.images.diskUsage() : undefined;
+        if (want('image') && du) {
           const usage = new Map<string, number>();
           for (const r of records) usage.set(r.imageId, (usage.get(r.imageId) ?? 0) + 1);
-          const du = b.images.diskUsage();
           out['LayersSize'] = du.layersSize;
           out['Images'] = du.images.map(({ info, sharedSize }) => ({ ...imageSummaryJson(info, usage.get(info.image.id) ?? 0), SharedSize: sharedSize }));
         }
-        if (want('container')) {
-          const sizes = new Map(b.images.list().map((i) => [i.image.id, i.size]));
+        if (want('container') && du) {
+          const sizes = new Map(du.images.map(({ info }) => [info.image.id, info.size]));
           const now = Date.now();
           out['Containers'] = await Promise.all(
             records.map(async (r) => {

@@ -10,6 +10,7 @@ import { makeWhiteout, markOpaque } from '../overlay-whiteouts.js';
 import { dirSize } from '../../lib/dir-size.js';
 import { overlayChanges } from '../changes.js';
 import type { Change } from '../../engine/changes.js';
+import { listDir } from '../list-dir.js';
 
 /** Names under the driver root that are not layers. */
 const LINKS_DIR = 'l';
@@ -227,15 +228,6 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((n) => !n.startsWith('.'));
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
     throw err;
   }
 }

@@ -1,11 +1,12 @@
-import { mkdir, rm, readdir, access } from 'node:fs/promises';
+import { mkdir, rm, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RootfsMount, StorageDriver } from '../../engine/ports.js';
 import { run } from '../../lib/exec.js';
-import { errnoCode, systemError } from '../../lib/errors.js';
+import { systemError } from '../../lib/errors.js';
 import { dirSize } from '../../lib/dir-size.js';
 import { treeChanges } from '../changes.js';
 import type { Change } from '../../engine/changes.js';
+import { listDir } from '../list-dir.js';
 
 /**
  * vfs: every layer is a full copy of the tree (parent + diff), and a container's writable
@@ -87,14 +88,5 @@ async function copyTree(src: string, dst: string): Promise<void> {
   if (r.code !== 0) {
     await rm(dst, { recursive: true, force: true });
     throw systemError(`copying ${src} failed: ${r.stderr.trim()}`);
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((n) => !n.startsWith('.'));
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw err;
   }
 }
