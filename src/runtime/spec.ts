@@ -1,4 +1,4 @@
-import type { HostTuning } from '../engine/container.js';
+import type { HostTuning } from '../engine/ports.js';
 
 /**
  * Builds the OCI runtime config (config.json) for a container. Pure: every input is given,
