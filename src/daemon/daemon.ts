@@ -34,7 +34,7 @@ import { currentFingerprint, fingerprintChanges, readFingerprint, writeFingerpri
 import { hardLimits, hostCapabilities } from './host-limits.js';
 import { LogRotator } from '../logs/rotator.js';
 import { readLogs } from '../logs/log-reader.js';
-import { errnoCode, systemError } from '../lib/errors.js';
+import { errnoCode, invalidParameter, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/atomic-file.js';
@@ -129,6 +129,7 @@ export class Daemon {
       engineVersion: o.engineVersion,
       critical: () => this.critical(),
       logDefaults: () => ({ driver: this.#config.logDriver, opts: this.#config.logOpts }),
+      runtimes: () => ({ defaultName: this.#config.defaultRuntime, names: Object.keys(this.#config.runtimes) }),
       rotator: this.#rotator,
       tarDirectory,
       volumes: this.volumes,
@@ -140,9 +141,14 @@ export class Daemon {
       ],
       specs: new OciSpecBuilder(() => {
         const cfg = this.#config;
-        const rt = cfg.runtimes[cfg.defaultRuntime] ?? { path: 'runc', runtimeArgs: [] };
         return {
-          runtime: { name: cfg.defaultRuntime, path: resolveRuntimePath(rt.path), args: rt.runtimeArgs ?? [] },
+          runtimeFor: (name) => {
+            const n = name ?? cfg.defaultRuntime;
+            const rt = cfg.runtimes[n];
+            // A runtime removed from daemon.json since the container was created.
+            if (!rt) throw invalidParameter(`unknown or invalid runtime name: ${n}`);
+            return { name: n, path: resolveRuntimePath(rt.path), args: rt.runtimeArgs ?? [] };
+          },
           cgroupParent: cfg.cgroupParent,
           defaultUlimits: Object.values(cfg.defaultUlimits).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
           hardLimits: limits,
