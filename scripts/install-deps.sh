@@ -4,7 +4,7 @@
 # test tarballs, attr for overlay opaque directories), and the docker CLI's companions. Idempotent.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps"
+PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps openssl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

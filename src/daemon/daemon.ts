@@ -39,6 +39,7 @@ import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { tarDirectory } from '../storage/tar-export.js';
+import { listenOnHosts } from './listeners.js';
 import { OciSpecBuilder } from '../runtime/container-spec.js';
 import { NetworkFilesStep } from '../network/network-files-step.js';
 import type { ImageRuntimeConfig } from '../engine/create-options.js';
@@ -215,13 +216,7 @@ export class Daemon {
     // Listen at once but answer only when the containers are known: a client that connects
     // during the restore waits a few milliseconds instead of finding no daemon (what
     // systemd's socket activation does for dockerd).
-    for (const host of c.hosts) {
-      const path = unixPath(host);
-      await mkdir(join(path, '..'), { recursive: true });
-      await this.#api.listenUnix(path);
-      this.#listening.push(path);
-      this.#log.info({ host }, 'API listen');
-    }
+    await listenOnHosts(this.#api, c, this.#log, this.#listening);
     mark('listening');
     this.#id = await this.#engineId();
     await this.#storage.init();
@@ -354,9 +349,6 @@ export function criticalOptions(c: DaemonConfig): CriticalOptions {
   };
 }
 
-export function unixPath(host: string): string {
-  return host.replace(/^unix:\/\//, '');
-}
 
 /** The pidfile holds "<pid> <start time>" so a reused PID is not taken for a live daemon. */
 async function readPidfile(path: string): Promise<ProcessIdentity | undefined> {
