@@ -40,7 +40,7 @@ function takeLock() {
   let r = flock(['-n']);
   let shown = '';
   while (r.status === 1) {
-    const holder = readFileSync(LOCK, 'utf8').trim() || 'a run that has not written its name yet';
+    const holder = readFileSync(LOCK, 'utf8').trim() || 'a holder that wrote no name (flock by hand?)';
     if (holder !== shown) console.log(`waiting for the test lock ${LOCK}, held by ${holder}`);
     shown = holder;
     r = flock(['-w', '60']);
@@ -157,6 +157,7 @@ const leaks = compareSnapshots(before, takeSnapshot());
 if (leaks.length > 0) {
   failed = true;
   console.log(`\nFAILED: the run left the host changed (compared with its start; test/helpers/host-snapshot.ts):\n${formatDifferences(leaks)}`);
+  console.log(`(a change made meanwhile by something not holding ${LOCK} shows here too)`);
 } else {
   console.log('\nhost snapshot: links, netns, iptables, sysctls, mounts and processes as at the start');
 }
