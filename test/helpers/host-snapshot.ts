@@ -113,13 +113,18 @@ export function compareSnapshots(before: Snapshot, after: Snapshot): Difference[
   return out;
 }
 
-export function formatDifferences(diffs: Difference[]): string {
-  return diffs
-    .map((d) => {
+/** One line per difference; a category with more than `perCategory` is cut short, with a count. */
+export function formatDifferences(diffs: Difference[], perCategory = 25): string {
+  const lines: string[] = [];
+  for (const category of CATEGORIES) {
+    const of = diffs.filter((d) => d.category === category);
+    for (const d of of.slice(0, perCategory)) {
       const what = d.change === 'changed' ? `${d.before} → ${d.after}` : (d.after ?? d.before);
-      return `  ${d.change.padEnd(7)} ${d.category.padEnd(8)} ${d.key}  (${what})`;
-    })
-    .join('\n');
+      lines.push(`  ${d.change.padEnd(7)} ${d.category.padEnd(8)} ${d.key}  (${what})`);
+    }
+    if (of.length > perCategory) lines.push(`  ... and ${of.length - perCategory} more ${category} differences`);
+  }
+  return lines.join('\n');
 }
 
 function run(cmd: string, args: string[]): string {

@@ -115,3 +115,13 @@ test('sysctls: a changed value is reported with both values, readable in the sum
   assert.deepEqual(diffs, [{ category: 'sysctl', key: 'net.ipv4.ip_forward', change: 'changed', before: '0', after: '1' }]);
   assert.equal(formatDifferences(diffs), '  changed sysctl   net.ipv4.ip_forward  (0 → 1)');
 });
+
+test('the summary of many leaked processes stays short: a count stands for the rest', () => {
+  const procs = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`pid ${100 + i}`, `conmon -b /tmp/bt-x/${i}`]));
+  const text = formatDifferences(compareSnapshots(snapshot({}), snapshot({ process: procs, link: { br0: 'bridge' } })), 5);
+  assert.deepEqual(text.split('\n'), [
+    '  new     link     br0  (bridge)',
+    ...['100', '101', '102', '103', '104'].map((p) => `  new     process  pid ${p}  (conmon -b /tmp/bt-x/${Number(p) - 100})`),
+    '  ... and 25 more process differences',
+  ]);
+});
