@@ -92,19 +92,20 @@ async function runSuite(suite, files, results) {
 
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
+/** Each file's wall time and its share of all files' summed time: what a file costs `npm test`. */
 function printTimes(results, suiteWall, totalMs) {
-  console.log('\n=== time per file (run order; share = of its suite\'s file time) ===');
-  const width = Math.max(...results.map((r) => r.name.length), 10);
+  console.log('\n=== time per file (run order; share = of all files\' summed time) ===');
+  const width = Math.max(...results.map((r) => r.name.length), 40);
+  const all = results.reduce((s, r) => s + r.ms, 0);
+  const share = (ms) => (all > 0 ? `${((100 * ms) / all).toFixed(1)}%` : '-');
   for (const suite of Object.keys(suiteWall)) {
     const rows = results.filter((r) => r.suite === suite);
     const sum = rows.reduce((s, r) => s + r.ms, 0);
-    for (const r of rows) {
-      const share = sum > 0 ? `${((100 * r.ms) / sum).toFixed(1)}%` : '-';
-      console.log(`  ${r.name.padEnd(width)} ${secs(r.ms).padStart(8)} ${share.padStart(6)}${r.ok ? '' : '  FAILED'}`);
-    }
-    console.log(`  ${`${suite}: ${rows.length} file(s), ${concurrency[suite] ?? 1} at a time`.padEnd(width)} ${secs(suiteWall[suite]).padStart(8)} wall, ${secs(sum)} summed\n`);
+    for (const r of rows) console.log(`  ${r.name.padEnd(width)} ${secs(r.ms).padStart(8)} ${share(r.ms).padStart(6)}${r.ok ? '' : '  FAILED'}`);
+    const label = `${suite}: ${rows.length} file(s), ${concurrency[suite] ?? 1} at a time`;
+    console.log(`  ${label.padEnd(width)} ${secs(sum).padStart(8)} ${share(sum).padStart(6)}  summed; ${secs(suiteWall[suite])} wall\n`);
   }
-  console.log(`  total: ${secs(totalMs)} wall`);
+  console.log(`  ${'total'.padEnd(width)} ${secs(all).padStart(8)} 100.0%  summed; ${secs(totalMs)} wall`);
 }
 
 const running = new Set();
