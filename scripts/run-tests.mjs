@@ -94,7 +94,7 @@ const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 /** Each file's wall time and its share of all files' summed time: what a file costs `npm test`. */
 function printTimes(results, suiteWall, totalMs) {
-  console.log('\n=== time per file (run order; share = of all files\' summed time) ===');
+  console.log('\n=== time per file (in the order they ended; share = of all files\' summed time) ===');
   const width = Math.max(...results.map((r) => r.name.length), 40);
   const all = results.reduce((s, r) => s + r.ms, 0);
   const share = (ms) => (all > 0 ? `${((100 * ms) / all).toFixed(1)}%` : '-');
