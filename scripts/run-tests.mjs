@@ -6,7 +6,7 @@
 // containers), its output printed whole when it ends so concurrent files do not interleave.
 // The whole run holds a machine-wide lock, and the host's network and mount state is
 // compared before and after it (test/helpers/host-snapshot.ts): a leak fails the run.
-import { readdirSync, statSync, existsSync, openSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, openSync, readFileSync, ftruncateSync, writeSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -56,7 +56,7 @@ function runFile(file) {
   const start = Date.now();
   const child = spawn(process.execPath, ['--test', '--test-reporter=spec', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BERTH_REPO_ROOT: root },
+    env: { ...process.env, BERTH_REPO_ROOT: root, BERTH_TEST_TMP: runTmp },
   });
   running.add(child);
   const chunks = [];
@@ -122,9 +122,12 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 const { takeSnapshot, compareSnapshots, formatDifferences } = await import(join(root, 'dist', 'test', 'helpers', 'host-snapshot.js'));
 takeLock();
-const before = takeSnapshot();
-const leftBefore = ['mount', 'process', 'testdir'].map((c) => `${Object.keys(before[c]).filter((k) => c !== 'mount' || k.startsWith('/tmp/')).length} ${c}`);
-console.log(`host snapshot taken (already under /tmp before this run: ${leftBefore.join(', ')})`);
+// The run's own tree: test files make theirs inside it (test/helpers/paths.ts testTmpDir), so
+// the snapshot sees this run's daemons, mounts and directories and not another run's.
+const runTmp = mkdtempSync('/tmp/bt-run-');
+const scope = { root: `${runTmp}/` };
+const before = takeSnapshot(scope);
+console.log(`host snapshot taken; this run's files keep their trees in ${runTmp}`);
 
 const runStart = Date.now();
 const results = [];
@@ -154,7 +157,13 @@ if (fileFilter && results.length === 0) {
 }
 if (interrupted) failed = true;
 
-const leaks = compareSnapshots(before, takeSnapshot());
+const leaks = compareSnapshots(before, takeSnapshot(scope));
+// Empty when every file cleaned up after itself; what is left was reported above as a leak.
+try {
+  rmdirSync(runTmp);
+} catch {
+  console.log(`(left in place for a look: ${runTmp})`);
+}
 if (leaks.length > 0) {
   failed = true;
   console.log(`\nFAILED: the run left the host changed (compared with its start; test/helpers/host-snapshot.ts):\n${formatDifferences(leaks)}`);

@@ -1,9 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
-import { busyboxTarball } from '../helpers/paths.js';
+import { busyboxTarball, testTmpDir } from '../helpers/paths.js';
 import { dockerSaveArchive, imageConfig, makeTar, type ArchiveImage } from '../helpers/tars.js';
 
 let d: TestDaemon;
@@ -13,7 +13,7 @@ let busybox: Buffer;
 daemonForFile((x) => (d = x));
 
 before(() => {
-  scratch = mkdtempSync('/tmp/bt-imgapi-');
+  scratch = testTmpDir('bt-imgapi-');
   busybox = readFileSync(busyboxTarball());
 });
 

@@ -1,10 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
-import { busyboxTarball } from '../helpers/paths.js';
+import { busyboxTarball, testTmpDir } from '../helpers/paths.js';
 import { dockerSaveArchive, imageConfig, makeTar, ociArchive, sha256, type ArchiveImage } from '../helpers/tars.js';
 
 let d: TestDaemon;
@@ -14,7 +14,7 @@ let busybox: Buffer;
 daemonForFile((x) => (d = x));
 
 before(() => {
-  scratch = mkdtempSync('/tmp/bt-load-');
+  scratch = testTmpDir('bt-load-');
   busybox = readFileSync(busyboxTarball());
 });
 

@@ -1,17 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readdirSync, rmSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, readdirSync, rmSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { busyboxTarball } from '../helpers/paths.js';
+import { busyboxTarball, testTmpDir } from '../helpers/paths.js';
 
 let d: TestDaemon;
 let scratch: string;
 
 before(async () => {
   d = await startDaemon();
-  scratch = mkdtempSync('/tmp/bt-img-');
+  scratch = testTmpDir('bt-img-');
 });
 
 after(async () => {

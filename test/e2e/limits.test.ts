@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 let d: TestDaemon;
 
@@ -45,7 +46,7 @@ test('read-only root refuses writes; bind mounts read-write and read-only', () =
   let r = d.docker(['run', '--rm', '--read-only', 'busybox', 'sh', '-c', 'touch /x']);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /Read-only file system/);
-  const host = mkdtempSync('/tmp/bt-bind-');
+  const host = testTmpDir('bt-bind-');
   try {
     writeFileSync(join(host, 'in.txt'), 'from host');
     r = d.docker(['run', '--rm', '-v', `${host}:/data`, 'busybox', 'sh', '-c', 'cat /data/in.txt; echo from-ctr > /data/out.txt']);

@@ -1,16 +1,16 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { busyboxTarball } from '../helpers/paths.js';
+import { busyboxTarball, testTmpDir } from '../helpers/paths.js';
 
 let d: TestDaemon;
 let host: string;
 
 before(async () => {
   d = await startDaemon();
-  host = mkdtempSync('/tmp/bt-mounts-');
+  host = testTmpDir('bt-mounts-');
 });
 
 after(async () => {

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { connect } from 'node:tls';
 import { startDaemon, TestDaemon, type DaemonOptions } from '../helpers/daemon.js';
 import { makeCa, makeCert } from '../helpers/certs.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 /** The real docker CLI against a TCP host, with the given TLS flags. */
 function dockerTcp(host: string, tlsArgs: string[], args: string[]): { code: number; stdout: string; stderr: string } {
@@ -57,7 +58,7 @@ test('the API socket is mode 0660, owned by root and the group named by --group 
 });
 
 test('TCP with mutual TLS serves a client with a certificate from the CA and refuses others at the handshake', async () => {
-  const dir = mkdtempSync('/tmp/bt-tls-');
+  const dir = testTmpDir('bt-tls-');
   try {
     makeCa(dir, 'good');
     makeCa(dir, 'rogue');

@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { repoRoot, busyboxTarball } from './paths.js';
+import { repoRoot, busyboxTarball, testTmpDir } from './paths.js';
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
 
@@ -43,7 +43,7 @@ export class TestDaemon {
 
   constructor(opts: DaemonOptions = {}) {
     this.opts = opts;
-    this.dir = mkdtempSync('/tmp/bt-');
+    this.dir = testTmpDir('bt-');
     this.dataRoot = join(this.dir, 'data');
     this.execRoot = opts.execRoot ?? join(this.dir, 'x');
     this.sock = join(this.dir, 'berth.sock');

@@ -19,9 +19,14 @@ const NEW_ONLY: ReadonlySet<Category> = new Set(['process', 'testdir']);
 
 export type Difference = { category: Category; key: string; change: 'new' | 'gone' | 'changed'; before?: string; after?: string };
 
-/** Where test daemons keep their trees (mkdtemp('/tmp/bt-')), and every mount under /tmp. */
-const TEST_DIR = /^bt-/;
-const TMP = '/tmp/';
+/**
+ * Where test files keep their trees: the run's own root (`BERTH_TEST_TMP`, made by the runner
+ * under /tmp) when given, so that another run's daemons, mounts and directories on the same
+ * machine (one not holding the lock: a file run by hand) are not taken for this run's leaks;
+ * otherwise every /tmp/bt-* tree.
+ */
+export type Scope = { root: string };
+const DEFAULT_SCOPE: Scope = { root: '/tmp/bt-' };
 
 export const SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet', 'net.bridge.bridge-nf-call-iptables'];
 
@@ -71,12 +76,14 @@ export function parseIptablesSave(table: string, text: string): Record<string, s
  * /proc/mounts → target → `fstype source` for mounts under /tmp and every nsfs mount (a
  * bind-mounted namespace) wherever it is. Mounts stacked on one target are listed together.
  */
-export function parseMounts(text: string): Record<string, string> {
+export function parseMounts(text: string, scope: Scope = DEFAULT_SCOPE): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const [source, target, fstype] = line.split(' ');
     if (!source || !target || !fstype) continue;
-    if (!target.startsWith(TMP) && fstype !== 'nsfs') continue;
+    // Named namespaces (/run/netns) are global: the netns category has them.
+    const ours = target.startsWith(scope.root) || (fstype === 'nsfs' && !target.startsWith('/tmp/'));
+    if (!ours) continue;
     const what = `${fstype} ${source}`;
     out[target] = out[target] === undefined ? what : `${out[target]} + ${what}`;
   }
@@ -84,14 +91,11 @@ export function parseMounts(text: string): Record<string, string> {
 }
 
 /**
- * A process the run may have left: a conmon whose argv names something under /tmp, or any
- * process whose argv or working directory points into a test directory (/tmp/bt-*).
+ * A process the run may have left: one whose argv or working directory points into the run's
+ * trees (a berthd, a conmon, a registry, a resolver started for a test).
  */
-export function isTestProcess(argv: string[], cwd: string): boolean {
-  const joined = argv.join(' ');
-  const exe = argv[0]?.split('/').pop();
-  if (exe === 'conmon' && joined.includes(TMP)) return true;
-  return joined.includes('/tmp/bt-') || cwd.startsWith('/tmp/bt-');
+export function isTestProcess(argv: string[], cwd: string, scope: Scope = DEFAULT_SCOPE): boolean {
+  return argv.join(' ').includes(scope.root) || cwd.startsWith(scope.root);
 }
 
 export function compareSnapshots(before: Snapshot, after: Snapshot): Difference[] {
@@ -152,7 +156,7 @@ function sysctls(): Record<string, string> {
   return out;
 }
 
-function processes(): Record<string, string> {
+function processes(scope: Scope): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
@@ -168,14 +172,14 @@ function processes(): Record<string, string> {
     } catch {
       // a zombie or a kernel thread has none
     }
-    if (argv.length === 0 || !isTestProcess(argv, cwd)) continue;
+    if (argv.length === 0 || !isTestProcess(argv, cwd, scope)) continue;
     const line = argv.join(' ');
     out[`pid ${pid}`] = line.length > 160 ? `${line.slice(0, 157)}...` : line;
   }
   return out;
 }
 
-export function takeSnapshot(): Snapshot {
+export function takeSnapshot(scope: Scope = DEFAULT_SCOPE): Snapshot {
   return {
     link: parseLinks(run('ip', ['-j', '-d', 'link', 'show'])),
     netns: parseNetns(run('ip', ['netns', 'list'])),
@@ -184,10 +188,15 @@ export function takeSnapshot(): Snapshot {
       ...parseIptablesSave('nat', run('iptables-save', ['-t', 'nat'])),
     },
     sysctl: sysctls(),
-    mount: parseMounts(readFileSync('/proc/mounts', 'utf8')),
-    process: processes(),
-    testdir: Object.fromEntries(
-      (existsSync('/tmp') ? readdirSync('/tmp') : []).filter((n) => TEST_DIR.test(n)).map((n) => [`/tmp/${n}`, 'test directory']),
-    ),
+    mount: parseMounts(readFileSync('/proc/mounts', 'utf8'), scope),
+    process: processes(scope),
+    testdir: testDirs(scope),
   };
+}
+
+/** The run's test directories: what is directly in its root, or /tmp/bt-* without one. */
+function testDirs(scope: Scope): Record<string, string> {
+  const [dir, prefix] = scope.root.endsWith('/') ? [scope.root.slice(0, -1), ''] : [scope.root.slice(0, scope.root.lastIndexOf('/')), scope.root.slice(scope.root.lastIndexOf('/') + 1)];
+  const names = existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(prefix)) : [];
+  return Object.fromEntries(names.map((n) => [`${dir}/${n}`, 'test directory']));
 }

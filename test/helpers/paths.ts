@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,4 +14,12 @@ export function busyboxTarball(): string {
     if (r.status !== 0) throw new Error(`cannot build the busybox rootfs: ${r.stderr}`);
   }
   return tar;
+}
+
+/**
+ * A fresh temporary directory for a test, inside the test run's own tree when the runner gave
+ * one (BERTH_TEST_TMP: its leak check then sees exactly this run's leftovers), else in /tmp.
+ */
+export function testTmpDir(prefix = 'bt-'): string {
+  return mkdtempSync(join(process.env['BERTH_TEST_TMP'] ?? '/tmp', prefix));
 }

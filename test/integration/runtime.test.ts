@@ -1,13 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadStream, mkdtempSync, mkdirSync, readFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConmonRuntime } from '../../src/runtime/conmon-runtime.js';
 import { buildSpec } from '../../src/runtime/spec.js';
 import { extractTar } from '../../src/storage/tar-extract.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import type { RuntimeHandle, StartRequest } from '../../src/engine/ports.js';
-import { busyboxTarball } from '../helpers/paths.js';
+import { busyboxTarball, testTmpDir } from '../helpers/paths.js';
 import { isAlive } from '../../src/lib/proc.js';
 import { parseRecord } from '../../src/logs/k8s-file.js';
 
@@ -18,7 +18,7 @@ let rt: ConmonRuntime;
 const started: string[] = [];
 
 before(async () => {
-  dir = mkdtempSync('/tmp/bt-rt-');
+  dir = testTmpDir('bt-rt-');
   rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs);
   await extractTar(createReadStream(busyboxTarball()), rootfs);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { OverlayDriver } from '../../src/storage/drivers/overlay.js';
@@ -9,6 +9,7 @@ import { LayerStore } from '../../src/storage/layer-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { makeTar } from '../helpers/tars.js';
 import { mountsUnder, storageSuite } from './storage-suite.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 storageSuite('overlay2', {
   make: (root) => new OverlayDriver(root),
@@ -18,7 +19,7 @@ storageSuite('overlay2', {
 
 /** A scratch directory that is unmounted and removed whatever happens. */
 async function scratch(fn: (base: string) => Promise<void>): Promise<void> {
-  const base = mkdtempSync('/tmp/bt-ovl-');
+  const base = testTmpDir('bt-ovl-');
   try {
     await fn(base);
   } finally {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { StorageDriver } from '../../src/engine/ports.js';
@@ -9,6 +9,7 @@ import { LayerStore } from '../../src/storage/layer-store.js';
 import { BerthError } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { makeTar, sha256, type TarEntry } from '../helpers/tars.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 /**
  * One suite for every storage driver (containerd's snapshotter test suite is the model):
@@ -83,7 +84,7 @@ export function mountsUnder(dir: string): string[] {
 }
 
 async function withStore(f: DriverFixture, fn: (s: Store) => Promise<void>): Promise<void> {
-  const base = mkdtempSync('/tmp/bt-storage-');
+  const base = testTmpDir('bt-storage-');
   try {
     const root = join(base, 'driver');
     const driver = f.make(root);

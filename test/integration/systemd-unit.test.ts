@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { repoRoot } from '../helpers/paths.js';
+import { repoRoot, testTmpDir } from '../helpers/paths.js';
 
 const UNIT = join(repoRoot, 'contrib', 'systemd', 'berthd.service');
 
@@ -27,7 +27,7 @@ test('the systemd unit keeps containers across daemon restarts and reloads with 
 });
 
 test('systemd-analyze verify accepts the unit (ExecStart pointed at this checkout)', () => {
-  const dir = mkdtempSync('/tmp/bt-unit-');
+  const dir = testTmpDir('bt-unit-');
   try {
     const unit = readFileSync(UNIT, 'utf8').replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs')}`);
     const file = join(dir, 'berthd.service');

@@ -72,7 +72,7 @@ test('links: a new dummy and a veth on a bridge are reported with their kind; th
   ]);
 });
 
-test('mounts: only those under /tmp and bind-mounted namespaces are kept; stacked mounts are one entry', () => {
+test("mounts: only those in the run's tree and bind-mounted namespaces outside /tmp are kept; stacked mounts are one entry", () => {
   const text = [
     'proc /proc proc rw 0 0',
     'tmpfs /tmp tmpfs rw 0 0',
@@ -80,12 +80,17 @@ test('mounts: only those under /tmp and bind-mounted namespaces are kept; stacke
     'nsfs /run/netns/berth-1 nsfs rw 0 0',
     'tmpfs /tmp/bt-abc/m tmpfs rw 0 0',
     '/dev/vda1 /tmp/bt-abc/m ext4 rw 0 0',
+    'nsfs /tmp/bt-other/x/netns/1 nsfs rw 0 0',
+    'tmpfs /tmp/elsewhere tmpfs rw 0 0',
   ].join('\n');
-  assert.deepEqual(parseMounts(text), {
+  assert.deepEqual(parseMounts(text, { root: '/tmp/bt-abc/' }), {
     '/tmp/bt-abc/data/overlay2/merged': 'overlay overlay',
     '/run/netns/berth-1': 'nsfs nsfs',
     '/tmp/bt-abc/m': 'tmpfs tmpfs + ext4 /dev/vda1',
   });
+  // Without a run tree: every /tmp/bt-* tree.
+  assert.ok('/tmp/bt-other/x/netns/1' in parseMounts(text));
+  assert.ok(!('/tmp/elsewhere' in parseMounts(text)));
 });
 
 test('named network namespaces: the kernel id shown beside a name is not part of it', () => {
@@ -93,8 +98,10 @@ test('named network namespaces: the kernel id shown beside a name is not part of
   assert.deepEqual(compareSnapshots(snapshot({ netns: parseNetns('a (id: 0)\n') }), snapshot({ netns: parseNetns('a (id: 3)\n') })), []);
 });
 
-test('processes: a conmon of a /tmp test tree or anything running in /tmp/bt-* counts; an exited one is no leak', () => {
-  assert.equal(isTestProcess(['/usr/bin/conmon', '-b', '/tmp/x/containers/1'], '/'), true);
+test("processes: anything naming or running in the run's tree counts; another run's does not; an exited one is no leak", () => {
+  const run = { root: '/tmp/bt-run-1/' };
+  assert.equal(isTestProcess(['/usr/bin/conmon', '-b', '/tmp/bt-run-1/bt-x/containers/1'], '/', run), true);
+  assert.equal(isTestProcess(['/usr/bin/conmon', '-b', '/tmp/bt-run-2/bt-x/containers/1'], '/', run), false);
   assert.equal(isTestProcess(['conmon', '-b', '/run/berth/containers/1'], '/'), false);
   assert.equal(isTestProcess(['aardvark-dns', '--config', '/tmp/bt-xyz/x/dns'], '/'), true);
   assert.equal(isTestProcess(['etcd'], '/tmp/bt-xyz/etcd'), true);

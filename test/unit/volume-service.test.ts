@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync, statSync, readdirSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, existsSync, mkdirSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalDriver } from '../../src/volumes/local-driver.js';
 import { VolumeService, type VolumeUser } from '../../src/volumes/volume-service.js';
@@ -10,10 +10,11 @@ import { parseBind } from '../../src/api/wire/mounts.js';
 import { EventBus } from '../../src/engine/events.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import type { MountSpec } from '../../src/engine/container.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 /** A volume service on a temporary root, with a hand-held list of containers. */
 async function withService(fn: (s: VolumeService, ctx: { root: string; users: VolumeUser[]; events: EventBus }) => Promise<void>): Promise<void> {
-  const root = mkdtempSync('/tmp/bt-vol-');
+  const root = testTmpDir('bt-vol-');
   try {
     const users: VolumeUser[] = [];
     const events = new EventBus();
