@@ -267,7 +267,8 @@ export class BridgeDriver implements NetworkDriver {
 
   async #restore(input: RestoreInput): Promise<RestoreReport> {
     const report: RestoreReport = { adopted: [], repaired: [], cleaned: [], addressesFreed: [], ports: [], lost: [], leftovers: { netns: [], chains: [] } };
-    if (this.firewall.enabled) await this.firewall.look();
+    // Read at most once per start-up: ensureNetwork has usually just done it.
+    if (this.firewall.enabled) await this.firewall.known();
     const chainsBefore = new Set(this.firewall.ownChains());
     const links = localLinks();
     const gone = [...this.#endpoints.values()].filter((r) => !input.running.has(r.containerId));

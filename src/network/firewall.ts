@@ -41,6 +41,11 @@ export class Firewall {
     return this.#model;
   }
 
+  /** The kernel's rules as last read or applied; read them if that never happened. */
+  async known(): Promise<Saved> {
+    return this.#model ?? (await this.look());
+  }
+
   /** Chains of this instance found in the kernel by the last look (for leak reports). */
   ownChains(): string[] {
     if (!this.#model) return [];
