@@ -1,4 +1,5 @@
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDir, writeFileAtomic } from '../lib/atomic-file.js';
 import { conflict, errnoCode, invalidParameter, messageOf, notFound } from '../lib/errors.js';
@@ -77,6 +78,8 @@ export class BridgeDriver implements NetworkDriver {
   readonly #held = new Map<string, PortReservation[]>();
   readonly #ephemeral: EphemeralPorts;
   readonly #tag: string;
+  /** Networks a previous run set up, from their records: what the admin cleanup removes even if not configured now. */
+  #recorded: NetworkRecord[] = [];
 
   constructor(o: BridgeDriverOptions) {
     this.#o = o;
@@ -91,6 +94,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async init(): Promise<void> {
+    this.#recorded = loadNetworkRecords(join(this.#stateDir, 'networks'), this.#o.log);
     const { records, failures } = await this.#endpointsStore.loadAll();
     for (const f of failures) this.#o.log.warn({ containerId: f.id, err: f.error }, 'unreadable endpoint record');
     for (const r of records) {
@@ -372,6 +376,8 @@ export class BridgeDriver implements NetworkDriver {
       await this.firewall.sync();
       if (!net.info.external) await removeBridge(this.cmds, net.info.bridge);
       this.#networks.delete(name);
+      this.#recorded = this.#recorded.filter((r) => r.config.name !== name);
+      await rm(join(this.#stateDir, 'networks', name), { recursive: true, force: true });
     });
   }
 
@@ -387,17 +393,36 @@ export class BridgeDriver implements NetworkDriver {
       }
       await this.#removeUnrecordedNetns();
       const rules = await this.firewall.removeAll();
-      const bridges: string[] = [];
-      for (const { info } of this.#networks.values()) {
-        if (info.external) continue;
-        await removeBridge(this.cmds, info.bridge);
-        bridges.push(info.bridge);
+      const bridges = new Set<string>();
+      for (const c of [...this.#recorded.map((r) => r.config), ...[...this.#networks.values()].map((n) => n.info)]) {
+        if (c.external || bridges.has(c.bridge)) continue;
+        await removeBridge(this.cmds, c.bridge);
+        bridges.add(c.bridge);
       }
       this.#networks.clear();
       const ipForward = this.#o.ipForward ? restoreIpForward(this.#stateDir) : undefined;
-      return { endpoints, bridges, rules, ipForward };
+      return { endpoints, bridges: [...bridges], rules, ipForward };
     });
   }
+}
+
+function loadNetworkRecords(dir: string, log: Logger): NetworkRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+  const out: NetworkRecord[] = [];
+  for (const name of names) {
+    try {
+      out.push(JSON.parse(readFileSync(join(dir, name, 'network.json'), 'utf8')) as NetworkRecord);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') log.warn({ network: name, err: messageOf(err) }, 'unreadable network record');
+    }
+  }
+  return out;
 }
 
 function specOf(r: EndpointRecord): EndpointSpec {

@@ -92,7 +92,7 @@ async function main(argv: string[]): Promise<void> {
     s.on('message', (m, from) => s.send(`${b}:${m.toString()}`, from.port, from.address));
     s.bind(Number(a), '0.0.0.0', () => process.stdout.write('ready\n'));
   } else if (cmd === 'tcp-get') {
-    process.stdout.write(await tcpGet(a ?? '', Number(b)));
+    process.stdout.write(await tcpGet(a ?? '', Number(b), c ? Number(c) : undefined));
   } else if (cmd === 'udp-ask') {
     process.stdout.write(await udpAsk(a ?? '', Number(b), c ?? ''));
   } else {
