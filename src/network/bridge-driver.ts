@@ -21,10 +21,10 @@ import {
 } from './endpoint.js';
 import { Firewall } from './firewall.js';
 import { IpamStore, parsePool } from './ipam.js';
-import { formatCidr, isUnicastMac, macFromIpv4, parseCidr, parseIpv4 } from './ipv4.js';
+import { cidrContains, formatCidr, isUnicastMac, macFromIpv4, parseCidr, parseIpv4 } from './ipv4.js';
 import { NetLock } from './lock.js';
 import { containerChain, hostVethName, instanceTag, netnsPath } from './names.js';
-import { EphemeralPorts, PortReservation, bindPort, checkHeld, reservePorts } from './port-reservation.js';
+import { EphemeralPorts, PortReservation, bindPort, checkHeld, readSocketTables, reservePorts, type SocketTables } from './port-reservation.js';
 import { ephemeralRange, type PortRequest } from './ports.js';
 import { enableIpForward, enableRouteLocalnet, restoreIpForward } from './sysctl.js';
 import type {
@@ -285,18 +285,22 @@ export class BridgeDriver implements NetworkDriver {
       await this.#forget(rec.containerId);
       report.cleaned.push(rec.containerId);
     }
+    let sockets: SocketTables | undefined;
     for (const rec of [...this.#endpoints.values()]) {
       const live = input.running.get(rec.containerId);
       const net = this.#networks.get(rec.network);
       if (!live) continue;
-      if (!net || net.info.previousPool !== undefined) {
-        report.lost.push({ containerId: rec.containerId, reason: !net ? `network ${rec.network} is not configured` : `the address pool of network ${rec.network} changed` });
+      const moved = net ? movedFrom(rec, net.info) : `network ${rec.network} is not configured`;
+      if (moved) {
+        // Left as it is: the engine refuses to adopt the container and reports it.
+        report.lost.push({ containerId: rec.containerId, reason: moved });
         continue;
       }
       const what = await this.#repair(rec, live.pid, links);
       if (what.length > 0) report.repaired.push({ containerId: rec.containerId, what });
       else report.adopted.push(rec.containerId);
-      for (const c of checkHeld(rec.ports, live.monitorPid)) {
+      if (rec.ports.length > 0) sockets ??= readSocketTables();
+      for (const c of checkHeld(rec.ports, live.monitorPid, sockets)) {
         if (c.state === 'held') continue;
         if (c.state === 'free') {
           // Nobody holds it: berthd does, until the container stops or berthd exits.
@@ -423,6 +427,19 @@ function loadNetworkRecords(dir: string, log: Logger): NetworkRecord[] {
     }
   }
   return out;
+}
+
+/**
+ * Why an endpoint no longer fits its network as configured now (a `bip` or `bridge` change
+ * between runs), judged from the endpoint's own record so that it holds on every later run too.
+ */
+function movedFrom(rec: EndpointRecord, net: NetworkInfo): string | undefined {
+  if (rec.bridge !== net.bridge) return `network ${net.name} now uses bridge ${net.bridge}, not ${rec.bridge}`;
+  const ip = parseIpv4(rec.ip);
+  if (ip === undefined || !cidrContains(parseCidr(net.subnet), ip) || rec.gateway !== net.gateway) {
+    return `network ${net.name} is now ${net.subnet} via ${net.gateway}; the endpoint has ${rec.ip}/${rec.prefixLen} via ${rec.gateway}`;
+  }
+  return undefined;
 }
 
 function specOf(r: EndpointRecord): EndpointSpec {

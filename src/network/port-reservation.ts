@@ -159,8 +159,11 @@ export type HeldState = 'held' | 'free' | 'taken';
  * `taken` means another process holds it (its traffic is still DNATed to the container, but
  * the reservation is lost); `free` means nobody does.
  */
-export function checkHeld(mappings: PortMapping[], holderPid: number): { mapping: PortMapping; state: HeldState }[] {
-  const sockets = { tcp: socketTable('tcp'), udp: socketTable('udp') };
+export function checkHeld(
+  mappings: PortMapping[],
+  holderPid: number,
+  sockets: SocketTables = readSocketTables(),
+): { mapping: PortMapping; state: HeldState }[] {
   let holderInodes: Set<number> | undefined;
   const holder = () => (holderInodes ??= socketInodesOf(holderPid));
   return mappings.map((m) => {
@@ -168,6 +171,13 @@ export function checkHeld(mappings: PortMapping[], holderPid: number): { mapping
     if (inodes.length === 0) return { mapping: m, state: 'free' as const };
     return { mapping: m, state: inodes.some((i) => holder().has(i)) ? ('held' as const) : ('taken' as const) };
   });
+}
+
+export type SocketTables = Record<Protocol, Map<string, number[]>>;
+
+/** Both tables at once: read them once for a whole restore pass, not once per container. */
+export function readSocketTables(): SocketTables {
+  return { tcp: socketTable('tcp'), udp: socketTable('udp') };
 }
 
 /** `/proc/net/{tcp,udp}` → "ip:port" of listening (tcp) or unconnected (udp) sockets → inodes. */

@@ -341,6 +341,31 @@ test('a restore removes namespaces nobody recorded (an operation cut short)', as
   driver = next;
 });
 
+test('after a bip change a restart leaves the old endpoints alone and reports them, instead of adopting them', async () => {
+  const id = newContainer();
+  const c = await driver.connect(id, { network: 'bridge', ports: [] });
+  c.reservation.close();
+  const sleeper = spawnChild('sleep', ['3600']);
+  const moved = freeSubnet();
+  const next = makeDriver();
+  await next.init();
+  const info = await next.ensureNetwork({ ...net, subnet: moved.subnet, gateway: moved.gateway });
+  assert.deepEqual(info.previousPool, { subnet: net.subnet, gateway: net.gateway });
+  const index = ifindex(c.endpoint.hostVeth);
+  const report = await next.restore({ running: new Map([[id, { pid: sleeper.pid ?? 0, monitorPid: sleeper.pid ?? 0 }]]), existing: new Set([id]) });
+  assert.deepEqual(report.lost.map((l) => l.containerId), [id]);
+  assert.match(report.lost[0]?.reason ?? '', new RegExp(`is now ${moved.subnet.replaceAll('.', '\\.')}`));
+  assert.deepEqual(report.adopted, []);
+  assert.equal(ifindex(c.endpoint.hostVeth), index, 'its veth is untouched');
+  // Back to the original pool for the tests that follow.
+  kill(sleeper);
+  await next.disconnect(id, { keepStaticAddress: false });
+  spawnSync('ip', ['addr', 'del', `${moved.gateway}/24`, 'dev', net.bridge]);
+  driver = makeDriver();
+  await driver.init();
+  await driver.ensureNetwork(net);
+});
+
 test('removing everything leaves no link, namespace, rule, chain or mount', async () => {
   const id = newContainer();
   const port = await freePort();
