@@ -6,11 +6,19 @@ export type RunResult = { code: number | null; signal: NodeJS.Signals | null; st
 export function run(
   cmd: string,
   args: string[],
-  opts: { timeoutMs?: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+  opts: {
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    env?: NodeJS.ProcessEnv;
+    input?: string;
+    cwd?: string;
+    /** Open descriptors the child inherits as fds 3, 4, ... (everything else is close-on-exec). */
+    extraFds?: number[];
+  } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])],
       env: opts.env ?? process.env,
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       signal: opts.signal,

@@ -20,6 +20,13 @@ export type ConmonLaunch = {
   tty: boolean;
   stdin: boolean;
   leaveStdinOpen: boolean;
+  /**
+   * Descriptors conmon inherits (as fds 5, 6, ...) and keeps open for its whole life: the
+   * sockets reserving the container's published host ports (src/network/port-reservation.ts).
+   * conmon 2.1.6 passes them on to `runc create`, which closes them before the container
+   * process starts, so the container never holds them.
+   */
+  inheritFds?: readonly number[];
   timeoutMs?: number;
 };
 
@@ -52,7 +59,7 @@ export function conmonArgs(l: ConmonLaunch): string[] {
  */
 export async function launchConmon(l: ConmonLaunch): Promise<{ containerPid: number; conmonPid: number }> {
   const child = spawn(l.conmonPath, conmonArgs(l), {
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', ...(l.inheritFds ?? [])],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' },
     detached: true,
   });
