@@ -11,6 +11,8 @@ export default tseslint.config(
     rules: {
       // Checked by tsc (noUnusedLocals) already; `_`-prefixed parameters are deliberate.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // `[state, value] = step(state)` reassigns one of the two: no const to prefer there.
+      'prefer-const': ['error', { destructuring: 'all' }],
     },
   },
   {

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { ephemeralRange } from '../../src/network/ports.js';
 import type { NetworkConfig } from '../../src/network/types.js';
 import { freePort, freeSubnet, holdFds, ifindex, iptablesSave, kill, leftovers, linkMac, linkNames, uniqueBridge } from '../helpers/net-fixture.js';
 import { hostAddress, serveInNetns, tcpGet, udpAsk } from '../helpers/net-tools.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 // The host side of bridge networking against the real kernel, in the host's namespace, with
 // plain network namespaces standing in for containers and a `sleep` holding the reserved
@@ -56,7 +57,7 @@ function makeDriver(): BridgeDriver {
 }
 
 before(async () => {
-  dir = mkdtempSync('/tmp/bt-net-');
+  dir = testTmpDir('bt-net-');
   dataRoot = join(dir, 'data');
   execRoot = join(dir, 'exec');
   const s = freeSubnet();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { checkHeld, reservePorts, EphemeralPorts, socketInodesOf, socketTable } 
 import type { EndpointInfo, NetworkConfig } from '../../src/network/types.js';
 import { freePort, freeSubnet, iptablesSave, leftovers, uniqueBridge } from '../helpers/net-fixture.js';
 import { hostAddress, tcpGet } from '../helpers/net-tools.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 // The fact live restore of published ports rests on, with the real conmon 2.1.6 and runc: the
 // sockets berthd binds to reserve host ports, passed to conmon at spawn, stay held by conmon
@@ -21,7 +22,7 @@ import { hostAddress, tcpGet } from '../helpers/net-tools.js';
 const child = fileURLToPath(new URL('../helpers/conmon-ports-child.js', import.meta.url));
 
 test('conmon keeps the published-port sockets after the daemon exits; the container never sees them and still gets the traffic', async () => {
-  const dir = mkdtempSync('/tmp/bt-cport-');
+  const dir = testTmpDir('bt-cport-');
   const s = freeSubnet();
   const net: NetworkConfig = { name: 'bridge', id: newId(), bridge: uniqueBridge(), external: false, subnet: s.subnet, gateway: s.gateway, mtu: 1500, icc: true, ipMasq: true };
   const port = await freePort();

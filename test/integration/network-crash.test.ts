@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { newId } from '../../src/lib/ids.js';
 import type { NetworkConfig } from '../../src/network/types.js';
 import { freeSubnet, iptablesSave, leftovers, linkNames, uniqueBridge } from '../helpers/net-fixture.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 const child = fileURLToPath(new URL('../helpers/connect-child.js', import.meta.url));
 
@@ -31,7 +32,7 @@ function connectThenKill(dir: string, net: NetworkConfig, n: number): Promise<st
 }
 
 test('a daemon killed -9 in the middle of connecting containers leaves nothing a restart does not clean', async () => {
-  const dir = mkdtempSync('/tmp/bt-ncrash-');
+  const dir = testTmpDir('bt-ncrash-');
   const s = freeSubnet();
   const net: NetworkConfig = { name: 'bridge', id: newId(), bridge: uniqueBridge(), external: false, subnet: s.subnet, gateway: s.gateway, mtu: 1500, icc: true, ipMasq: true };
   const make = () => new BridgeDriver({ dataRoot: join(dir, 'data'), execRoot: join(dir, 'exec'), iptables: true, ipForward: false, log: silentLogger() });

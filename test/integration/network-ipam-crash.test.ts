@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { IpamStore } from '../../src/network/ipam.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 const child = fileURLToPath(new URL('../helpers/ipam-child.js', import.meta.url));
 
@@ -30,7 +31,7 @@ function allocateThenKill(dir: string, prefix: string, n: number): Promise<Map<s
 }
 
 test('an address is never handed out twice, even when the allocating process is killed -9 mid-way', async () => {
-  const dir = mkdtempSync('/tmp/bt-ipam-');
+  const dir = testTmpDir('bt-ipam-');
   try {
     const everTold = new Map<string, string>();
     for (const [round, n] of [5, 13, 29, 2, 41].entries()) {

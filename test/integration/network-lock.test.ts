@@ -1,17 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetLock } from '../../src/network/lock.js';
 import { isKind } from '../../src/lib/errors.js';
+import { testTmpDir } from '../helpers/paths.js';
 
 const child = fileURLToPath(new URL('../helpers/lock-child.js', import.meta.url));
 
 test('a helper left running by a killed daemon keeps the network lock until it exits', async () => {
-  const dir = mkdtempSync('/tmp/bt-lock-');
+  const dir = testTmpDir('bt-lock-');
   const tag = `test-${randomBytes(4).toString('hex')}`;
   const pidFile = join(dir, 'helper.pid');
   let helperPid = 0;

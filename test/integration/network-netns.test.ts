@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { testTmpDir } from '../helpers/paths.js';
 
 // A daemon in a network namespace of its own, whose FORWARD policy is DROP with a DROP rule
 // below (what dockerd leaves on a host): berth's rules must make bridged, hairpin and published
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const scenario = fileURLToPath(new URL('../helpers/netns-scenario.js', import.meta.url));
 
 test('in its own namespace with FORWARD policy DROP: containers reach each other, published ports and hairpin work, icc=false isolates', () => {
-  const dir = mkdtempSync('/tmp/bt-netns-');
+  const dir = testTmpDir('bt-netns-');
   const hostForward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
   try {
     const r = spawnSync('unshare', ['--net', '--', process.execPath, scenario, dir], { encoding: 'utf8', timeout: 180_000 });
