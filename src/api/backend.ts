@@ -52,6 +52,8 @@ export type SystemInfo = {
   debug: boolean;
   labels: string[];
   experimental: boolean;
+  /** As dockerd lists them: `name=seccomp,profile=builtin`, `name=no-new-privileges`. */
+  securityOptions: string[];
   warnings: string[];
 };
 

@@ -38,6 +38,10 @@ import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { tarDirectory } from '../storage/tar-export.js';
+import type { SeccompChoice } from '../engine/seccomp.js';
+import { goArch } from '../runtime/seccomp/default-profile.js';
+import { loadSeccompChoice, seccompInfo } from './seccomp-option.js';
+import { release } from 'node:os';
 
 export type DaemonOptions = {
   config: DaemonConfig;
@@ -75,6 +79,8 @@ export class Daemon {
   readonly #layers: LayerStore;
   readonly #imageStore: ImageStore;
   readonly #store: RecordStore<ContainerRecord>;
+  /** The daemon's `seccomp-profile`, read at start. */
+  #seccomp: SeccompChoice = { mode: 'builtin' };
 
   constructor(o: DaemonOptions) {
     this.#o = o;
@@ -133,6 +139,8 @@ export class Daemon {
           hostCapabilities: hostCaps,
           initPath: cfg.initPath,
           dns: cfg.dns.length + cfg.dnsSearch.length + cfg.dnsOpts.length > 0 ? { servers: cfg.dns, search: cfg.dnsSearch, options: cfg.dnsOpts } : undefined,
+          noNewPrivileges: cfg.noNewPrivileges,
+          seccomp: { daemon: this.#seccomp, host: { arch: goArch(process.arch), kernel: release() } },
         };
       },
     });
@@ -191,6 +199,7 @@ export class Daemon {
     await mkdir(c.dataRoot, { recursive: true, mode: 0o711 });
     await mkdir(c.execRoot, { recursive: true, mode: 0o700 });
     await this.#claimPidfile();
+    this.#seccomp = await loadSeccompChoice(c.seccompProfile, this.#log);
     // Listen at once but answer only when the containers are known: a client that connects
     // during the restore waits a few milliseconds instead of finding no daemon (what
     // systemd's socket activation does for dockerd).
@@ -281,7 +290,7 @@ export class Daemon {
       debug: c.debug,
       labels: c.labels,
       experimental: c.experimental,
-      warnings: [],
+      ...seccompInfo(this.#seccomp, c.noNewPrivileges),
     };
   }
 

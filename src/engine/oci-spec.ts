@@ -7,6 +7,8 @@ import { mkdirInRoot } from '../storage/in-root.js';
 import { writeEtcFiles } from '../network/etc-files.js';
 import { ociUserMounts, withNetworkFiles } from './mounts.js';
 import { invalidParameter } from '../lib/errors.js';
+import type { SeccompChoice } from './seccomp.js';
+import { seccompFor, type SeccompHost } from '../runtime/seccomp/docker-profile.js';
 
 export type RuntimeChoice = { name: string; path: string; args: string[] };
 
@@ -21,6 +23,10 @@ export type SpecContext = {
   initPath: string;
   /** The daemon's dns/dns-search/dns-opts, used when a container sets none. */
   dns?: { servers: string[]; search: string[]; options: string[] } | undefined;
+  /** The daemon's `no-new-privileges`, for containers that do not say. */
+  noNewPrivileges: boolean;
+  /** The daemon's `seccomp-profile` and what the host adds to a profile's conditions. */
+  seccomp: { daemon: SeccompChoice; host: SeccompHost };
 };
 
 const INIT_IN_CONTAINER = '/sbin/docker-init';
@@ -68,6 +74,9 @@ export async function buildContainerSpec(
     return { type, soft: u.soft, hard: u.hard };
   });
 
+  const caps = s.privileged ? ctx.hostCapabilities : capabilities(s.capAdd, s.capDrop, ctx.hostCapabilities);
+  const seccomp = seccompFor({ container: t.seccomp, daemon: ctx.seccomp.daemon, privileged: s.privileged, capabilities: caps, host: ctx.seccomp.host });
+
   return {
     id: r.id,
     tty: s.tty,
@@ -89,9 +98,9 @@ export async function buildContainerSpec(
       additionalGids: user.additionalGids,
       tty: s.tty,
       consoleSize: s.consoleSize,
-      capabilities: s.privileged ? ctx.hostCapabilities : capabilities(s.capAdd, s.capDrop, ctx.hostCapabilities),
+      capabilities: caps,
       rlimits,
-      noNewPrivileges: t.noNewPrivileges ?? false,
+      noNewPrivileges: t.noNewPrivileges ?? ctx.noNewPrivileges,
       privileged: s.privileged,
       networkMode: s.networkMode,
       mounts: [
@@ -99,6 +108,7 @@ export async function buildContainerSpec(
         ...withNetworkFiles(userMounts, etcMounts),
         ...(s.init ? [{ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro', 'rprivate'] }] : []),
       ],
+      seccomp,
       cgroupsPath: `${(t.cgroupParent ?? ctx.cgroupParent).replace(/\/$/, '')}/${r.id}`,
       ...(t.oomScoreAdj !== undefined ? { oomScoreAdj: t.oomScoreAdj } : {}),
       tuning: {
