@@ -3,6 +3,29 @@ import type { ImageService } from '../images/image-service.js';
 import type { EventBus } from '../engine/events.js';
 import type { ExecService } from '../engine/exec-service.js';
 import type { VolumeService } from '../volumes/volume-service.js';
+import type { LogMessage, ReadLogsOptions } from '../logs/log-reader.js';
+import type { Logger } from '../lib/logger.js';
+
+/*
+ * The API's one door into the engine and the services: the narrow views the routes use,
+ * and the domain types and pure helpers the wire code needs. Nothing else in api/ imports
+ * engine/, images/, volumes/ or logs/ (the lint's boundary rule holds it).
+ */
+export type { ContainerRecord, HostTuning, MountSpec, RestartPolicy, Ulimit } from '../engine/container.js';
+export type { CreateOptions } from '../engine/create-options.js';
+export type { SeccompAction, SeccompArg, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../engine/seccomp.js';
+export { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_OPERATORS } from '../engine/seccomp.js';
+export type { WaitCondition } from '../engine/container-service.js';
+export type { AttachSession, RawStats } from '../engine/ports.js';
+export type { EngineEvent } from '../engine/events.js';
+export type { ExecConfig } from '../engine/exec-service.js';
+export type { HistoryItem, ImageInfo, PruneReport } from '../images/image-service.js';
+export type { VolumeInfo } from '../volumes/volume.js';
+export type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '../volumes/volume-service.js';
+export { familiarString, fullString, parseReference, withDefaultTag } from '../images/reference.js';
+
+/** Reading a container's log file (conmon's k8s-file), following it while the container runs. */
+export type LogBackend = { read(opts: ReadLogsOptions): AsyncIterable<LogMessage> };
 
 /** The narrow views of the engine that the routes use. */
 export type ContainerBackend = Pick<
@@ -63,6 +86,7 @@ export type Backend = {
   volumes: VolumeBackend;
   events: EventBus;
   exec: Pick<ExecService, 'create' | 'start' | 'get' | 'resize' | 'idsOf'>;
+  logs: LogBackend;
   system: () => SystemInfo;
-  log: import('../lib/logger.js').Logger;
+  log: Logger;
 };

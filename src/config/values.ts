@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { ConfigError, configMessages as m } from './messages.js';
 import type { AddressPool, Ulimit } from './types.js';
+import { ramInBytes } from '../lib/units.js';
 
 export const DEFAULT_UNIX_SOCKET = '/run/berth/berth.sock';
 
@@ -21,12 +22,10 @@ export function parseGoInt(v: string): number {
   return Number(v);
 }
 
-/** go-units RAMInBytes: binary multiples, optional `i`/`b` suffix (`10m`, `1g`, `512KiB`). */
 export function parseSize(v: string): number {
-  const match = /^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v);
-  if (!match) throw new ConfigError(m.invalidSize(v));
-  const power = match[2] ? 'kmgtp'.indexOf(match[2].toLowerCase()) + 1 : 0;
-  return Math.floor(Number(match[1]) * 1024 ** power);
+  const bytes = ramInBytes(v);
+  if (bytes === undefined) throw new ConfigError(m.invalidSize(v));
+  return bytes;
 }
 
 /** moby opts.ValidateLabel: at least one `=`. */

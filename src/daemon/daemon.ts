@@ -33,11 +33,15 @@ import { restore, type RestoreReport } from '../restore/restore.js';
 import { currentFingerprint, fingerprintChanges, readFingerprint, writeFingerprint } from '../restore/fingerprint.js';
 import { hardLimits, hostCapabilities } from './host-limits.js';
 import { LogRotator } from '../logs/rotator.js';
+import { readLogs } from '../logs/log-reader.js';
 import { errnoCode, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { tarDirectory } from '../storage/tar-export.js';
+import { OciSpecBuilder } from '../runtime/container-spec.js';
+import { NetworkFilesStep } from '../network/network-files-step.js';
+import type { ImageRuntimeConfig } from '../engine/create-options.js';
 import type { SeccompChoice } from '../engine/seccomp.js';
 import { goArch } from '../runtime/seccomp/default-profile.js';
 import { loadSeccompChoice, seccompInfo } from './seccomp-option.js';
@@ -99,8 +103,7 @@ export class Daemon {
       hostCapabilities: hostCapabilities(),
     });
     this.#rotator = new LogRotator(o.log);
-    let containers: ContainerService | undefined;
-    this.images = new ImageService(this.#imageStore, this.#layers, (id) => containers?.usersOf(id) ?? [], o.engineVersion, {
+    this.images = new ImageService(this.#imageStore, this.#layers, (id) => this.containers.usersOf(id), o.engineVersion, {
       tmpDir: join(c.dataRoot, 'tmp'),
       log: o.log,
       events: this.events,
@@ -108,18 +111,25 @@ export class Daemon {
     this.volumes = new VolumeService({
       driver: new LocalDriver(join(c.dataRoot, 'volumes'), o.log),
       // Every container holds the volumes it mounts, whatever its state.
-      users: () => (containers?.list() ?? []).map((r) => ({ id: r.id, mounts: r.spec.mounts })),
+      users: () => this.containers.list().map((r) => ({ id: r.id, mounts: r.spec.mounts })),
       events: this.events,
       log: o.log,
     });
     const limits = hardLimits();
     const hostCaps = hostCapabilities();
-    containers = new ContainerService({
+    const images = this.images;
+    const layers = this.#layers;
+    this.containers = new ContainerService({
       store: this.#store,
       runtime: this.#runtime,
       storage: this.#storage,
-      images: this.images,
-      layers: this.#layers,
+      images: {
+        resolve: (ref) => {
+          const info = images.resolve(ref);
+          return { id: info.image.id, runtimeConfig: (info.image.config.config ?? {}) as ImageRuntimeConfig, topLayer: info.topLayer };
+        },
+        layerCacheIds: (top) => layers.chain(top).map((l) => l.cacheId),
+      },
       events: this.events,
       log: o.log,
       engineVersion: o.engineVersion,
@@ -128,7 +138,13 @@ export class Daemon {
       rotator: this.#rotator,
       tarDirectory,
       volumes: this.volumes,
-      specContext: () => {
+      steps: [
+        new NetworkFilesStep(() => {
+          const cfg = this.#config;
+          return cfg.dns.length + cfg.dnsSearch.length + cfg.dnsOpts.length > 0 ? { servers: cfg.dns, search: cfg.dnsSearch, options: cfg.dnsOpts } : undefined;
+        }),
+      ],
+      specs: new OciSpecBuilder(() => {
         const cfg = this.#config;
         const rt = cfg.runtimes[cfg.defaultRuntime] ?? { path: 'runc', runtimeArgs: [] };
         return {
@@ -138,13 +154,11 @@ export class Daemon {
           hardLimits: limits,
           hostCapabilities: hostCaps,
           initPath: cfg.initPath,
-          dns: cfg.dns.length + cfg.dnsSearch.length + cfg.dnsOpts.length > 0 ? { servers: cfg.dns, search: cfg.dnsSearch, options: cfg.dnsOpts } : undefined,
           noNewPrivileges: cfg.noNewPrivileges,
           seccomp: { daemon: this.#seccomp, host: { arch: goArch(process.arch), kernel: release() } },
         };
-      },
+      }),
     });
-    this.containers = containers;
     this.exec = new ExecService({
       runtime: this.#runtime,
       events: this.events,
@@ -157,6 +171,7 @@ export class Daemon {
       images: this.images,
       volumes: this.volumes,
       events: this.events,
+      logs: { read: readLogs },
       system: () => this.systemInfo(),
       log: o.log,
     };

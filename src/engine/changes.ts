@@ -1,5 +1,6 @@
-/** One entry of `docker diff`: Docker's kinds, 0 changed, 1 added, 2 deleted. */
-export type Change = { path: string; kind: 0 | 1 | 2 };
+import type { Change } from './ports.js';
+
+export type { Change };
 
 const INIT_FILES = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv'];
 const INIT_DIRS = ['/dev', '/proc', '/sys'];

@@ -2,6 +2,7 @@ import type { ContainerSpec } from './container.js';
 import { invalidParameter } from '../lib/errors.js';
 import { parseSignal } from './signals.js';
 import { withImageVolumes } from './mounts.js';
+import { mergeEnv } from '../lib/env.js';
 
 /**
  * A create request in the engine's terms. `undefined` means "not given" so the image's value
@@ -43,16 +44,6 @@ export type ImageRuntimeConfig = {
   StopSignal?: string;
   Volumes?: Record<string, unknown> | null;
 };
-
-/** Merge env lists: later entries replace earlier ones with the same key. */
-export function mergeEnv(base: string[], over: string[]): string[] {
-  const out = new Map<string, string>();
-  for (const e of [...base, ...over]) {
-    const eq = e.indexOf('=');
-    out.set(eq < 0 ? e : e.slice(0, eq), e);
-  }
-  return [...out.values()];
-}
 
 /** Combine a create request with its image's defaults into the container's spec. */
 export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultHostname: string): ContainerSpec {

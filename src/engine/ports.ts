@@ -1,8 +1,38 @@
 import type { ProcessIdentity } from '../lib/proc.js';
-import type { RawStats } from '../runtime/cgroups.js';
-import type { Change } from './changes.js';
+import type { ContainerRecord, MountSpec } from './container.js';
+import type { ImageRuntimeConfig } from './create-options.js';
 
-export type { RawStats };
+/*
+ * The engine's ports: what it needs from the world, as interfaces the adapters (runtime/,
+ * storage/, network/, images/, volumes/, state/, logs/) implement. Adapters import the
+ * engine only through this file; the domain types they need are re-exported here.
+ */
+export type { ContainerRecord, ContainerSpec, HostTuning, MountSpec } from './container.js';
+export type { SeccompAction, SeccompArg, SeccompChoice, SeccompCondition, SeccompProfile } from './seccomp.js';
+export type { VolumePort, RootfsAccess } from './volume-port.js';
+export type { EventBus } from './events.js';
+export type { ImageRuntimeConfig } from './create-options.js';
+
+/** One entry of `docker diff`: Docker's kinds, 0 changed, 1 added, 2 deleted. */
+export type Change = { path: string; kind: 0 | 1 | 2 };
+
+/** Resource usage read from a container's cgroups (`docker stats`). */
+export type RawStats = {
+  cpuTotalNs: number;
+  cpuPerCpuNs: number[];
+  cpuUserNs: number;
+  cpuKernelNs: number;
+  systemCpuNs: number;
+  onlineCpus: number;
+  throttling: { periods: number; throttledPeriods: number; throttledTime: number };
+  memoryUsage: number;
+  memoryMaxUsage: number;
+  memoryLimit: number;
+  memoryStat: Record<string, number>;
+  pids: number;
+  pidsLimit: number;
+};
+
 
 /**
  * What the engine needs from the OCI runtime adapter. The handle is persisted in the
@@ -134,4 +164,63 @@ export interface StorageDriver {
   /** What the container changed against its image (`docker diff`), sorted by path. */
   changes(containerId: string, parentChain: string[]): Promise<Change[]>;
   listContainerLayers(): Promise<string[]>;
+}
+
+/** Where container records live: written atomically, one folder per container. */
+export interface StateStore<T> {
+  write(id: string, record: T): Promise<void>;
+  remove(id: string): Promise<void>;
+  /** The container's folder (its log, its network files). */
+  dirOf(id: string): string;
+}
+
+/** An image as the container lifecycle needs it. */
+export type ImageForContainer = {
+  id: string;
+  /** The image's `config` (Cmd, Env, Volumes...), the container's defaults. */
+  runtimeConfig: ImageRuntimeConfig;
+  /** Chain id of its top layer; undefined for an image without layers. */
+  topLayer: string | undefined;
+};
+
+/** Images and their layers, seen from the container lifecycle. */
+export interface ImagePort {
+  resolve(ref: string): ImageForContainer;
+  /** The storage driver's cache ids of the layers under `topLayer`, lowest first. */
+  layerCacheIds(topLayer: string): string[];
+}
+
+/** Rotation of a container's log file by size, done while the container runs. */
+export interface LogRotation {
+  track(id: string, o: { logPath: string; maxSize: number; maxFile: number; reopen: () => Promise<void> }): void;
+  untrack(id: string): void;
+  stop(): void;
+}
+
+/** A file bind-mounted into the container by a start step (its /etc/hosts, /etc/resolv.conf...). */
+export type ContainerFile = { source: string; destination: string };
+
+/** What a start step adds to the container it prepares. */
+export type StartContribution = {
+  /** Go on top of the user's mounts (a volume on /etc must not hide them), unless the user mounts one there. */
+  files?: ContainerFile[];
+};
+
+/**
+ * A part of a container's start that lives outside the runtime and the storage driver: its
+ * network files today; network endpoints, published-port reservations and health monitors
+ * as they come. Steps run in order before the runtime starts the container; their `stop`
+ * runs in reverse order after a failed start and at every exit (also exits the restore pass
+ * records), their `remove` when the container is removed. Both are idempotent.
+ */
+export interface StartStep {
+  readonly name: string;
+  start(c: ContainerRecord, containerDir: string, signal?: AbortSignal): Promise<StartContribution>;
+  stop(c: ContainerRecord): Promise<void>;
+  remove(c: ContainerRecord): Promise<void>;
+}
+
+/** Turns a container, its mounted rootfs and its prepared mounts into what the runtime starts. */
+export interface SpecBuilder {
+  build(c: ContainerRecord, rootfs: string, mounts: MountSpec[], contributions: StartContribution[]): Promise<StartRequest>;
 }

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImageStore, type ImageConfig, type StoredImage } from './image-store.js';
-import type { LayerStore } from '../storage/layer-store.js';
+import type { LayerStore } from '../storage/index.js';
 import { applyChanges } from './changes.js';
 import {
   familiarString,
@@ -15,7 +15,7 @@ import {
 import { conflict, invalidParameter, notFound, systemError, BerthError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { Mutex } from '../lib/mutex.js';
-import type { EventBus } from '../engine/events.js';
+import type { EventBus } from '../engine/ports.js';
 import type { Logger } from '../lib/logger.js';
 import { chainIds, loadArchive, type ArchivedImage } from './load.js';
 

@@ -5,9 +5,8 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ImageConfig } from './image-store.js';
 import { parseReference, withDefaultTag, fullString, type ImageRef } from './reference.js';
-import { chainIdOf, type LayerStore } from '../storage/layer-store.js';
-import { extractTar } from '../storage/tar-extract.js';
-import { resolveInRoot } from '../storage/in-root.js';
+import { chainIdOf, extractTar, type LayerStore } from '../storage/index.js';
+import { resolveInRoot } from '../lib/in-root.js';
 import { errnoCode, invalidParameter, isKind, messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 

@@ -503,14 +503,13 @@ class Wake {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.#dirty = false;
-        self.#resolve = undefined;
+        this.#dirty = false;
+        this.#resolve = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.#resolve = done;
     });
   }

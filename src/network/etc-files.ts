@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import type { OciMount } from '../runtime/spec.js';
+import type { ContainerFile } from '../engine/ports.js';
 import { errnoCode } from '../lib/errors.js';
 
 const LOOPBACK_HOSTS = [
@@ -50,9 +50,9 @@ export function resolvConfWith(base: string, dns: { servers: string[]; search: s
 
 /**
  * Write the container's /etc/hostname, /etc/hosts and /etc/resolv.conf into its folder and
- * return the bind mounts that put them in place.
+ * say where they go in the container.
  */
-export async function writeEtcFiles(i: EtcFilesInput): Promise<OciMount[]> {
+export async function writeEtcFiles(i: EtcFilesInput): Promise<ContainerFile[]> {
   const hostsPath = join(i.dir, 'hosts');
   const hostnamePath = join(i.dir, 'hostname');
   const resolvPath = join(i.dir, 'resolv.conf');
@@ -74,13 +74,11 @@ export async function writeEtcFiles(i: EtcFilesInput): Promise<OciMount[]> {
     });
     await writeFile(hostsPath, `${await readFile(hostsPath, 'utf8')}${extra.join('\n')}\n`);
   }
-  const bind = (source: string, destination: string): OciMount => ({
-    destination,
-    type: 'bind',
-    source,
-    options: ['rbind', 'rprivate'],
-  });
-  return [bind(resolvPath, '/etc/resolv.conf'), bind(hostnamePath, '/etc/hostname'), bind(hostsPath, '/etc/hosts')];
+  return [
+    { source: resolvPath, destination: '/etc/resolv.conf' },
+    { source: hostnamePath, destination: '/etc/hostname' },
+    { source: hostsPath, destination: '/etc/hosts' },
+  ];
 }
 
 async function readOr(path: string, fallback: string): Promise<string> {

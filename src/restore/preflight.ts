@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { RecordStore } from '../state/record-store.js';
+import { RecordStore } from '../state/index.js';
 import { migrateRecord, isRunningLike, type ContainerRecord } from '../engine/container.js';
 import type { OciRuntime } from '../engine/ports.js';
 import { classify, describe, type Classification, type DaemonView } from './classify.js';

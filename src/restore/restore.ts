@@ -1,11 +1,11 @@
 import type { ContainerService } from '../engine/container-service.js';
 import { isRunningLike, type ContainerRecord } from '../engine/container.js';
 import type { OciRuntime, StorageDriver } from '../engine/ports.js';
-import type { RecordStore } from '../state/record-store.js';
+import type { RecordStore } from '../state/index.js';
 import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { readdir } from 'node:fs/promises';
-import { nsToIso } from '../runtime/exit-watcher.js';
+import { nsToIso } from '../lib/docker-time.js';
 import { classify, type DaemonView } from './classify.js';
 
 export type RestoreDeps = {

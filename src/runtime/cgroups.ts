@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
+import type { RawStats } from '../engine/ports.js';
 
 /** controller → cgroup path of a process (cgroup v1 hierarchy, as on these machines). */
 export async function cgroupPaths(pid: number): Promise<Map<string, string>> {
@@ -32,21 +33,6 @@ export async function containerPids(pid: number): Promise<number[]> {
   return procs.split('\n').filter(Boolean).map(Number);
 }
 
-export type RawStats = {
-  cpuTotalNs: number;
-  cpuPerCpuNs: number[];
-  cpuUserNs: number;
-  cpuKernelNs: number;
-  systemCpuNs: number;
-  onlineCpus: number;
-  throttling: { periods: number; throttledPeriods: number; throttledTime: number };
-  memoryUsage: number;
-  memoryMaxUsage: number;
-  memoryLimit: number;
-  memoryStat: Record<string, number>;
-  pids: number;
-  pidsLimit: number;
-};
 
 const USER_HZ_NS = 10_000_000;
 

@@ -11,6 +11,7 @@ import type {
   ProbeResult,
   RuntimeHandle,
   StartRequest,
+  RawStats,
 } from '../engine/ports.js';
 import { identify, isAlive, readStatSync, signalIdentity, type ProcessIdentity } from '../lib/proc.js';
 import { launchConmon } from './conmon.js';
@@ -18,10 +19,10 @@ import { RuncCli } from './runc.js';
 import { ExitWatcher } from './exit-watcher.js';
 import { connectAttach } from './attach.js';
 import { launchExec } from './conmon-exec.js';
-import { containerPids, readStats, type RawStats } from './cgroups.js';
+import { containerPids, readStats } from './cgroups.js';
 import { run } from '../lib/exec.js';
 import { resolveUser } from './user.js';
-import { mergeEnv } from '../engine/create-options.js';
+import { mergeEnv } from '../lib/env.js';
 import type { Logger } from '../lib/logger.js';
 import { invalidParameter, messageOf, systemError } from '../lib/errors.js';
 

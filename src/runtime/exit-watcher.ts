@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:
 import { join } from 'node:path';
 import { errnoCode } from '../lib/errors.js';
 import type { ExitInfo } from '../engine/ports.js';
+import { nsToIso } from '../lib/docker-time.js';
 import type { Logger } from '../lib/logger.js';
 
 type Waiter = { persistDir: string; resolve: (e: ExitInfo) => void; reject: (e: unknown) => void };
@@ -113,11 +114,4 @@ export class ExitWatcher {
     this.#waiters.delete(id);
     for (const w of waiters ?? []) w.resolve(info);
   }
-}
-
-/** RFC 3339 with nanoseconds, as Docker prints State.FinishedAt. */
-export function nsToIso(ns: bigint): string {
-  const ms = Number(ns / 1_000_000n);
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, `.${frac}Z`);
 }

@@ -1,4 +1,4 @@
-import type { HostTuning } from '../engine/container.js';
+import type { HostTuning } from '../engine/ports.js';
 import type { OciSeccomp } from './seccomp/oci.js';
 
 /**

@@ -1,4 +1,4 @@
-import { readFileInRoot } from '../storage/in-root.js';
+import { readFileInRoot } from '../lib/in-root.js';
 import { invalidParameter } from '../lib/errors.js';
 
 export type ResolvedUser = { uid: number; gid: number; additionalGids: number[]; home: string };

@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { Change } from '../engine/changes.js';
+import type { Change } from '../engine/ports.js';
 
 const stat = (p: string): Stats | undefined => lstatSync(p, { throwIfNoEntry: false });
 

@@ -1,5 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
-import { resolveInRoot } from '../storage/in-root.js';
+import { resolveInRoot } from '../lib/in-root.js';
 import { run } from '../lib/exec.js';
 import { errnoCode, systemError } from '../lib/errors.js';
 

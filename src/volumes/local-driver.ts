@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RecordStore } from '../state/record-store.js';
+import { RecordStore } from '../state/index.js';
 import type { Logger } from '../lib/logger.js';
 import { messageOf, systemError } from '../lib/errors.js';
 import { isMountPoint, mountDevice, unmountPath } from './mount-table.js';

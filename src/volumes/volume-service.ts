@@ -1,7 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
-import type { MountSpec } from '../engine/container.js';
-import type { RootfsAccess, VolumePort } from '../engine/volume-port.js';
-import type { EventBus } from '../engine/events.js';
+import type { EventBus, MountSpec, RootfsAccess, VolumePort } from '../engine/ports.js';
 import type { Logger } from '../lib/logger.js';
 import { errnoCode, invalidParameter, isKind, messageOf } from '../lib/errors.js';
 import { KeyedMutex } from '../lib/mutex.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startDaemon, waitFor, sleep, type TestDaemon } from '../helpers/daemon.js';
@@ -102,13 +102,21 @@ test('SIGTERM with live restore leaves containers untouched; without it, stops t
 
 test('containers that exit while berthd is down: exit code, finish time, restart policy, --rm', async () => {
   await withDaemon({ liveRestore: true }, async (d) => {
-    d.docker(['run', '-d', '--name', 'three', 'busybox', 'sh', '-c', 'sleep 1; exit 3']);
-    d.docker(['run', '-d', '--name', 'always', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 1; exit 3']);
-    d.docker(['run', '-d', '--name', 'gone', '--rm', 'busybox', 'sh', '-c', 'sleep 1; exit 0']);
+    // Each waits for a file the test writes once berthd is dead: the exits land in the outage
+    // however slow the machine is (a fixed sleep let one exit before the kill).
+    const sig = join(d.dir, 'signal');
+    mkdirSync(sig);
+    const waitThen = (code: number) => `while [ ! -e /sig/go ]; do sleep 0.1; done; exit ${code}`;
+    d.ok(['run', '-d', '--name', 'three', '-v', `${sig}:/sig`, 'busybox', 'sh', '-c', waitThen(3)]);
+    d.ok(['run', '-d', '--name', 'always', '--restart', 'always', '-v', `${sig}:/sig`, 'busybox', 'sh', '-c', waitThen(3)]);
+    d.ok(['run', '-d', '--name', 'gone', '--rm', '-v', `${sig}:/sig`, 'busybox', 'sh', '-c', waitThen(0)]);
     const pids = ['three', 'always', 'gone'].map((n) => pidOf(d, n));
     const since = Math.floor(Date.now() / 1000);
     await d.kill();
+    writeFileSync(join(sig, 'go'), '');
     await waitFor('all exited', () => pids.every((p) => identity(p) === undefined), 20_000);
+    // Gone again, so that the restarted `always` runs on instead of exiting at once.
+    rmSync(join(sig, 'go'));
     const outage = new Date().toISOString();
     await sleep(500);
     await d.start();

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { formatTimestamp, MessageAssembler, parseDockerTime, parseRecord } from '../../src/logs/k8s-file.js';
+import { MessageAssembler, parseRecord } from '../../src/logs/k8s-file.js';
+import { formatTimestamp, parseDockerTime } from '../../src/lib/docker-time.js';
 import type { LogMessage } from '../../src/logs/k8s-file.js';
 import { BerthError } from '../../src/lib/errors.js';
 import { concatStream, encodeWrites, randomWrites, record } from './k8s-file-fixtures.js';

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBind, parseMount, parseRequestMounts, validMountMode } from '../../src/api/wire/mounts.js';
 import { parseCreateBody } from '../../src/api/wire/create-request.js';
-import { mergeTmpfsOptions, ociUserMounts, withImageVolumes, withNetworkFiles } from '../../src/engine/mounts.js';
+import { withImageVolumes } from '../../src/engine/mounts.js';
+import { mergeTmpfsOptions, ociUserMounts, withNetworkFiles } from '../../src/runtime/oci-mounts.js';
 import { mountPointJson } from '../../src/api/wire/mount-json.js';
 
 // The valid and invalid `-v` forms from moby's linux_parser_test.go.

@@ -10,9 +10,7 @@ import { parseDetachKeys } from '../streams/detach-keys.js';
 import { streamLogs } from '../streams/logs.js';
 import { containerPruneSelection, filterContainers } from '../wire/container-filters.js';
 import { invalidParameter, messageOf } from '../../lib/errors.js';
-import type { WaitCondition } from '../../engine/container-service.js';
-import type { ContainerRecord } from '../../engine/container.js';
-import { familiarString, parseReference } from '../../images/reference.js';
+import { familiarString, parseReference, type ContainerRecord, type WaitCondition } from '../backend.js';
 
 export function containerRoutes(b: Backend): Route[] {
   const imageName = (r: ContainerRecord) => displayImage(r.spec.image);
@@ -196,7 +194,7 @@ export function containerRoutes(b: Backend): Route[] {
       path: '/containers/{id}/logs',
       handler: async (ctx) => {
         const r = b.containers.get(ctx.params['id'] as string);
-        await streamLogs(ctx, r, b.containers.exitedOrGone(r.id));
+        await streamLogs(ctx, r, b.logs, b.containers.exitedOrGone(r.id));
       },
     },
   ];

@@ -1,8 +1,8 @@
 import type { Route } from '../router.js';
 import type { Backend } from '../backend.js';
-import type { EngineEvent } from '../../engine/events.js';
+import type { EngineEvent } from '../backend.js';
 import { parseFilters, matchLabel } from '../wire/filters.js';
-import { parseDockerTime } from '../../logs/k8s-file.js';
+import { parseDockerTime } from '../../lib/docker-time.js';
 
 const FILTERS = ['container', 'event', 'image', 'label', 'type', 'volume', 'network', 'daemon', 'scope'] as const;
 

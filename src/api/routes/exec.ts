@@ -6,7 +6,7 @@ import { pipeAttach } from '../streams/attach-pipe.js';
 import { parseDetachKeys } from '../streams/detach-keys.js';
 import { frame } from '../stdcopy.js';
 import { invalidParameter, messageOf } from '../../lib/errors.js';
-import type { ExecConfig } from '../../engine/exec-service.js';
+import type { ExecConfig } from '../backend.js';
 
 type Json = Record<string, unknown>;
 

@@ -6,7 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { imageHistoryJson, imageInspectJson, imagePruneJson, imageSummaryJson } from '../wire/image-json.js';
 import { filterImageList, pruneSelection } from '../wire/image-filters.js';
 import { invalidParameter, notImplemented } from '../../lib/errors.js';
-import { parseReference, fullString, withDefaultTag } from '../../images/reference.js';
+import { parseReference, fullString, withDefaultTag } from '../backend.js';
 
 export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
   return [

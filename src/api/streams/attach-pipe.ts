@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { AttachSession } from '../../engine/ports.js';
+import type { AttachSession } from '../backend.js';
 import { frame } from '../stdcopy.js';
 import { DetachMatcher } from './detach-keys.js';
 import type { Logger } from '../../lib/logger.js';

@@ -1,8 +1,7 @@
 import type { Ctx } from '../router.js';
-import type { ContainerRecord } from '../../engine/container.js';
+import type { ContainerRecord, LogBackend } from '../backend.js';
 import { boolParam } from '../body.js';
-import { readLogs } from '../../logs/log-reader.js';
-import { formatTimestamp, parseDockerTime } from '../../logs/k8s-file.js';
+import { formatTimestamp, parseDockerTime } from '../../lib/docker-time.js';
 import { frame } from '../stdcopy.js';
 import { invalidParameter } from '../../lib/errors.js';
 import { MULTIPLEXED_STREAM, RAW_STREAM } from './hijack.js';
@@ -11,7 +10,7 @@ import { MULTIPLEXED_STREAM, RAW_STREAM } from './hijack.js';
  * `GET /containers/{id}/logs`: read conmon's log file (never the attach socket), frame it
  * for the client, and with `follow` keep going until the container stops.
  */
-export async function streamLogs(ctx: Ctx, r: ContainerRecord, stopped: Promise<void>): Promise<void> {
+export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend, stopped: Promise<void>): Promise<void> {
   const { query, res, req } = ctx;
   const stdout = boolParam(query, 'stdout');
   const stderr = boolParam(query, 'stderr');
@@ -38,7 +37,7 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, stopped: Promise<
   const onClose = () => ac.abort();
   req.socket.on('close', onClose);
   try {
-    for await (const m of readLogs({
+    for await (const m of logs.read({
       path: r.logPath,
       follow,
       ...(tail !== undefined ? { tail } : {}),

@@ -1,7 +1,7 @@
-import type { ContainerRecord } from '../../engine/container.js';
+import type { ContainerRecord } from '../backend.js';
 import { invalidParameter, notFound } from '../../lib/errors.js';
 import { parseFilters, matchLabel } from './filters.js';
-import { parseDockerTime } from '../../logs/k8s-file.js';
+import { parseDockerTime } from '../../lib/docker-time.js';
 
 const ALLOWED = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'volume'] as const;
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];

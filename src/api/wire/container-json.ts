@@ -1,4 +1,4 @@
-import type { ContainerRecord } from '../../engine/container.js';
+import type { ContainerRecord } from '../backend.js';
 import { containerStatusText } from '../../lib/human-duration.js';
 import { mountPointJson } from './mount-json.js';
 

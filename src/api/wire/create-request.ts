@@ -1,5 +1,4 @@
-import type { CreateOptions } from '../../engine/create-options.js';
-import type { MountSpec, RestartPolicy, Ulimit } from '../../engine/container.js';
+import type { CreateOptions, MountSpec, RestartPolicy, Ulimit } from '../backend.js';
 import { parseRequestMounts } from './mounts.js';
 import { parseHostTuning } from './host-tuning.js';
 import { invalidParameter } from '../../lib/errors.js';

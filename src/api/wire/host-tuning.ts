@@ -1,4 +1,4 @@
-import type { HostTuning } from '../../engine/container.js';
+import type { HostTuning } from '../backend.js';
 import { invalidParameter } from '../../lib/errors.js';
 import { decodeSeccompProfile } from './seccomp-profile.js';
 

@@ -1,6 +1,6 @@
-import type { ImageInfo } from '../../images/image-service.js';
+import type { ImageInfo } from '../backend.js';
 import { invalidParameter } from '../../lib/errors.js';
-import { parseDockerTime } from '../../logs/k8s-file.js';
+import { parseDockerTime } from '../../lib/docker-time.js';
 import { matchLabel, parseFilters } from './filters.js';
 
 /** Filters of `GET /images/json` (moby `daemon/images/images.go`). */

@@ -1,4 +1,4 @@
-import type { HistoryItem, ImageInfo, PruneReport } from '../../images/image-service.js';
+import type { HistoryItem, ImageInfo, PruneReport } from '../backend.js';
 
 function toSeconds(iso: string | undefined): number {
   const t = iso ? Date.parse(iso) : NaN;

@@ -1,4 +1,4 @@
-import type { MountSpec } from '../../engine/container.js';
+import type { MountSpec } from '../backend.js';
 
 /**
  * Inspect's and ps's `Mounts` entries (moby's MountPoint): Name and Driver only for volumes,

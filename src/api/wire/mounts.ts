@@ -1,5 +1,5 @@
-import type { MountSpec } from '../../engine/container.js';
-import { cleanPath } from '../../engine/mounts.js';
+import type { MountSpec } from '../backend.js';
+import { cleanPath } from '../../lib/clean-path.js';
 import { invalidParameter, messageOf, notFound } from '../../lib/errors.js';
 
 /**

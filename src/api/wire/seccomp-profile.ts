@@ -7,7 +7,7 @@ import {
   type SeccompCondition,
   type SeccompProfile,
   type SeccompProfileRule,
-} from '../../engine/seccomp.js';
+} from '../backend.js';
 import { invalidParameter } from '../../lib/errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { RawStats } from '../../engine/ports.js';
+import type { RawStats } from '../backend.js';
 
 type CpuStats = Record<string, unknown>;
 

@@ -1,5 +1,4 @@
-import type { VolumeInfo } from '../../volumes/volume.js';
-import type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '../../volumes/volume-service.js';
+import type { VolumeCreateRequest, VolumeInfo, VolumeListFilter, VolumePruneFilter } from '../backend.js';
 import { invalidParameter, unavailable } from '../../lib/errors.js';
 import { parseFilters } from './filters.js';
 

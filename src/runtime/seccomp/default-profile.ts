@@ -1,4 +1,4 @@
-import type { SeccompArg } from '../../engine/seccomp.js';
+import type { SeccompArg } from '../../engine/ports.js';
 import type { OciSeccomp, OciSyscallRule } from './oci.js';
 import {
   AF_VSOCK,

@@ -1,4 +1,4 @@
-import type { SeccompChoice, SeccompCondition, SeccompProfile } from '../../engine/seccomp.js';
+import type { SeccompChoice, SeccompCondition, SeccompProfile } from '../../engine/ports.js';
 import { builtinSeccompProfile } from './default-profile.js';
 import type { OciSeccomp, OciSyscallRule } from './oci.js';
 

@@ -1,4 +1,4 @@
-import type { SeccompAction, SeccompArg } from '../../engine/seccomp.js';
+import type { SeccompAction, SeccompArg } from '../../engine/ports.js';
 
 /** The OCI runtime spec's linux.seccomp, as runc 1.1 reads it. */
 export type OciSyscallRule = {

@@ -9,7 +9,7 @@ import { fsTypeOf, isMountPoint, mountOverlay, unmount } from '../mounter.js';
 import { makeWhiteout, markOpaque } from '../overlay-whiteouts.js';
 import { dirSize } from '../../lib/dir-size.js';
 import { overlayChanges } from '../changes.js';
-import type { Change } from '../../engine/changes.js';
+import type { Change } from '../../engine/ports.js';
 import { listDir } from '../list-dir.js';
 
 /** Names under the driver root that are not layers. */

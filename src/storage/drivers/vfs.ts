@@ -5,7 +5,7 @@ import { run } from '../../lib/exec.js';
 import { systemError } from '../../lib/errors.js';
 import { dirSize } from '../../lib/dir-size.js';
 import { treeChanges } from '../changes.js';
-import type { Change } from '../../engine/changes.js';
+import type { Change } from '../../engine/ports.js';
 import { listDir } from '../list-dir.js';
 
 /**

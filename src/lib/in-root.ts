@@ -1,6 +1,6 @@
 import { lstat, readlink, readFile, mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { errnoCode } from '../lib/errors.js';
+import { errnoCode } from './errors.js';
 
 /**
  * Resolve `path` inside `root` the way the container will see it: symlinks are followed but

@@ -1,14 +1,12 @@
-import type { ContainerRecord } from './container.js';
-import type { StartRequest } from './ports.js';
-import { buildSpec, DEFAULT_CAPABILITIES, ALL_CAPABILITIES, type OciDevice } from '../runtime/spec.js';
+import type { ContainerRecord, MountSpec, SpecBuilder, StartContribution, StartRequest } from '../engine/ports.js';
+import { buildSpec, DEFAULT_CAPABILITIES, ALL_CAPABILITIES, type OciDevice, type OciMount } from './spec.js';
 import { stat } from 'node:fs/promises';
-import { resolveUser } from '../runtime/user.js';
-import { mkdirInRoot } from '../storage/in-root.js';
-import { writeEtcFiles } from '../network/etc-files.js';
-import { ociUserMounts, withNetworkFiles } from './mounts.js';
+import { resolveUser } from './user.js';
+import { mkdirInRoot } from '../lib/in-root.js';
+import { ociUserMounts, withNetworkFiles } from './oci-mounts.js';
 import { invalidParameter } from '../lib/errors.js';
-import type { SeccompChoice } from './seccomp.js';
-import { seccompFor, type SeccompHost } from '../runtime/seccomp/docker-profile.js';
+import type { SeccompChoice } from '../engine/ports.js';
+import { seccompFor, type SeccompHost } from './seccomp/docker-profile.js';
 
 export type RuntimeChoice = { name: string; path: string; args: string[] };
 
@@ -21,8 +19,6 @@ export type SpecContext = {
   /** The daemon's bounding set: `--privileged` and `--cap-add ALL` cannot give more. */
   hostCapabilities: string[];
   initPath: string;
-  /** The daemon's dns/dns-search/dns-opts, used when a container sets none. */
-  dns?: { servers: string[]; search: string[]; options: string[] } | undefined;
   /** The daemon's `no-new-privileges`, for containers that do not say. */
   noNewPrivileges: boolean;
   /** The daemon's `seccomp-profile` and what the host adds to a profile's conditions. */
@@ -32,25 +28,32 @@ export type SpecContext = {
 const INIT_IN_CONTAINER = '/sbin/docker-init';
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** The OCI bundle's config for a container, from the daemon's settings of the moment. */
+export class OciSpecBuilder implements SpecBuilder {
+  readonly #ctx: () => SpecContext;
+
+  constructor(ctx: () => SpecContext) {
+    this.#ctx = ctx;
+  }
+
+  build(c: ContainerRecord, rootfs: string, mounts: MountSpec[], contributions: StartContribution[]): Promise<StartRequest> {
+    return buildContainerSpec({ ...c, spec: { ...c.spec, mounts } }, rootfs, contributions, this.#ctx());
+  }
+}
+
 /** Everything the runtime needs to start this container, read from its record and its rootfs. */
 export async function buildContainerSpec(
   r: ContainerRecord,
   rootfs: string,
-  containerDir: string,
+  contributions: StartContribution[],
   ctx: SpecContext,
 ): Promise<StartRequest> {
   const s = r.spec;
   const t = s.tuning ?? {};
   const user = await resolveUser(rootfs, s.user, t.groupAdd ?? []);
   await mkdirInRoot(rootfs, s.workingDir);
-  const etcMounts = await writeEtcFiles({
-    dir: containerDir,
-    hostname: s.hostname,
-    domainname: s.domainname,
-    networkMode: s.networkMode,
-    dns: s.dns ?? ctx.dns,
-    extraHosts: s.extraHosts,
-  });
+  const stepFiles = contributions.flatMap((c) => c.files ?? []);
+  const fileMounts = stepFiles.map((f): OciMount => ({ destination: f.destination, type: 'bind', source: f.source, options: ['rbind', 'rprivate'] }));
 
   const hasKey = (k: string) => s.env.some((e) => e === k || e.startsWith(`${k}=`));
   const env = [
@@ -105,7 +108,7 @@ export async function buildContainerSpec(
       networkMode: s.networkMode,
       mounts: [
         // The network files go on top of the user's mounts (a volume on /etc must not hide them).
-        ...withNetworkFiles(userMounts, etcMounts),
+        ...withNetworkFiles(userMounts, fileMounts),
         ...(s.init ? [{ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro', 'rprivate'] }] : []),
       ],
       seccomp,

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { ContainerRecord } from './container.js';
-import type { AttachSession, AttachStreams } from './ports.js';
-import { conflict, invalidParameter, notFound } from '../lib/errors.js';
+import type { ContainerRecord } from '../container.js';
+import type { AttachSession, AttachStreams } from '../ports.js';
+import { conflict, invalidParameter, notFound } from '../../lib/errors.js';
 
 export type PendingAttach = { streams: AttachStreams; resolve: (s: AttachSession) => void; reject: (e: unknown) => void };
 

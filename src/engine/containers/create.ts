@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+import { RECORD_SCHEMA_VERSION, type ContainerRecord } from '../container.js';
+import { deriveSpec, type CreateOptions } from '../create-options.js';
+import { generateName, validateName } from '../names.js';
+import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js';
+import { invalidParameter } from '../../lib/errors.js';
+import { Rollback } from '../../lib/rollback.js';
+import type { ContainerContext } from './context.js';
+
+/**
+ * `docker create`: the container's spec from the request and its image, its name, its
+ * writable layer and volumes, and its record — written before the id is returned, every step
+ * undone if a later one fails.
+ */
+export async function createContainer(x: ContainerContext, o: CreateOptions): Promise<ContainerRecord> {
+  const { d } = x;
+  if (o.platform && !/^linux(\/|$)/.test(o.platform)) {
+    throw invalidParameter(`image operating system "${o.platform.split('/')[0]}" cannot be used on this platform: operating system is not supported`);
+  }
+  const image = d.images.resolve(o.image);
+  const id = newId() as ContainerId;
+  const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => x.reg.nameTaken(n));
+  const spec = deriveSpec(o, image.runtimeConfig, shortId(id));
+  const defaults = d.logDefaults();
+  spec.log =
+    o.logConfig && o.logConfig.driver !== '' && o.logConfig.driver !== defaults.driver
+      ? { driver: o.logConfig.driver, opts: o.logConfig.opts }
+      : { driver: defaults.driver, opts: { ...defaults.opts, ...(o.logConfig?.opts ?? {}) } };
+
+  // Reserved before any await so two concurrent creates cannot both take it.
+  const releaseName = x.reg.reserveName(name, id);
+  const rb = new Rollback(d.log);
+  rb.push('release name', releaseName);
+  try {
+    const top = image.topLayer;
+    if (!top) throw invalidParameter(`image ${image.id} has no layers`);
+    const chain = d.images.layerCacheIds(top);
+    await d.storage.createContainerLayer(id, chain[chain.length - 1] as string, chain);
+    rb.push('remove container layer', () => d.storage.removeContainerLayer(id));
+    spec.mounts = await d.volumes.prepare(id, spec.mounts, {
+      mount: async () => (await d.storage.mount(id, chain)).path,
+      unmount: () => d.storage.unmount(id),
+    });
+    rb.push('release volumes', () => d.volumes.release(id, spec.mounts, { removeAnonymous: true }));
+    const record: ContainerRecord = {
+      schemaVersion: RECORD_SCHEMA_VERSION,
+      id,
+      name,
+      created: new Date().toISOString(),
+      engineVersion: d.engineVersion,
+      imageId: image.id as ImageId,
+      spec,
+      request: o.request,
+      state: { status: 'created' },
+      exitCode: 0,
+      error: '',
+      restartCount: 0,
+      hasBeenStarted: false,
+      manuallyStopped: false,
+      storage: { driver: d.storage.name, layerId: top },
+      logPath: join(x.dirOf(id), 'container.log'),
+    };
+    rb.push('remove record', () => d.store.remove(id));
+    await d.store.write(id, record);
+    rb.commit();
+    return record;
+  } catch (err) {
+    await rb.run();
+    throw err;
+  }
+}
