@@ -163,6 +163,8 @@ test("a bad profile is refused with dockerd's words", () => {
   bad({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_LOG'] }, 'seccomp flags are not yet supported by runc');
   bad({ syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] }, 'string  is not a valid action for seccomp');
   bad('[1]', 'json: cannot unmarshal array into Go value of type seccomp.Seccomp');
+  bad('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["ioctl"],"action":"SCMP_ACT_ERRNO","args":[{"index":1,"value":18446744073709551615,"op":"SCMP_CMP_EQ"}]}]}',
+    'syscalls.args.value 18446744073709552000 is larger than berth can pass on exactly (2^53 - 1)');
   // Go matches keys case-insensitively and ignores unknown ones.
   assert.equal(decodeSeccompProfile('{"DefaultAction":"SCMP_ACT_LOG","Syscalls":null,"x":1}').defaultAction, 'SCMP_ACT_LOG');
 });

@@ -56,6 +56,8 @@ function uint(v: unknown, struct: string, path: string, goType: string): number 
   if (v === undefined) return undefined;
   if (typeof v !== 'number') return typeError(v, struct, path, goType);
   if (!Number.isInteger(v) || v < 0) return typeError(v, struct, path, goType);
+  // JSON numbers are doubles here: a larger one would reach runc rounded.
+  if (v > Number.MAX_SAFE_INTEGER) fail(`${path} ${v} is larger than berth can pass on exactly (2^53 - 1)`);
   return v;
 }
 
