@@ -5,7 +5,7 @@
 # probe the tests build), and the docker CLI's companions. Idempotent.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps gcc libc6-dev"
+PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps openssl gcc libc6-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

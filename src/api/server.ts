@@ -1,5 +1,6 @@
 import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
-import { chmod, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
+import { chmod, chown, rm } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { Router, type Route } from './router.js';
 import { writeError } from './http-errors.js';
@@ -9,6 +10,21 @@ import { connect } from 'node:net';
 import type { Logger } from '../lib/logger.js';
 
 export type ApiServerOptions = { routes: Route[]; log: Logger; serverHeader: string };
+
+/** PEM contents for a TLS listener; with `ca`, clients must present a certificate it signed. */
+export type TlsFiles = { cert: Buffer; key: Buffer; ca?: Buffer };
+
+const SERVER_OPTIONS = { keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 60_000 };
+
+function listen(server: Server, start: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    start(() => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
 
 /** The Docker Engine API over HTTP/1.1 on unix sockets: versioned paths, errors, hijack. */
 export class ApiServer {
@@ -27,12 +43,46 @@ export class ApiServer {
     this.#serverHeader = o.serverHeader;
   }
 
-  async listenUnix(path: string, mode = 0o660): Promise<void> {
+  /** The API on a unix socket, mode 0660, owned by root and `gid` (the `group` option). */
+  async listenUnix(path: string, opts: { mode?: number; gid?: number } = {}): Promise<void> {
     // A stale socket file is replaced; one with a live server behind it is not ours to take.
     if (await answers(path)) throw systemError(`listen unix ${path}: bind: address already in use`);
     await rm(path, { force: true });
-    const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 60_000 });
-    server.on('request', (req, res) => void this.#dispatch(req, res));
+    const server = this.#wire(createServer(SERVER_OPTIONS));
+    await listen(server, (done) => server.listen(path, done));
+    await chmod(path, opts.mode ?? 0o660);
+    if (opts.gid !== undefined) await chown(path, 0, opts.gid);
+    this.#servers.push(server);
+  }
+
+  /**
+   * The API on TCP. With `tls`, over TLS; with `tls.ca`, mutual TLS: a client without a
+   * certificate signed by that CA is refused during the handshake, before any request.
+   */
+  async listenTcp(host: string, port: number, tls?: TlsFiles): Promise<{ port: number }> {
+    const server = this.#wire(
+      tls
+        ? createHttpsServer({
+            ...SERVER_OPTIONS,
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+            minVersion: 'TLSv1.2',
+          })
+        : createServer(SERVER_OPTIONS),
+    );
+    if (tls) {
+      server.on('tlsClientError', (err: Error) => this.#log.debug({ err: err.message }, 'TLS handshake refused'));
+    }
+    await listen(server, (done) => server.listen(port, host, done));
+    this.#servers.push(server);
+    const addr = server.address();
+    return { port: typeof addr === 'object' && addr ? addr.port : port };
+  }
+
+  /** Requests, hijacked upgrades and connection bookkeeping, the same on every listener. */
+  #wire<S extends Server>(server: S): S {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#dispatch(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Hold the client's bytes (stdin may follow the request at once) until a reader is
       // attached: a flowing socket with no 'data' listener would drop them.
@@ -47,20 +97,15 @@ export class ApiServer {
         () => socket.destroy(),
       );
     });
-    server.on('connection', (s: Duplex) => {
+    server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (s: Duplex) => {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
     });
-    server.on('clientError', (err, socket) => {
+    server.on('clientError', (err: Error, socket: Duplex) => {
       this.#log.debug({ err: messageOf(err) }, 'bad HTTP request');
       if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-    await chmod(path, mode);
-    this.#servers.push(server);
+    return server;
   }
 
   /** Start answering: requests that arrived since listenUnix were held until now. */

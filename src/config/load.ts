@@ -61,7 +61,13 @@ export function loadConfig(input: LoadInput): LoadedConfig {
     throw blameFile ? withFile(m.mergedValidation(failure.message)) : new ConfigError(failure.message);
   }
 
-  config.hosts = config.hosts.map(normalizeHost);
+  // Verifying clients is TLS. (dockerd also turns TLS on for an explicit tlsverify=false, a
+  // surprise it keeps for compatibility — moby#27105; berth does not.)
+  if (config.tlsVerify) config.tls = true;
+  config.hosts = config.hosts.map((h) => normalizeHost(h, config.tls));
+  // Plain TCP only when the user said so (`--tls=false`), as Docker 27+ requires.
+  const plainTcp = config.hosts.find((h) => h.startsWith('tcp://'));
+  if (plainTcp && !config.tls && sources['tls'] === 'default') throw new ConfigError(m.tcpWithoutTls(plainTcp));
   config.labels = labelsWithoutDuplicates(config.labels);
   config.logLevel = config.logLevel.toLowerCase() as LogLevel;
   config.runtimes = { [BUILTIN_RUNTIME]: { path: BUILTIN_RUNTIME, runtimeArgs: [] }, ...config.runtimes };

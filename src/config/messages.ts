@@ -62,7 +62,10 @@ export const configMessages = {
   maxBufferNeedsNonBlocking: () => `logger: max-buffer-size option is only supported with 'mode=non-blocking'`,
 
   // berth's own: dockerd has no exact sentence for these
-  onlyUnixSockets: (h: string) => `only unix sockets are supported: ${h}`,
+  fdSockets: (h: string) => `socket activation (${h}) is not supported by berth: use unix:// or tcp:// hosts`,
+  tcpWithoutTls: (h: string) =>
+    `refusing to listen on ${h} without TLS: anyone who can reach it gets root on this machine. ` +
+    'Use --tlsverify with --tlscacert, --tlscert and --tlskey, or give --tls=false to accept the risk',
   invalidStorageDriver: (v: string, valid: readonly string[]) =>
     `invalid storage driver: ${v} (supported: ${valid.join(', ')})`,
   invalidLogDriver: (v: string, valid: readonly string[]) => `invalid log driver: ${v} (supported: ${valid.join(', ')})`,

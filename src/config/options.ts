@@ -42,6 +42,19 @@ export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'hosts', field: 'hosts', flag: 'host', short: 'H', kind: 'strings', reload: false,
     help: 'Daemon socket(s) to connect to', checkFlagValue: parseHost },
+  // The API socket's group and remote access (TCP only with TLS), with dockerd's names.
+  { key: 'group', field: 'group', flag: 'group', short: 'G', kind: 'string', reload: false,
+    help: 'Group for the unix socket', shownDefault: '"berth" if that group exists, else root' },
+  { key: 'tls', field: 'tls', flag: 'tls', kind: 'bool', reload: false,
+    help: 'Use TLS; implied by --tlsverify' },
+  { key: 'tlsverify', field: 'tlsVerify', flag: 'tlsverify', kind: 'bool', reload: false,
+    help: 'Use TLS and verify the remote (mutual TLS: clients need a certificate signed by --tlscacert)' },
+  { key: 'tlscacert', field: 'tlsCaCert', flag: 'tlscacert', kind: 'string', reload: false,
+    help: 'Trust certs signed only by this CA' },
+  { key: 'tlscert', field: 'tlsCert', flag: 'tlscert', kind: 'string', reload: false,
+    help: 'Path to TLS certificate file' },
+  { key: 'tlskey', field: 'tlsKey', flag: 'tlskey', kind: 'string', reload: false,
+    help: 'Path to TLS key file' },
   { key: 'data-root', field: 'dataRoot', flag: 'data-root', kind: 'string', reload: false,
     help: 'Root directory of persistent berth state' },
   { key: 'exec-root', field: 'execRoot', flag: 'exec-root', kind: 'string', reload: false,
@@ -112,6 +125,12 @@ export const OPTION_BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.ma
 export function defaultConfig(): DaemonConfig {
   return {
     hosts: [`unix:///run/berth/berth.sock`],
+    group: '',
+    tls: false,
+    tlsVerify: false,
+    tlsCaCert: '/etc/berth/ca.pem',
+    tlsCert: '/etc/berth/cert.pem',
+    tlsKey: '/etc/berth/key.pem',
     dataRoot: '/var/lib/berth',
     execRoot: '/run/berth',
     storageDriver: 'overlay2',

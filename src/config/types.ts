@@ -15,6 +15,14 @@ export type AddressPool = { base: string; size: number };
  */
 export type DaemonConfig = {
   hosts: string[];
+  /** The unix socket's group ('': `berth` if that group exists, else root). */
+  group: string;
+  /** TLS on TCP hosts; `tlsverify` implies it. */
+  tls: boolean;
+  tlsVerify: boolean;
+  tlsCaCert: string;
+  tlsCert: string;
+  tlsKey: string;
   dataRoot: string;
   execRoot: string;
   storageDriver: string;

@@ -55,7 +55,7 @@ const CHECKS: Check[] = [
     }
   } },
   { keys: ['hosts'], run: (c) => {
-    for (const h of c.hosts) if (parseHost(h).proto !== 'unix') fail(m.onlyUnixSockets(h));
+    for (const h of c.hosts) if (parseHost(h).proto === 'fd') fail(m.fdSockets(h));
   } },
   { keys: ['data-root'], run: (c) => absolute('data-root', c.dataRoot) },
   { keys: ['exec-root'], run: (c) => absolute('exec-root', c.execRoot) },

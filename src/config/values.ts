@@ -67,9 +67,24 @@ export function parseHost(v: string): HostAddress {
   return { proto, address: rest };
 }
 
-export function normalizeHost(v: string): string {
+/**
+ * A host in its full form. A TCP host without an address or port gets dockerd's defaults:
+ * 127.0.0.1, and port 2376 with TLS or 2375 without.
+ */
+export function normalizeHost(v: string, tls = false): string {
   const h = parseHost(v);
-  return `${h.proto}://${h.address}`;
+  if (h.proto !== 'tcp') return `${h.proto}://${h.address}`;
+  const m6 = /^\[([^\]]*)\](?::(\d*))?$/.exec(h.address);
+  const [host, port] = m6 ? [m6[1] ?? '', m6[2] ?? ''] : splitHostPort(h.address);
+  const p = port === '' ? (tls ? '2376' : '2375') : port;
+  if (!/^\d+$/.test(p) || Number(p) > 65535) throw new ConfigError(m.invalidHost(v));
+  const addr = host === '' ? '127.0.0.1' : host;
+  return `tcp://${addr.includes(':') ? `[${addr}]` : addr}:${p}`;
+}
+
+function splitHostPort(a: string): [string, string] {
+  const colon = a.lastIndexOf(':');
+  return colon < 0 ? [a, ''] : [a.slice(0, colon), a.slice(colon + 1)];
 }
 
 /** go-units ulimit names. */

@@ -34,11 +34,12 @@ import { currentFingerprint, fingerprintChanges, readFingerprint, writeFingerpri
 import { hardLimits, hostCapabilities } from './host-limits.js';
 import { LogRotator } from '../logs/rotator.js';
 import { readLogs } from '../logs/log-reader.js';
-import { errnoCode, systemError } from '../lib/errors.js';
+import { errnoCode, invalidParameter, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { tarDirectory } from '../storage/tar-export.js';
+import { listenOnHosts } from './listeners.js';
 import { OciSpecBuilder } from '../runtime/container-spec.js';
 import { NetworkFilesStep } from '../network/network-files-step.js';
 import type { ImageRuntimeConfig } from '../engine/create-options.js';
@@ -135,6 +136,7 @@ export class Daemon {
       engineVersion: o.engineVersion,
       critical: () => this.critical(),
       logDefaults: () => ({ driver: this.#config.logDriver, opts: this.#config.logOpts }),
+      runtimes: () => ({ defaultName: this.#config.defaultRuntime, names: Object.keys(this.#config.runtimes) }),
       rotator: this.#rotator,
       tarDirectory,
       volumes: this.volumes,
@@ -146,9 +148,14 @@ export class Daemon {
       ],
       specs: new OciSpecBuilder(() => {
         const cfg = this.#config;
-        const rt = cfg.runtimes[cfg.defaultRuntime] ?? { path: 'runc', runtimeArgs: [] };
         return {
-          runtime: { name: cfg.defaultRuntime, path: resolveRuntimePath(rt.path), args: rt.runtimeArgs ?? [] },
+          runtimeFor: (name) => {
+            const n = name ?? cfg.defaultRuntime;
+            const rt = cfg.runtimes[n];
+            // A runtime removed from daemon.json since the container was created.
+            if (!rt) throw invalidParameter(`unknown or invalid runtime name: ${n}`);
+            return { name: n, path: resolveRuntimePath(rt.path), args: rt.runtimeArgs ?? [] };
+          },
           cgroupParent: cfg.cgroupParent,
           defaultUlimits: Object.values(cfg.defaultUlimits).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
           hardLimits: limits,
@@ -218,13 +225,7 @@ export class Daemon {
     // Listen at once but answer only when the containers are known: a client that connects
     // during the restore waits a few milliseconds instead of finding no daemon (what
     // systemd's socket activation does for dockerd).
-    for (const host of c.hosts) {
-      const path = unixPath(host);
-      await mkdir(join(path, '..'), { recursive: true });
-      await this.#api.listenUnix(path);
-      this.#listening.push(path);
-      this.#log.info({ host }, 'API listen');
-    }
+    await listenOnHosts(this.#api, c, this.#log, this.#listening);
     mark('listening');
     this.#id = await this.#engineId();
     await this.#storage.init();
@@ -357,9 +358,6 @@ export function criticalOptions(c: DaemonConfig): CriticalOptions {
   };
 }
 
-export function unixPath(host: string): string {
-  return host.replace(/^unix:\/\//, '');
-}
 
 /** The pidfile holds "<pid> <start time>" so a reused PID is not taken for a live daemon. */
 async function readPidfile(path: string): Promise<ProcessIdentity | undefined> {

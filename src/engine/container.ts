@@ -94,6 +94,8 @@ export type ContainerSpec = {
   tuning?: HostTuning;
   /** --add-host entries as `name:ip`. */
   extraHosts?: string[];
+  /** The OCI runtime's name in the daemon's `runtimes`, chosen at create (absent in old records: the default). */
+  runtime?: string;
   /** Log driver and options (daemon defaults merged in at create). */
   log?: { driver: string; opts: Record<string, string> };
   /** Initial terminal size [height, width] (the CLI sends it so output is right from the start). */

@@ -75,14 +75,16 @@ export class ExecService {
    * Start the process. With attach, the session is connected before the process runs. A
    * failure to start sets Docker's exit codes (127 not found, 126 not executable).
    */
-  async start(id: string, opts: { detach: boolean; tty?: boolean; consoleSize?: [number, number] }): Promise<{ session?: AttachSession; done: Promise<number> }> {
+  async start(id: string, opts: { detach: boolean; consoleSize?: [number, number] }): Promise<{ session?: AttachSession; done: Promise<number> }> {
     const s = this.get(id);
     if (s.running || s.exitCode !== null) throw conflict(`Error: Exec command ${id} has already run`);
     const c = this.#d.runningContainer(s.containerId);
     if (c.state.status !== 'running') throw conflict(`Container ${c.id} is not running`);
     const cfg = s.config;
     s.running = true;
-    const tty = opts.tty ?? cfg.tty;
+    // The terminal comes from the exec's creation, as in dockerd; the start request's Tty
+    // only chooses how the answer is framed (the API's business).
+    const tty = cfg.tty;
     const consoleSize = opts.consoleSize ?? cfg.consoleSize;
     let proc: ExecProcess;
     try {

@@ -11,7 +11,8 @@ import { seccompFor, type SeccompHost } from './seccomp/docker-profile.js';
 export type RuntimeChoice = { name: string; path: string; args: string[] };
 
 export type SpecContext = {
-  runtime: RuntimeChoice;
+  /** The runtime a container runs with, by its name in the daemon's `runtimes` (undefined: the default). */
+  runtimeFor: (name: string | undefined) => RuntimeChoice;
   cgroupParent: string;
   defaultUlimits: { name: string; soft: number; hard: number }[];
   /** The daemon's own hard limits: a container may not ask for more (no CAP_SYS_RESOURCE here). */
@@ -86,7 +87,7 @@ export async function buildContainerSpec(
     stdin: s.openStdin,
     stdinOnce: s.stdinOnce,
     logPath: r.logPath,
-    runtime: ctx.runtime,
+    runtime: ctx.runtimeFor(s.runtime),
     ociSpec: buildSpec({
       rootfs,
       readonlyRootfs: s.readonlyRootfs,

@@ -28,6 +28,12 @@ describe('daemon configuration: defaults and merge', () => {
     const { config, sources } = load([], undefined);
     assert.deepEqual(config, {
       hosts: ['unix:///run/berth/berth.sock'],
+      group: '',
+      tls: false,
+      tlsVerify: false,
+      tlsCaCert: '/etc/berth/ca.pem',
+      tlsCert: '/etc/berth/cert.pem',
+      tlsKey: '/etc/berth/key.pem',
       dataRoot: '/var/lib/berth',
       execRoot: '/run/berth',
       storageDriver: 'overlay2',
@@ -247,11 +253,20 @@ describe('daemon configuration: values', () => {
     throwsMessage(() => load(['-l', 'loud'], '{"debug": true}'), 'invalid logging level: loud');
   });
 
-  it('allows only unix sockets for now', () => {
-    throwsMessage(() => load(['-H', 'tcp://0.0.0.0:2375'], undefined), 'only unix sockets are supported: tcp://0.0.0.0:2375');
+  it('takes TCP hosts only with TLS, unless --tls=false says so; no socket activation', () => {
+    throwsMessage(
+      () => load(['-H', 'tcp://0.0.0.0:2375'], undefined),
+      'refusing to listen on tcp://0.0.0.0:2375 without TLS: anyone who can reach it gets root on this machine. Use --tlsverify with --tlscacert, --tlscert and --tlskey, or give --tls=false to accept the risk',
+    );
+    assert.deepEqual(load(['-H', 'tcp://0.0.0.0:2375', '--tls=false'], undefined).config.hosts, ['tcp://0.0.0.0:2375']);
+    const verified = load(['-H', 'tcp://', '--tlsverify'], undefined).config;
+    assert.deepEqual([verified.tls, verified.tlsVerify, verified.hosts], [true, true, ['tcp://127.0.0.1:2376']]);
+    // An explicit tlsverify=false is not TLS (dockerd turns TLS on for it; berth does not).
+    throwsMessage(() => load(['-H', 'tcp://:9000', '--tlsverify=false'], undefined), 'refusing to listen on tcp://127.0.0.1:9000 without TLS: anyone who can reach it gets root on this machine. Use --tlsverify with --tlscacert, --tlscert and --tlskey, or give --tls=false to accept the risk');
+    assert.deepEqual(load([], '{"hosts": ["tcp://[::1]:"], "tls": true}').config.hosts, ['tcp://[::1]:2376']);
     throwsMessage(
       () => load([], '{"hosts": ["fd://"]}'),
-      `${PREFIX}merged configuration validation from file and command line flags failed: only unix sockets are supported: fd://`,
+      `${PREFIX}merged configuration validation from file and command line flags failed: socket activation (fd://) is not supported by berth: use unix:// or tcp:// hosts`,
     );
     throwsMessage(() => load([], '{"hosts": ["/x.sock"]}'), `${PREFIX}merged configuration validation from file and command line flags failed: Invalid bind address format: /x.sock`);
   });

@@ -10,6 +10,8 @@ import { parseDetachKeys } from '../streams/detach-keys.js';
 import { streamLogs } from '../streams/logs.js';
 import { containerPruneSelection, filterContainers } from '../wire/container-filters.js';
 import { invalidParameter, messageOf } from '../../lib/errors.js';
+import { frame } from '../stdcopy.js';
+import type { Duplex } from 'node:stream';
 import { familiarString, parseReference, type ContainerRecord, type WaitCondition } from '../backend.js';
 
 export function containerRoutes(b: Backend): Route[] {
@@ -233,10 +235,21 @@ async function attachHandler(b: Backend, ctx: Ctx): Promise<void> {
     stdout: boolParam(query, 'stdout'),
     stderr: boolParam(query, 'stderr'),
   };
-  const attach = b.containers.attach(ref, want);
+  const logs = boolParam(query, 'logs');
+  const stream = boolParam(query, 'stream');
   const contentType = r.spec.tty ? RAW_STREAM : ctx.version >= 1042 ? MULTIPLEXED_STREAM : RAW_STREAM;
+  if (!stream) {
+    // Docker's defaults: without stream=1 the answer is the output so far (logs=1) and ends.
+    const conn = hijack(ctx, contentType);
+    conn.on('error', () => undefined);
+    if (logs) await replayLogs(b, r, want, conn);
+    if (!conn.destroyed) conn.end();
+    return;
+  }
+  const attach = b.containers.attach(ref, want);
   const conn = hijack(ctx, contentType);
   conn.on('error', () => undefined);
+  if (logs) await replayLogs(b, r, want, conn);
   let cancelled = false;
   const onEarlyClose = () => {
     cancelled = true;
@@ -263,6 +276,19 @@ async function attachHandler(b: Backend, ctx: Ctx): Promise<void> {
     keepOnDetach: r.spec.stdinOnce,
     log: b.log,
   });
+}
+
+/** What the container wrote so far, framed as the attach stream frames it. */
+async function replayLogs(b: Backend, r: ContainerRecord, want: { stdout: boolean; stderr: boolean }, conn: Duplex): Promise<void> {
+  for await (const m of b.logs.read({ path: r.logPath, follow: false })) {
+    if (conn.destroyed) return;
+    if ((m.stream === 'stdout' && !want.stdout) || (m.stream === 'stderr' && !want.stderr)) continue;
+    const ok = conn.write(r.spec.tty ? m.data : frame(m.stream === 'stdout' ? 1 : 2, m.data));
+    if (!ok) await new Promise<void>((resolve) => {
+      conn.once('drain', resolve);
+      conn.once('close', resolve);
+    });
+  }
 }
 
 /** How ps and inspect show the image: as the user named it. */

@@ -94,10 +94,11 @@ async function startHandler(b: Backend, ctx: Ctx): Promise<void> {
   const id = ctx.params['id'] as string;
   const s = b.exec.get(id);
   const detach = body['Detach'] === true;
+  // Raw or multiplexed framing of the answer; the process's terminal was chosen at create.
   const tty = typeof body['Tty'] === 'boolean' ? (body['Tty'] as boolean) : s.config.tty;
   const consoleSize = size(body['ConsoleSize']);
   if (detach) {
-    await b.exec.start(id, { detach: true, tty, ...(consoleSize ? { consoleSize } : {}) });
+    await b.exec.start(id, { detach: true, ...(consoleSize ? { consoleSize } : {}) });
     ctx.res.writeHead(200, { 'Content-Type': 'application/json' });
     ctx.res.end();
     return;
@@ -106,7 +107,7 @@ async function startHandler(b: Backend, ctx: Ctx): Promise<void> {
   conn.on('error', () => undefined);
   let started;
   try {
-    started = await b.exec.start(id, { detach: false, tty, ...(consoleSize ? { consoleSize } : {}) });
+    started = await b.exec.start(id, { detach: false, ...(consoleSize ? { consoleSize } : {}) });
   } catch (err) {
     // After the switch to a raw stream, dockerd reports a start failure as text in it.
     const text = Buffer.from(`${messageOf(err)}\r\n`);

@@ -7,6 +7,7 @@ import { imageHistoryJson, imageInspectJson, imagePruneJson, imageSummaryJson } 
 import { filterImageList, pruneSelection } from '../wire/image-filters.js';
 import { invalidParameter, notImplemented } from '../../lib/errors.js';
 import { parseReference, fullString, withDefaultTag } from '../backend.js';
+import { writeStreamError } from '../http-errors.js';
 
 export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
   return [
@@ -27,7 +28,15 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
       path: '/images/load',
       handler: async ({ req, res }) => {
         // `quiet` only silences progress bars, which berth does not draw: the result lines always come.
-        const lines = await withBody(req, (body, signal) => b.images.load(body, signal));
+        let lines: string[];
+        try {
+          lines = await withBody(req, (body, signal) => b.images.load(body, signal));
+        } catch (err) {
+          // dockerd answers 200 and reports a failed load in the JSON stream: clients read it
+          // there (the CLI exits 1 with the message; docker-py raises its load error).
+          writeStreamError(res, err, b.log);
+          return;
+        }
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(lines.map((stream) => `${JSON.stringify({ stream })}\n`).join(''));
       },

@@ -113,6 +113,8 @@ function hostConfigJson(r: ContainerRecord): Record<string, unknown> {
     NetworkMode: s.networkMode,
     RestartPolicy: { Name: s.restartPolicy.name, MaximumRetryCount: s.restartPolicy.maximumRetryCount },
     AutoRemove: s.autoRemove,
+    // dockerd fills in the default at create; records from before berth kept it ran runc.
+    Runtime: s.runtime ?? 'runc',
   };
 }
 

@@ -130,6 +130,7 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     ...dnsConfig(hostConfig),
     ...parseHostTuning(config, hostConfig),
     ...extraHosts(field(hostConfig, 'ExtraHosts', H, isStrArr, '[]string') ?? []),
+    ...optional('runtime', field(hostConfig, 'Runtime', H, isStr, 'string')),
     ...optional('platform', platform),
     request: { config: stripHostConfig(config), hostConfig },
   };
@@ -200,7 +201,7 @@ function logConfig(v: unknown): { logConfig?: { driver: string; opts: Record<str
   const config = v['Config'] ?? {};
   if (typeof type !== 'string' || !isStrMap(config)) throw invalidParameter('invalid LogConfig');
   if (type === '' && Object.keys(config).length === 0) return {};
-  if (type !== '' && !LOG_DRIVERS.includes(type)) throw invalidParameter(`failed to create logger: logger: no log driver named '${type}' is registered`);
+  if (type !== '' && !LOG_DRIVERS.includes(type)) throw invalidParameter(`logger: no log driver named '${type}' is registered`);
   validateLogOpts(type || 'json-file', config);
   return { logConfig: { driver: type, opts: config } };
 }

@@ -17,10 +17,14 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
   if (o.platform && !/^linux(\/|$)/.test(o.platform)) {
     throw invalidParameter(`image operating system "${o.platform.split('/')[0]}" cannot be used on this platform: operating system is not supported`);
   }
+  const runtimes = d.runtimes();
+  const runtime = o.runtime || runtimes.defaultName;
+  if (!runtimes.names.includes(runtime)) throw invalidParameter(`unknown or invalid runtime name: ${runtime}`);
   const image = d.images.resolve(o.image);
   const id = newId() as ContainerId;
   const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => x.reg.nameTaken(n));
   const spec = deriveSpec(o, image.runtimeConfig, shortId(id));
+  spec.runtime = runtime;
   const defaults = d.logDefaults();
   spec.log =
     o.logConfig && o.logConfig.driver !== '' && o.logConfig.driver !== defaults.driver

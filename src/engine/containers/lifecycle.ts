@@ -11,6 +11,9 @@ import type { Live } from './registry.js';
 
 export type RemoveOptions = { force: boolean; removeVolumes?: boolean };
 
+/** How long a SIGKILL waits for the exit to be recorded (dockerd waits 10 s too). */
+const KILL_WAIT_MS = 10_000;
+
 /**
  * The container lifecycle: start, stop, kill, remove, pause, restart, rename. Every state
  * change is made under the container's lock and written to its record before it is
@@ -172,9 +175,14 @@ export class Lifecycle {
     // cancels the restart policy for this exit.
     c.record.manuallyStopped = true;
     if (sig === 9 || sig === parseSignal(c.record.spec.stopSignal)) c.exitRequested = true;
+    const exited = sig === 9 ? nextExit(c) : undefined;
     const delivered = await x.d.runtime.kill(state.handle, sig);
     if (!delivered) throw conflict(`Cannot kill container: ${ref}: Container ${c.record.id} is not running`);
     x.emit('kill', c.record, { signal: String(sig) });
+    // As dockerd: a SIGKILL returns once the exit is recorded, so an inspect right after it
+    // shows the container stopped with 137 (clients' test suites rely on it). Bounded: a
+    // process stuck in the kernel must not hang the request.
+    if (exited) await Promise.race([exited, delay(KILL_WAIT_MS)]);
   }
 
   // ---- remove -------------------------------------------------------------------------
@@ -182,22 +190,32 @@ export class Lifecycle {
   async remove(ref: string, opts: RemoveOptions): Promise<void> {
     const x = this.#x;
     const c = x.reg.managed(ref);
-    if (isRunningLike(c.record.state)) {
-      if (!opts.force) {
-        if (c.record.state.status === 'paused') {
-          throw conflict(`cannot remove container "/${c.record.name}": container is paused and must be unpaused first`);
-        }
-        throw conflict(
-          `cannot remove container "/${c.record.name}": container is running: stop the container before removing or force remove`,
-        );
+    const r = c.record;
+    if (!opts.force) {
+      if (r.state.status === 'restarting') {
+        // Between an exit and the policy's restart: removing it would race the restart.
+        throw conflict(`cannot remove container "/${r.name}": container is restarting: stop the container before removing or force remove`);
       }
-      c.exitRequested = true;
-      await this.stopProcess(c, 9, -1);
+      if (r.state.status === 'paused') {
+        throw conflict(`cannot remove container "/${r.name}": container is paused and must be unpaused first`);
+      }
+      if (isRunningLike(r.state)) {
+        throw conflict(`cannot remove container "/${r.name}": container is running: stop the container before removing or force remove`);
+      }
     }
-    await x.lock.run(c.record.id, async () => {
-      await this.#exits.cancelRestart(c);
-      await this.removeNow(c, opts);
-    });
+    // Forced: no policy restart from here on. A restart already under way finishes first
+    // (it holds the lock); then the container is stopped again and removed.
+    for (;;) {
+      if (opts.force) c.exitRequested = true;
+      if (isRunningLike(c.record.state)) await this.stopProcess(c, 9, -1);
+      const removed = await x.lock.run(c.record.id, async () => {
+        await this.#exits.cancelRestart(c);
+        if (opts.force && isRunningLike(c.record.state)) return false;
+        await this.removeNow(c, opts);
+        return true;
+      });
+      if (removed) return;
+    }
   }
 
   /** Remove a container that is not running. Call under the container's lock. */
