@@ -13,6 +13,8 @@ import type { Logger } from '../lib/logger.js';
  */
 export type { ContainerRecord, HostTuning, MountSpec, RestartPolicy, Ulimit } from '../engine/container.js';
 export type { CreateOptions } from '../engine/create-options.js';
+export type { SeccompAction, SeccompArg, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../engine/seccomp.js';
+export { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_OPERATORS } from '../engine/seccomp.js';
 export type { WaitCondition } from '../engine/container-service.js';
 export type { AttachSession, RawStats } from '../engine/ports.js';
 export type { EngineEvent } from '../engine/events.js';
@@ -73,6 +75,8 @@ export type SystemInfo = {
   debug: boolean;
   labels: string[];
   experimental: boolean;
+  /** As dockerd lists them: `name=seccomp,profile=builtin`, `name=no-new-privileges`. */
+  securityOptions: string[];
   warnings: string[];
 };
 

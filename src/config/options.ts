@@ -113,6 +113,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'default-address-pools', field: 'defaultAddressPools', flag: 'default-address-pool', kind: 'pools',
     reload: false, help: 'Default address pools for node specific local networks (base=<cidr>,size=<n>)',
     checkFlagValue: parseAddressPool },
+  { key: 'seccomp-profile', field: 'seccompProfile', flag: 'seccomp-profile', kind: 'string', reload: false,
+    help: 'Path to seccomp profile. Set to "unconfined" to disable the default seccomp profile' },
+  { key: 'no-new-privileges', field: 'noNewPrivileges', flag: 'no-new-privileges', kind: 'bool', reload: false,
+    help: 'Set no-new-privileges by default for new containers' },
 ];
 
 export const OPTION_BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.key, o]));
@@ -155,6 +159,8 @@ export function defaultConfig(): DaemonConfig {
     ipForward: true,
     userlandProxy: false,
     defaultAddressPools: [],
+    seccompProfile: 'builtin',
+    noNewPrivileges: false,
   };
 }
 

@@ -54,6 +54,10 @@ export type DaemonConfig = {
   ipForward: boolean;
   userlandProxy: boolean;
   defaultAddressPools: AddressPool[];
+  /** `builtin` (berth's default profile), `unconfined`, or the path of a profile in Docker's format. */
+  seccompProfile: string;
+  /** no-new-privileges for every container that does not set it. */
+  noNewPrivileges: boolean;
 };
 
 export type OptionSource = 'default' | 'file' | 'flag';

@@ -43,6 +43,10 @@ import { listenOnHosts } from './listeners.js';
 import { OciSpecBuilder } from '../runtime/container-spec.js';
 import { NetworkFilesStep } from '../network/network-files-step.js';
 import type { ImageRuntimeConfig } from '../engine/create-options.js';
+import type { SeccompChoice } from '../engine/seccomp.js';
+import { goArch } from '../runtime/seccomp/default-profile.js';
+import { loadSeccompChoice, seccompInfo } from './seccomp-option.js';
+import { release } from 'node:os';
 
 export type DaemonOptions = {
   config: DaemonConfig;
@@ -80,6 +84,8 @@ export class Daemon {
   readonly #layers: LayerStore;
   readonly #imageStore: ImageStore;
   readonly #store: RecordStore<ContainerRecord>;
+  /** The daemon's `seccomp-profile`, read at start. */
+  #seccomp: SeccompChoice = { mode: 'builtin' };
 
   constructor(o: DaemonOptions) {
     this.#o = o;
@@ -155,6 +161,8 @@ export class Daemon {
           hardLimits: limits,
           hostCapabilities: hostCaps,
           initPath: cfg.initPath,
+          noNewPrivileges: cfg.noNewPrivileges,
+          seccomp: { daemon: this.#seccomp, host: { arch: goArch(process.arch), kernel: release() } },
         };
       }),
     });
@@ -213,6 +221,7 @@ export class Daemon {
     await mkdir(c.dataRoot, { recursive: true, mode: 0o711 });
     await mkdir(c.execRoot, { recursive: true, mode: 0o700 });
     await this.#claimPidfile();
+    this.#seccomp = await loadSeccompChoice(c.seccompProfile, this.#log);
     // Listen at once but answer only when the containers are known: a client that connects
     // during the restore waits a few milliseconds instead of finding no daemon (what
     // systemd's socket activation does for dockerd).
@@ -297,7 +306,7 @@ export class Daemon {
       debug: c.debug,
       labels: c.labels,
       experimental: c.experimental,
-      warnings: [],
+      ...seccompInfo(this.#seccomp, c.noNewPrivileges),
     };
   }
 

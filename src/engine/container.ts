@@ -1,5 +1,6 @@
 import type { ContainerId, ImageId } from '../lib/ids.js';
 import type { RuntimeHandle } from './ports.js';
+import type { SeccompChoice } from './seccomp.js';
 
 export const RECORD_SCHEMA_VERSION = 1;
 
@@ -48,7 +49,10 @@ export type HostTuning = {
   /** Namespaces shared with the host (--ipc/--pid/--uts host). */
   hostNamespaces?: ('ipc' | 'pid' | 'uts')[];
   devices?: { pathOnHost: string; pathInContainer: string; permissions: string }[];
+  /** --security-opt no-new-privileges[=bool]; absent: the daemon's `no-new-privileges`. */
   noNewPrivileges?: boolean;
+  /** --security-opt seccomp=...; absent: the daemon's `seccomp-profile`. */
+  seccomp?: SeccompChoice;
 };
 
 /**

@@ -8,6 +8,7 @@ import type { ImageRuntimeConfig } from './create-options.js';
  * engine only through this file; the domain types they need are re-exported here.
  */
 export type { ContainerRecord, ContainerSpec, HostTuning, MountSpec } from './container.js';
+export type { SeccompAction, SeccompArg, SeccompChoice, SeccompCondition, SeccompProfile } from './seccomp.js';
 export type { VolumePort, RootfsAccess } from './volume-port.js';
 export type { EventBus } from './events.js';
 export type { ImageRuntimeConfig } from './create-options.js';

@@ -5,6 +5,8 @@ import { resolveUser } from './user.js';
 import { mkdirInRoot } from '../lib/in-root.js';
 import { ociUserMounts, withNetworkFiles } from './oci-mounts.js';
 import { invalidParameter } from '../lib/errors.js';
+import type { SeccompChoice } from '../engine/ports.js';
+import { seccompFor, type SeccompHost } from './seccomp/docker-profile.js';
 
 export type RuntimeChoice = { name: string; path: string; args: string[] };
 
@@ -18,6 +20,10 @@ export type SpecContext = {
   /** The daemon's bounding set: `--privileged` and `--cap-add ALL` cannot give more. */
   hostCapabilities: string[];
   initPath: string;
+  /** The daemon's `no-new-privileges`, for containers that do not say. */
+  noNewPrivileges: boolean;
+  /** The daemon's `seccomp-profile` and what the host adds to a profile's conditions. */
+  seccomp: { daemon: SeccompChoice; host: SeccompHost };
 };
 
 const INIT_IN_CONTAINER = '/sbin/docker-init';
@@ -72,6 +78,9 @@ export async function buildContainerSpec(
     return { type, soft: u.soft, hard: u.hard };
   });
 
+  const caps = s.privileged ? ctx.hostCapabilities : capabilities(s.capAdd, s.capDrop, ctx.hostCapabilities);
+  const seccomp = seccompFor({ container: t.seccomp, daemon: ctx.seccomp.daemon, privileged: s.privileged, capabilities: caps, host: ctx.seccomp.host });
+
   return {
     id: r.id,
     tty: s.tty,
@@ -93,9 +102,9 @@ export async function buildContainerSpec(
       additionalGids: user.additionalGids,
       tty: s.tty,
       consoleSize: s.consoleSize,
-      capabilities: s.privileged ? ctx.hostCapabilities : capabilities(s.capAdd, s.capDrop, ctx.hostCapabilities),
+      capabilities: caps,
       rlimits,
-      noNewPrivileges: t.noNewPrivileges ?? false,
+      noNewPrivileges: t.noNewPrivileges ?? ctx.noNewPrivileges,
       privileged: s.privileged,
       networkMode: s.networkMode,
       mounts: [
@@ -103,6 +112,7 @@ export async function buildContainerSpec(
         ...withNetworkFiles(userMounts, fileMounts),
         ...(s.init ? [{ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro', 'rprivate'] }] : []),
       ],
+      seccomp,
       cgroupsPath: `${(t.cgroupParent ?? ctx.cgroupParent).replace(/\/$/, '')}/${r.id}`,
       ...(t.oomScoreAdj !== undefined ? { oomScoreAdj: t.oomScoreAdj } : {}),
       tuning: {

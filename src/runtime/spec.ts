@@ -1,4 +1,5 @@
 import type { HostTuning } from '../engine/ports.js';
+import type { OciSeccomp } from './seccomp/oci.js';
 
 /**
  * Builds the OCI runtime config (config.json) for a container. Pure: every input is given,
@@ -77,12 +78,14 @@ export type SpecInput = {
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
   oomScoreAdj?: number;
   tuning?: SpecTuning;
+  /** linux.seccomp; absent: no filter. */
+  seccomp?: OciSeccomp | undefined;
 };
 
 export type OciDevice = { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number; access: string };
 
 /** The less common settings (HostTuning), host devices already looked up. */
-export type SpecTuning = Omit<HostTuning, 'groupAdd' | 'oomScoreAdj' | 'cgroupParent' | 'noNewPrivileges' | 'devices'> & {
+export type SpecTuning = Omit<HostTuning, 'groupAdd' | 'oomScoreAdj' | 'cgroupParent' | 'noNewPrivileges' | 'devices' | 'seccomp'> & {
   devices?: OciDevice[];
 };
 
@@ -167,6 +170,7 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
     cgroupsPath: i.cgroupsPath,
     ...(t.devices && t.devices.length > 0 ? { devices: t.devices.map(({ access: _a, ...dev }) => dev) } : {}),
     ...(t.sysctls ? { sysctl: t.sysctls } : {}),
+    ...(i.seccomp ? { seccomp: i.seccomp } : {}),
   };
   if (!i.privileged) {
     linux['maskedPaths'] = MASKED_PATHS;

@@ -62,6 +62,8 @@ describe('daemon configuration: defaults and merge', () => {
       ipForward: true,
       userlandProxy: false,
       defaultAddressPools: [],
+      seccompProfile: 'builtin',
+      noNewPrivileges: false,
     });
     assert.ok(Object.values(sources).every((s) => s === 'default'));
     assert.equal(sources['live-restore'], 'default');
@@ -95,7 +97,10 @@ describe('daemon configuration: defaults and merge', () => {
       'default-ulimits': { nofile: { Name: 'nofile', Soft: 1024, Hard: 2048 } }, experimental: true, mtu: 1400,
       dns: ['8.8.8.8', '::1'], 'dns-search': ['example.com'], 'dns-opts': ['ndots:2'], iptables: false,
       'ip-forward': false, 'userland-proxy': true, 'default-address-pools': [{ base: '10.10.0.0/16', size: 24 }],
+      'seccomp-profile': '/etc/berth/seccomp.json', 'no-new-privileges': true,
     }));
+    assert.equal(config.seccompProfile, '/etc/berth/seccomp.json');
+    assert.equal(config.noNewPrivileges, true);
     assert.deepEqual(config.hosts, ['unix:///run/berth/berth.sock']);
     assert.equal(config.logLevel, 'warn');
     assert.deepEqual(config.runtimes, {

@@ -155,7 +155,7 @@ export function systemRoutes(b: Backend): Route[] {
           ContainerdCommit: { ID: '' },
           RuncCommit: { ID: '' },
           InitCommit: { ID: '' },
-          SecurityOptions: [],
+          SecurityOptions: s.securityOptions,
           Warnings: s.warnings,
         });
       },

@@ -1,5 +1,6 @@
 import type { HostTuning } from '../backend.js';
 import { invalidParameter } from '../../lib/errors.js';
+import { decodeSeccompProfile } from './seccomp-profile.js';
 
 type Json = Record<string, unknown>;
 
@@ -113,15 +114,50 @@ export function parseHostTuning(config: Json, h: Json): { tuning?: HostTuning } 
     });
   }
   const secopts = h['SecurityOpt'];
-  if (Array.isArray(secopts)) {
-    for (const o of secopts as unknown[]) {
-      const s = String(o);
-      if (s === 'no-new-privileges' || s === 'no-new-privileges:true' || s === 'no-new-privileges=true') t.noNewPrivileges = true;
-      else if (s === 'no-new-privileges:false' || s === 'no-new-privileges=false') continue;
-      // berth applies no seccomp or AppArmor profile: asking for none is already true.
-      else if (/^(seccomp|apparmor)[=:]unconfined$/.test(s)) continue;
-      else throw invalidParameter(`security option ${s} is not supported by this version of berth`);
-    }
-  }
+  if (Array.isArray(secopts)) for (const o of secopts as unknown[]) securityOpt(String(o), t);
   return Object.keys(t).length > 0 ? { tuning: t } : {};
+}
+
+const GO_BOOLS: Record<string, boolean> = { '1': true, t: true, T: true, TRUE: true, true: true, True: true, '0': false, f: false, F: false, FALSE: false, false: false, False: false };
+
+/**
+ * One `--security-opt`, parsed as dockerd does: `key=value` (or the deprecated `key:value`).
+ * A seccomp profile arrives as its JSON text (the CLI reads the file) and is decoded here,
+ * so a bad one is refused at create.
+ */
+function securityOpt(s: string, t: HostTuning): void {
+  if (s === 'no-new-privileges') {
+    t.noNewPrivileges = true;
+    return;
+  }
+  const sep = s.includes('=') ? '=' : s.includes(':') ? ':' : undefined;
+  if (!sep) throw invalidParameter(`invalid --security-opt 1: ${JSON.stringify(s)}`);
+  const key = s.slice(0, s.indexOf(sep));
+  const value = s.slice(s.indexOf(sep) + 1);
+  switch (key) {
+    case 'no-new-privileges': {
+      const b = GO_BOOLS[value];
+      if (b === undefined) throw invalidParameter(`invalid --security-opt 2: ${JSON.stringify(s)}`);
+      t.noNewPrivileges = b;
+      return;
+    }
+    case 'seccomp':
+      if (value === 'unconfined' || value === 'builtin') t.seccomp = { mode: value };
+      else {
+        const profile = decodeSeccompProfile(value);
+        // `{}` asks for no filter, as in Docker.
+        t.seccomp = profile.defaultAction === undefined && profile.syscalls.length === 0 ? { mode: 'unconfined' } : { mode: 'custom', profile };
+      }
+      return;
+    // The kernel here has no AppArmor: asking for none is already true.
+    case 'apparmor':
+      if (value === 'unconfined') return;
+      break;
+    case 'label':
+    case 'writable-cgroups':
+      break;
+    default:
+      throw invalidParameter(`invalid --security-opt 2: ${JSON.stringify(s)}`);
+  }
+  throw invalidParameter(`security option ${s} is not supported by this version of berth`);
 }
