@@ -11,7 +11,7 @@ import type { Logger } from '../lib/logger.js';
  * and the domain types and pure helpers the wire code needs. Nothing else in api/ imports
  * engine/, images/, volumes/ or logs/ (the lint's boundary rule holds it).
  */
-export type { ContainerRecord, HostTuning, MountSpec, RestartPolicy, Ulimit } from '../engine/container.js';
+export type { ContainerRecord, EndpointRequest, HostTuning, MountSpec, RestartPolicy, Ulimit } from '../engine/container.js';
 export type { CreateOptions } from '../engine/create-options.js';
 export type { SeccompAction, SeccompArg, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../engine/seccomp.js';
 export { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_OPERATORS } from '../engine/seccomp.js';
@@ -23,6 +23,25 @@ export type { HistoryItem, ImageInfo, PruneReport } from '../images/image-servic
 export type { VolumeInfo } from '../volumes/volume.js';
 export type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '../volumes/volume-service.js';
 export { familiarString, fullString, parseReference, withDefaultTag } from '../images/reference.js';
+
+/** The networks and containers' endpoints, as `network ls/inspect` and inspect's NetworkSettings show them. */
+export type NetworkBackend = {
+  networks(): NetworkView[];
+  endpoint(containerId: string): EndpointInfo | undefined;
+  stats(containerId: string, pid?: number): Promise<Record<string, InterfaceStats>>;
+};
+
+/** A network as the API shows it: the built-in `none` and `host`, and the default `bridge`. */
+export type NetworkView = {
+  name: string;
+  id: string;
+  driver: 'null' | 'host' | 'bridge';
+  ipam?: { subnet: string; gateway: string; ipRange?: string | undefined };
+  options: Record<string, string>;
+};
+export type { EndpointInfo, InterfaceStats, PortMapping } from '../engine/ports.js';
+import type { EndpointInfo, InterfaceStats } from '../engine/ports.js';
+export { portRequests } from '../network/ports.js';
 
 /** Reading a container's log file (conmon's k8s-file), following it while the container runs. */
 export type LogBackend = { read(opts: ReadLogsOptions): AsyncIterable<LogMessage> };
@@ -86,6 +105,7 @@ export type Backend = {
   volumes: VolumeBackend;
   events: EventBus;
   exec: Pick<ExecService, 'create' | 'start' | 'get' | 'resize' | 'idsOf'>;
+  networks: NetworkBackend;
   logs: LogBackend;
   system: () => SystemInfo;
   log: Logger;

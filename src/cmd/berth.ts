@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { request } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { messageOf } from '../lib/errors.js';
+import { silentLogger } from '../lib/logger.js';
+import { BridgeDriver } from '../network/bridge-driver.js';
 
 const USAGE = `Usage:  berth [-H HOST] COMMAND
 
@@ -10,6 +14,10 @@ Commands:
   unadopted                      List running containers berthd refused to adopt, and why
   stop-unadopted [-t N] [NAME...]  Stop them cleanly: stop signal, SIGKILL after N seconds
                                  (default 10), then record the exit (all of them without names)
+  network-cleanup [--data-root D] [--exec-root E] [--force]
+                                 With berthd stopped and no container left: remove its
+                                 bridges, endpoints and firewall chains, and put ip_forward
+                                 back as it was (defaults /var/lib/berth, /run/berth)
 
 Options:
   -H, --host string   Daemon socket (default: $DOCKER_HOST or unix:///run/berth/berth.sock)
@@ -55,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     } else args.push(a);
   }
+  if (args[0] === 'network-cleanup') return networkCleanup(args.slice(1));
   if (!host.startsWith('unix://')) throw new Error(`only unix sockets are supported: ${host}`);
   const sock = host.slice('unix://'.length);
   const [cmd, ...rest] = args;
@@ -82,9 +91,58 @@ async function main(argv: string[]): Promise<number> {
       for (const id of (r.body as { Stopped: string[] }).Stopped) process.stdout.write(`${id}\n`);
       return 0;
     }
+    case 'network-cleanup':
+      return networkCleanup(rest);
     default:
       process.stderr.write(cmd ? `berth: unknown command "${cmd}"\n\n${USAGE}` : USAGE);
       return cmd ? 1 : 0;
+  }
+}
+
+/**
+ * Offline: what berthd set up for networking, once it is stopped and has no container. A
+ * daemon still running (its pidfile names a live process) or containers still recorded stop
+ * it, unless --force (the test harness's last resort after a failure).
+ */
+async function networkCleanup(argv: string[]): Promise<number> {
+  let dataRoot = '/var/lib/berth';
+  let execRoot = '/run/berth';
+  let force = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--data-root') dataRoot = argv[++i] ?? '';
+    else if (a === '--exec-root') execRoot = argv[++i] ?? '';
+    else if (a === '--force') force = true;
+    else throw new Error(`network-cleanup: unknown option ${a}`);
+  }
+  if (!force) {
+    const left = containersRecorded(dataRoot);
+    if (left.length > 0) throw new Error(`${left.length} container(s) are still recorded in ${dataRoot}: remove them first (docker rm -f), or give --force`);
+    if (daemonRunning(execRoot)) throw new Error(`berthd is running (pidfile ${join(execRoot, 'berthd.pid')}): stop it first`);
+  }
+  const driver = new BridgeDriver({ dataRoot, execRoot, iptables: true, ipForward: true, log: silentLogger() });
+  await driver.init();
+  const r = await driver.removeAll();
+  process.stdout.write(`removed: ${r.bridges.length} bridge(s)${r.bridges.length ? ` (${r.bridges.join(', ')})` : ''}, ${r.endpoints.length} endpoint(s)${r.rules ? ', firewall chains' : ''}${r.ipForward !== undefined ? `; ip_forward back to ${r.ipForward}` : ''}\n`);
+  return 0;
+}
+
+function containersRecorded(dataRoot: string): string[] {
+  try {
+    return readdirSync(join(dataRoot, 'containers')).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  } catch {
+    return [];
+  }
+}
+
+function daemonRunning(execRoot: string): boolean {
+  try {
+    const [pid, start] = readFileSync(join(execRoot, 'berthd.pid'), 'utf8').trim().split(' ');
+    if (!pid || !start) return false;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] === start;
+  } catch {
+    return false;
   }
 }
 

@@ -50,6 +50,7 @@ export const configMessages = {
   runtimeDefinedTwice: (name: string) => `runtime '${name}' was already defined`,
   noDefaultRuntime: (name: string) => `specified default runtime '${name}' does not exist`,
   invalidHost: (v: string) => `Invalid bind address format: ${v}`,
+  invalidFixedCidr: (v: string) => `invalid fixed-cidr: ${v}: expected an IPv4 subnet such as 10.87.1.0/24`,
   invalidUlimitArgument: (v: string) => `invalid ulimit argument: ${v}`,
   invalidUlimitType: (v: string) => `invalid ulimit type: ${v}`,
   invalidUlimitValue: (v: string) => `invalid ulimit value: ${v}`,

@@ -53,6 +53,12 @@ export type DaemonConfig = {
   iptables: boolean;
   ipForward: boolean;
   userlandProxy: boolean;
+  /** A range of the bridge subnet that dynamic addresses come from. */
+  fixedCidr?: string | undefined;
+  ipMasq: boolean;
+  icc: boolean;
+  /** The host address `-p` binds when a binding names none (0.0.0.0: all). */
+  ip: string;
   defaultAddressPools: AddressPool[];
   /** `builtin` (berth's default profile), `unconfined`, or the path of a profile in Docker's format. */
   seccompProfile: string;

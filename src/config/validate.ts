@@ -74,6 +74,10 @@ const CHECKS: Check[] = [
   { keys: ['shutdown-timeout'], run: (c) => {
     if (c.shutdownTimeout < 0) fail(m.invalidShutdownTimeout(c.shutdownTimeout));
   } },
+  { keys: ['fixed-cidr'], run: (c) => {
+    if (c.fixedCidr !== undefined && ipv4PrefixLength(c.fixedCidr) === undefined) fail(m.invalidFixedCidr(c.fixedCidr));
+  } },
+  { keys: ['ip'], run: (c) => validateIp(c.ip) },
   { keys: ['bip'], run: (c) => {
     if (c.bip !== undefined && ipv4PrefixLength(c.bip) === undefined) fail(m.invalidBip(c.bip));
   } },

@@ -41,7 +41,7 @@ import { writeFileAtomic } from '../lib/atomic-file.js';
 import { tarDirectory } from '../storage/tar-export.js';
 import { listenOnHosts } from './listeners.js';
 import { OciSpecBuilder } from '../runtime/container-spec.js';
-import { NetworkFilesStep } from '../network/network-files-step.js';
+import { DaemonNetworking } from './networking.js';
 import type { ImageRuntimeConfig } from '../engine/create-options.js';
 import type { SeccompChoice } from '../engine/seccomp.js';
 import { goArch } from '../runtime/seccomp/default-profile.js';
@@ -84,6 +84,7 @@ export class Daemon {
   readonly #layers: LayerStore;
   readonly #imageStore: ImageStore;
   readonly #store: RecordStore<ContainerRecord>;
+  readonly #networking: DaemonNetworking;
   /** The daemon's `seccomp-profile`, read at start. */
   #seccomp: SeccompChoice = { mode: 'builtin' };
 
@@ -116,6 +117,7 @@ export class Daemon {
       events: this.events,
       log: o.log,
     });
+    this.#networking = new DaemonNetworking({ config: () => this.#config, log: o.log });
     const limits = hardLimits();
     const hostCaps = hostCapabilities();
     const images = this.images;
@@ -140,12 +142,8 @@ export class Daemon {
       rotator: this.#rotator,
       tarDirectory,
       volumes: this.volumes,
-      steps: [
-        new NetworkFilesStep(() => {
-          const cfg = this.#config;
-          return cfg.dns.length + cfg.dnsSearch.length + cfg.dnsOpts.length > 0 ? { servers: cfg.dns, search: cfg.dnsSearch, options: cfg.dnsOpts } : undefined;
-        }),
-      ],
+      bridgeEnabled: () => this.#networking.bridgeEnabled,
+      steps: [this.#networking.step({ container: (id) => this.#containerById(id), dirOf: (id) => this.#store.dirOf(id) })],
       specs: new OciSpecBuilder(() => {
         const cfg = this.#config;
         return {
@@ -178,6 +176,7 @@ export class Daemon {
       images: this.images,
       volumes: this.volumes,
       events: this.events,
+      networks: this.#networking,
       logs: { read: readLogs },
       system: () => this.systemInfo(),
       log: o.log,
@@ -242,6 +241,8 @@ export class Daemon {
     if (previous) {
       for (const change of fingerprintChanges(previous, fingerprint)) this.#log.warn(`since the last start: ${change}`);
     }
+    await this.#networking.start(this.#id);
+    mark('network');
     this.#log.info('Loading containers: start.');
     this.restoreReport = await restore({
       store: this.#store,
@@ -255,6 +256,7 @@ export class Daemon {
       deadlineMs: 60_000,
       concurrency: 64,
     });
+    await this.#networking.restore(this.containers.list());
     mark('restored');
     // Unchanged most of the time: skip the write and its two fsyncs.
     if (JSON.stringify(previous) !== JSON.stringify(fingerprint)) await writeFingerprint(c.dataRoot, fingerprint);
@@ -279,6 +281,14 @@ export class Daemon {
     for (const path of this.#listening) await rm(path, { force: true });
     if (this.#claimedPidfile) await rm(this.#config.pidfile, { force: true });
     this.#log.info('Daemon shutdown complete');
+  }
+
+  #containerById(id: string): ContainerRecord | undefined {
+    try {
+      return this.containers.get(id);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The options running containers depend on (see restore/classify.ts). */

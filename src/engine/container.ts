@@ -1,5 +1,5 @@
 import type { ContainerId, ImageId } from '../lib/ids.js';
-import type { RuntimeHandle } from './ports.js';
+import type { PortRequest, RuntimeHandle } from './ports.js';
 import type { SeccompChoice } from './seccomp.js';
 
 export const RECORD_SCHEMA_VERSION = 1;
@@ -31,6 +31,27 @@ export type MountSpec = {
 };
 
 export type Ulimit = { name: string; soft: number; hard: number };
+
+/**
+ * Where a container's network comes from: none (its own, loopback only), the host's, the
+ * default bridge network, another container's namespace (`container:<id>`), or a
+ * user-defined network by name.
+ */
+export type NetworkMode = 'none' | 'host' | 'bridge' | `container:${string}` | UserNetworkName;
+
+/** The name of a user-defined network (`docker network create`). */
+export type UserNetworkName = string & { readonly userNetwork?: never };
+
+/** What the container asked of its network endpoint (bridge mode). */
+export type EndpointRequest = {
+  /** Published ports (-p, -P), host ports not yet chosen. */
+  ports: PortRequest[];
+  /** Config.ExposedPorts keys (`80/tcp`), shown in NetworkSettings.Ports. */
+  exposed: string[];
+  /** --ip (user networks only), --mac-address. */
+  ipv4Address?: string;
+  macAddress?: string;
+};
 
 /** Less common HostConfig settings, applied as given (absent: the default). */
 export type HostTuning = {
@@ -75,7 +96,9 @@ export type ContainerSpec = {
   stopSignal: string;
   stopTimeout?: number;
   autoRemove: boolean;
-  networkMode: 'none' | 'host';
+  networkMode: NetworkMode;
+  /** Bridge mode: what the endpoint is asked for. */
+  endpoint?: EndpointRequest;
   restartPolicy: RestartPolicy;
   memory: number;
   memorySwap: number;

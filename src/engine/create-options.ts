@@ -1,4 +1,4 @@
-import type { ContainerSpec } from './container.js';
+import type { ContainerSpec, EndpointRequest, NetworkMode } from './container.js';
 import { invalidParameter } from '../lib/errors.js';
 import { parseSignal } from './signals.js';
 import { withImageVolumes } from './mounts.js';
@@ -27,8 +27,10 @@ export type CreateOptions = Pick<
   domainname?: string;
   /** undefined: the image's, else SIGTERM. */
   stopSignal?: string;
-  /** As given; checked against what this daemon supports at create. */
+  /** As given; resolved against what this daemon has at create (networks/network-mode.ts). */
   networkMode: string;
+  /** Published and exposed ports, --ip, --mac-address. */
+  endpoint?: EndpointRequest;
   logConfig?: { driver: string; opts: Record<string, string> };
   /** HostConfig.Runtime: a runtime the daemon knows, or the daemon's default. */
   runtime?: string;
@@ -48,7 +50,7 @@ export type ImageRuntimeConfig = {
 };
 
 /** Combine a create request with its image's defaults into the container's spec. */
-export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultHostname: string): ContainerSpec {
+export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultHostname: string, networkMode: NetworkMode): ContainerSpec {
   const entrypoint = o.entrypoint ?? image.Entrypoint ?? [];
   // Docker drops the image's CMD when the request sets its own entrypoint.
   const cmd = o.cmd && o.cmd.length > 0 ? o.cmd : o.inheritCmd ? (image.Cmd ?? []) : [];
@@ -59,9 +61,6 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
   }
   const stopSignal = o.stopSignal || image.StopSignal || 'SIGTERM';
   parseSignal(stopSignal);
-  if (o.networkMode !== 'none' && o.networkMode !== 'host') {
-    throw invalidParameter(`network ${o.networkMode} not found`);
-  }
   return {
     image: o.image,
     entrypoint,
@@ -78,7 +77,8 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
     stopSignal,
     ...(o.stopTimeout !== undefined ? { stopTimeout: o.stopTimeout } : {}),
     autoRemove: o.autoRemove,
-    networkMode: o.networkMode,
+    networkMode,
+    ...(networkMode === 'bridge' && o.endpoint ? { endpoint: o.endpoint } : {}),
     restartPolicy: o.restartPolicy,
     memory: o.memory,
     memorySwap: o.memorySwap,

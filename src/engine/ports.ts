@@ -1,6 +1,7 @@
 import type { ProcessIdentity } from '../lib/proc.js';
 import type { ContainerRecord, MountSpec } from './container.js';
 import type { ImageRuntimeConfig } from './create-options.js';
+import type { HeldPorts } from './network-port.js';
 
 /*
  * The engine's ports: what it needs from the world, as interfaces the adapters (runtime/,
@@ -12,6 +13,7 @@ export type { SeccompAction, SeccompArg, SeccompChoice, SeccompCondition, Seccom
 export type { VolumePort, RootfsAccess } from './volume-port.js';
 export type { EventBus } from './events.js';
 export type { ImageRuntimeConfig } from './create-options.js';
+export type * from './network-port.js';
 
 /** One entry of `docker diff`: Docker's kinds, 0 changed, 1 added, 2 deleted. */
 export type Change = { path: string; kind: 0 | 1 | 2 };
@@ -60,6 +62,8 @@ export type ExitInfo = { exitCode: number; finishedAt: string; oomKilled: boolea
 export type StartRequest = {
   id: string;
   ociSpec: Record<string, unknown>;
+  /** Descriptors the monitor inherits and keeps (published-port reservations). */
+  inheritFds?: readonly number[];
   tty: boolean;
   stdin: boolean;
   stdinOnce: boolean;
@@ -200,11 +204,39 @@ export interface LogRotation {
 /** A file bind-mounted into the container by a start step (its /etc/hosts, /etc/resolv.conf...). */
 export type ContainerFile = { source: string; destination: string };
 
+/** Where the container's network namespace comes from; absent: a new, empty one. */
+export type NetworkNamespace = { kind: 'host' } | { kind: 'join'; path: string };
+
 /** What a start step adds to the container it prepares. */
 export type StartContribution = {
   /** Go on top of the user's mounts (a volume on /etc must not hide them), unless the user mounts one there. */
   files?: ContainerFile[];
+  network?: NetworkNamespace;
+  /** The hostname inside, when it is not the container's own (another container's network). */
+  hostname?: string;
+  /**
+   * Descriptors the container's monitor holds for the container's lifetime (bound sockets
+   * that reserve its published ports). The engine passes them at start, then closes its copies.
+   */
+  held?: HeldPorts;
 };
+
+/** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, as a network mode wants them. */
+export type EtcFilesRequest = {
+  dir: string;
+  hostname: string;
+  domainname: string;
+  /** host: the host's files; none: loopback only; bridge: also the container's own address. */
+  mode: 'host' | 'none' | 'bridge';
+  ip?: string;
+  dns?: { servers: string[]; search: string[]; options: string[] } | undefined;
+  /** `name:ip` entries, `host-gateway` already replaced by an address. */
+  extraHosts?: string[] | undefined;
+};
+
+export interface EtcFilesWriter {
+  write(r: EtcFilesRequest): Promise<ContainerFile[]>;
+}
 
 /**
  * A part of a container's start that lives outside the runtime and the storage driver: its

@@ -23,7 +23,7 @@ import { Firewall } from './firewall.js';
 import { IpamStore, parsePool } from './ipam.js';
 import { cidrContains, formatCidr, isUnicastMac, macFromIpv4, parseCidr, parseIpv4 } from './ipv4.js';
 import { NetLock } from './lock.js';
-import { containerChain, hostVethName, instanceTag, netnsPath } from './names.js';
+import { containerChain, hostVethName, instanceTag, netnsDir, netnsPath } from './names.js';
 import { EphemeralPorts, PortReservation, bindPort, checkHeld, readSocketTables, reservePorts, type SocketTables } from './port-reservation.js';
 import { ephemeralRange, type PortRequest } from './ports.js';
 import { enableIpForward, enableRouteLocalnet, restoreIpForward } from './sysctl.js';
@@ -95,8 +95,10 @@ export class BridgeDriver implements NetworkDriver {
 
   async init(): Promise<void> {
     this.#recorded = loadNetworkRecords(join(this.#stateDir, 'networks'), this.#o.log);
-    const { records, failures } = await this.#endpointsStore.loadAll();
+    const { records, failures, leftovers } = await this.#endpointsStore.loadAll();
     for (const f of failures) this.#o.log.warn({ containerId: f.id, err: f.error }, 'unreadable endpoint record');
+    // A record whose write was cut short: nothing was created yet (the record comes first).
+    for (const id of leftovers) await this.#endpointsStore.remove(id);
     for (const r of records) {
       this.#endpoints.set(r.containerId, r);
       // Until the restore pass decides, every recorded container keeps its rules.
@@ -106,6 +108,11 @@ export class BridgeDriver implements NetworkDriver {
 
   network(name: string): NetworkInfo | undefined {
     return this.#networks.get(name)?.info;
+  }
+
+  /** How a network was set up the last time, from its record (after init). */
+  recordedNetwork(name: string): NetworkConfig | undefined {
+    return this.#recorded.find((r) => r.config.name === name)?.config;
   }
 
   ensureNetwork(config: NetworkConfig): Promise<NetworkInfo> {
@@ -183,7 +190,7 @@ export class BridgeDriver implements NetworkDriver {
         networkId: net.info.id,
         endpointId: previous?.endpointId ?? newId(),
         bridge: net.info.bridge,
-        netnsPath: netnsPath(this.#o.execRoot, containerId),
+        netnsPath: netnsPath(this.#o.execRoot, this.#tag, containerId),
         hostVeth: hostVethName(containerId),
         ifName: 'eth0',
         ip,
@@ -245,7 +252,7 @@ export class BridgeDriver implements NetworkDriver {
     if (rec) await this.#teardown(rec);
     else {
       // No record (it was never written, or is already gone): the derived names are all there is to clean.
-      await removeEndpoint(this.cmds, { netnsPath: netnsPath(this.#o.execRoot, containerId), hostVeth: hostVethName(containerId) });
+      await removeEndpoint(this.cmds, { netnsPath: netnsPath(this.#o.execRoot, this.#tag, containerId), hostVeth: hostVethName(containerId) });
     }
     this.#closeHeld(containerId);
     for (const { ipam } of this.#networks.values()) await ipam.release(containerId, { keepStatic: opts.keepStaticAddress });
@@ -334,7 +341,7 @@ export class BridgeDriver implements NetworkDriver {
     const what: string[] = [];
     if (!isNetnsMounted(rec.netnsPath)) {
       // The container's own process still holds its namespace: mount it back.
-      await ensureDir(join(this.#o.execRoot, 'netns'));
+      await ensureDir(netnsDir(this.#o.execRoot, this.#tag));
       closeSync(openSync(rec.netnsPath, 'a', 0o600));
       await this.cmds.must('cannot bind the container network namespace', 'mount', ['--bind', `/proc/${pid}/ns/net`, rec.netnsPath]);
       what.push('netns mount');
@@ -347,7 +354,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async #removeUnrecordedNetns(): Promise<string[]> {
-    const dir = join(this.#o.execRoot, 'netns');
+    const dir = netnsDir(this.#o.execRoot, this.#tag);
     let names: string[];
     try {
       names = readdirSync(dir);

@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from '
 import { dirname } from 'node:path';
 import { errnoCode, systemError } from '../lib/errors.js';
 import { isNoSuchDevice, type NetCommands } from './commands.js';
+import type { InterfaceStats } from '../engine/ports.js';
 
 /** One container's attachment to a bridge: a persistent netns file and a veth pair. */
 export type EndpointSpec = {
@@ -17,16 +18,7 @@ export type EndpointSpec = {
   mtu: number;
 };
 
-export type InterfaceStats = {
-  rxBytes: number;
-  rxPackets: number;
-  rxErrors: number;
-  rxDropped: number;
-  txBytes: number;
-  txPackets: number;
-  txErrors: number;
-  txDropped: number;
-};
+export type { InterfaceStats };
 
 /**
  * Pure: what runs inside the namespace. Creating the veth from inside puts `eth0` where it

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import type { ContainerFile } from '../engine/ports.js';
+import type { ContainerFile, EtcFilesRequest, EtcFilesWriter } from '../engine/ports.js';
 import { errnoCode } from '../lib/errors.js';
 
 const LOOPBACK_HOSTS = [
@@ -25,15 +25,6 @@ export function containerResolvConf(hostText: string): string {
   return kept.join('\n').replace(/\n*$/, '\n');
 }
 
-export type EtcFilesInput = {
-  dir: string;
-  hostname: string;
-  domainname: string;
-  networkMode: 'none' | 'host';
-  dns?: { servers: string[]; search: string[]; options: string[] } | undefined;
-  extraHosts?: string[] | undefined;
-};
-
 /** resolv.conf from explicit settings, falling back per line kind to what the host has. */
 export function resolvConfWith(base: string, dns: { servers: string[]; search: string[]; options: string[] }): string {
   const lines = base.split('\n').filter((l) => {
@@ -50,36 +41,44 @@ export function resolvConfWith(base: string, dns: { servers: string[]; search: s
 
 /**
  * Write the container's /etc/hostname, /etc/hosts and /etc/resolv.conf into its folder and
- * say where they go in the container.
+ * say where they go in the container. As Docker: with the host's network, the host's files;
+ * otherwise loopback names, the container's own address with its hostname on a bridge, and
+ * the host's resolvers minus loopback ones (unreachable from the container) or the given dns.
  */
-export async function writeEtcFiles(i: EtcFilesInput): Promise<ContainerFile[]> {
+export async function writeEtcFiles(i: EtcFilesRequest): Promise<ContainerFile[]> {
   const hostsPath = join(i.dir, 'hosts');
   const hostnamePath = join(i.dir, 'hostname');
   const resolvPath = join(i.dir, 'resolv.conf');
   const hostResolv = await readOr('/etc/resolv.conf', '');
-  if (i.networkMode === 'host') {
-    await writeFile(hostsPath, await readOr('/etc/hosts', `${LOOPBACK_HOSTS.join('\n')}\n`));
+  let hosts: string;
+  if (i.mode === 'host') {
+    hosts = await readOr('/etc/hosts', `${LOOPBACK_HOSTS.join('\n')}\n`);
     await writeFile(hostnamePath, `${osHostname()}\n`);
     await writeFile(resolvPath, hostResolv);
   } else {
-    await writeFile(hostsPath, `${LOOPBACK_HOSTS.join('\n')}\n`);
+    hosts = `${LOOPBACK_HOSTS.join('\n')}\n`;
+    if (i.ip) {
+      const fqdn = i.domainname ? `${i.hostname}.${i.domainname} ` : '';
+      hosts += `${i.ip}\t${fqdn}${i.hostname}\n`;
+    }
     await writeFile(hostnamePath, `${i.hostname}\n`);
     const resolv = containerResolvConf(hostResolv);
     await writeFile(resolvPath, i.dns ? resolvConfWith(resolv, i.dns) : resolv);
   }
-  if (i.extraHosts && i.extraHosts.length > 0) {
-    const extra = i.extraHosts.map((e) => {
-      const at = e.indexOf(':');
-      return `${e.slice(at + 1)}\t${e.slice(0, at)}`;
-    });
-    await writeFile(hostsPath, `${await readFile(hostsPath, 'utf8')}${extra.join('\n')}\n`);
+  for (const e of i.extraHosts ?? []) {
+    const at = e.indexOf(':');
+    hosts += `${e.slice(at + 1)}\t${e.slice(0, at)}\n`;
   }
+  await writeFile(hostsPath, hosts);
   return [
     { source: resolvPath, destination: '/etc/resolv.conf' },
     { source: hostnamePath, destination: '/etc/hostname' },
     { source: hostsPath, destination: '/etc/hosts' },
   ];
 }
+
+/** The EtcFilesWriter port. */
+export const etcFilesWriter: EtcFilesWriter = { write: writeEtcFiles };
 
 async function readOr(path: string, fallback: string): Promise<string> {
   try {

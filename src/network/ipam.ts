@@ -4,9 +4,10 @@ import { ensureDir, writeFileAtomic } from '../lib/atomic-file.js';
 import { conflict, errnoCode, invalidParameter, messageOf, systemError, unavailable } from '../lib/errors.js';
 import { Mutex } from '../lib/mutex.js';
 import { cidrContains, cidrSize, cidrWithin, formatIpv4, parseCidr, parseIpv4, type Ipv4Cidr } from './ipv4.js';
+import type { IpamPool } from '../engine/ports.js';
 
 /** Where a network's addresses come from: dockerd's `bip` / `fixed-cidr`, or `--subnet`, `--gateway`, `--ip-range`. */
-export type IpamPool = { subnet: string; gateway: string; ipRange?: string | undefined };
+export type { IpamPool };
 
 export type Allocation = { owner: string; static: boolean };
 

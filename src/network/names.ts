@@ -20,8 +20,16 @@ export function hostVethName(containerId: string): string {
   return `vb${containerId.slice(0, 11)}`;
 }
 
-export function netnsPath(execRoot: string, containerId: string): string {
-  return join(execRoot, 'netns', containerId);
+/**
+ * Under the instance's own folder: daemons on different data roots may share an exec-root,
+ * and one cleaning the namespaces it has no record of must not touch the other's.
+ */
+export function netnsDir(execRoot: string, tag: string): string {
+  return join(execRoot, 'netns', tag);
+}
+
+export function netnsPath(execRoot: string, tag: string, containerId: string): string {
+  return join(netnsDir(execRoot, tag), containerId);
 }
 
 /** iptables chain names are at most 28 characters (XT_EXTENSION_MAXNAMELEN 29 with the NUL). */

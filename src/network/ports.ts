@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { invalidParameter } from '../lib/errors.js';
 import { isIpv4 } from './ipv4.js';
+import type { PortMapping, PortRequest, Protocol } from '../engine/ports.js';
 
-export type Protocol = 'tcp' | 'udp';
-
-/** A published port as asked for: host port 0..0 means "any free one" (ephemeral). */
-export type PortRequest = { proto: Protocol; containerPort: number; hostIp: string; hostPortStart: number; hostPortEnd: number };
-
-/** A published port once its host port is chosen. `hostIp` '' means all addresses. */
-export type PortMapping = { proto: Protocol; containerPort: number; hostIp: string; hostPort: number };
+export type { PortMapping, PortRequest, Protocol };
 
 /** Docker's wire shape (HostConfig.PortBindings, NetworkSettings.Ports). */
 export type WirePortBinding = { HostIp?: string; HostPort?: string };

@@ -28,12 +28,16 @@ export function sameMinor(a: string, b: string): boolean {
   return mm(a) === mm(b);
 }
 
-/** The critical options that changed since the container was started, as "name: old → new". */
-export function criticalChanges(then: CriticalOptions, now: CriticalOptions): string[] {
+/**
+ * The critical options that changed since the container was started, as "name: old → new".
+ * `bip` and `bridge` matter only to containers on the default bridge network.
+ */
+export function criticalChanges(then: CriticalOptions, now: CriticalOptions, onBridge = true): string[] {
   const out: string[] = [];
   const show = (v: string | undefined) => (v === undefined || v === '' ? '(default)' : v);
   // The runtime is recorded in each container's handle, so a new default does not matter here.
-  for (const key of ['storage-driver', 'bip', 'bridge', 'data-root'] as const) {
+  const keys = onBridge ? (['storage-driver', 'bip', 'bridge', 'data-root'] as const) : (['storage-driver', 'data-root'] as const);
+  for (const key of keys) {
     if ((then[key] ?? '') !== (now[key] ?? '')) out.push(`${key} changed from ${show(then[key])} to ${show(now[key])}`);
   }
   return out;
@@ -53,7 +57,7 @@ export function classify(r: ContainerRecord, probe: ProbeResult | undefined, vie
       if (!sameMinor(startedBy.engineVersion, view.engineVersion)) {
         return { kind: 'refuse', reason: `started by berth ${startedBy.engineVersion}, this is ${view.engineVersion}` };
       }
-      const changes = criticalChanges(startedBy.critical, view.critical);
+      const changes = criticalChanges(startedBy.critical, view.critical, r.spec.networkMode === 'bridge');
       if (changes.length > 0) return { kind: 'refuse', reason: changes.join(', ') };
       if (!view.liveRestore) return { kind: 'stop', reason: 'live restore is off' };
       return { kind: 'adopt' };

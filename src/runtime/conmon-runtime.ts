@@ -103,6 +103,7 @@ export class ConmonRuntime implements OciRuntime {
       persistDir,
       socketDir,
       tty: req.tty,
+      ...(req.inheritFds ? { inheritFds: req.inheritFds } : {}),
       stdin: req.stdin,
       leaveStdinOpen: !req.stdinOnce,
     });

@@ -81,8 +81,12 @@ export async function buildContainerSpec(
   const caps = s.privileged ? ctx.hostCapabilities : capabilities(s.capAdd, s.capDrop, ctx.hostCapabilities);
   const seccomp = seccompFor({ container: t.seccomp, daemon: ctx.seccomp.daemon, privileged: s.privileged, capabilities: caps, host: ctx.seccomp.host });
 
+  const network = contributions.find((c) => c.network)?.network;
+  const hostname = contributions.find((c) => c.hostname !== undefined)?.hostname;
+  const inheritFds = contributions.flatMap((c) => c.held?.fds ?? []);
   return {
     id: r.id,
+    ...(inheritFds.length > 0 ? { inheritFds } : {}),
     tty: s.tty,
     stdin: s.openStdin,
     stdinOnce: s.stdinOnce,
@@ -91,7 +95,8 @@ export async function buildContainerSpec(
     ociSpec: buildSpec({
       rootfs,
       readonlyRootfs: s.readonlyRootfs,
-      hostname: s.networkMode === 'host' ? '' : s.hostname,
+      // The host's network brings the host's name; another container's, that one's.
+      hostname: network?.kind === 'host' ? '' : (hostname ?? s.hostname),
       domainname: s.domainname,
       // --init: a small init reaps zombies and forwards signals to the command.
       args: s.init ? [INIT_IN_CONTAINER, '--', ...s.entrypoint, ...s.cmd] : [...s.entrypoint, ...s.cmd],
@@ -106,7 +111,7 @@ export async function buildContainerSpec(
       rlimits,
       noNewPrivileges: t.noNewPrivileges ?? ctx.noNewPrivileges,
       privileged: s.privileged,
-      networkMode: s.networkMode,
+      network,
       mounts: [
         // The network files go on top of the user's mounts (a volume on /etc must not hide them).
         ...withNetworkFiles(userMounts, fileMounts),

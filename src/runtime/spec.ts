@@ -72,7 +72,8 @@ export type SpecInput = {
   rlimits: { type: string; soft: number; hard: number }[];
   noNewPrivileges: boolean;
   privileged: boolean;
-  networkMode: 'none' | 'host';
+  /** A new, empty network namespace (absent), the host's, or one to join by path. */
+  network?: { kind: 'host' } | { kind: 'join'; path: string } | undefined;
   mounts: OciMount[];
   cgroupsPath: string;
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
@@ -120,7 +121,8 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
   const t = i.tuning ?? {};
   const shared = new Set<string>(t.hostNamespaces ?? []);
   const namespaces = ['pid', 'ipc', 'uts', 'mount'].filter((n) => !shared.has(n)).map((type) => ({ type }));
-  if (i.networkMode !== 'host') namespaces.push({ type: 'network' });
+  if (i.network?.kind === 'join') namespaces.push({ type: 'network', path: i.network.path } as { type: string });
+  else if (i.network?.kind !== 'host') namespaces.push({ type: 'network' });
 
   const resources: Record<string, unknown> = {
     devices: i.privileged

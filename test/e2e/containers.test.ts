@@ -96,14 +96,16 @@ test('user, workdir and entrypoint overrides take effect inside the container', 
   assert.match(r.stderr, /unable to find user nosuchuser/);
 });
 
-test('the container gets Docker defaults: capabilities, masked /proc paths, network none', () => {
+test('the container gets Docker defaults: capabilities, masked /proc paths, the bridge network', () => {
   const r = d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'grep CapEff /proc/self/status; cat /proc/kcore | wc -c; ip -o link | wc -l; cat /etc/hostname']);
   assert.equal(r.code, 0, r.stderr);
   const [capLine, kcore, links] = r.stdout.split('\n');
   // Docker's default set is 0x00000000a80425fb.
   assert.equal(capLine?.split(/\s+/)[1], '00000000a80425fb');
   assert.equal(kcore?.trim(), '0');
-  assert.equal(links?.trim(), '1', 'only lo with --network none');
+  assert.equal(links?.trim(), '2', 'lo and eth0 on the default bridge');
+  const none = d.docker(['run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'ip -o link | wc -l']);
+  assert.equal(none.stdout.trim(), '1', 'only lo with --network none');
   const host = d.docker(['run', '--rm', '--network', 'host', 'busybox', 'sh', '-c', 'ip -o link | wc -l']);
   assert.ok(Number(host.stdout.trim()) > 1, 'host network sees the host interfaces');
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { startDaemon, sleep, type TestDaemon } from '../helpers/daemon.js';
 
@@ -53,13 +54,50 @@ async function machineMismatch(d: TestDaemon, listed: { Id: string; State: strin
   if (!same(bundles, ids)) return `bundles ${bundles.join(' ')}, running: ${states}`;
   const layers = existsSync(join(d.storageRoot, 'containers')) ? readdirSync(join(d.storageRoot, 'containers')).sort() : [];
   if (!same(layers, listed.map((c) => c.Id).sort())) return `container layers ${layers.join(' ')} for containers ${states}`;
+  return networkMismatch(d, ids, states);
+}
+
+/**
+ * The network side: an endpoint (record, namespace file, host veth, address) and a nat chain
+ * for its published port exist for each running container, and for nothing else.
+ */
+function networkMismatch(d: TestDaemon, running: string[], states: string): string | undefined {
+  const same = (a: string[], b: string[]) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+  const short = (n: number) => running.map((id) => id.slice(0, n));
+  const netRoot = join(d.dataRoot, 'network');
+  const records = existsSync(join(netRoot, 'endpoints')) ? readdirSync(join(netRoot, 'endpoints')).filter((n) => !n.startsWith('.')) : [];
+  if (!same(records, running)) return `endpoint records ${records.join(' ')}, running: ${states}`;
+  const nsRoot = join(d.execRoot, 'netns');
+  const nsFiles = existsSync(nsRoot) ? readdirSync(nsRoot).flatMap((tag) => readdirSync(join(nsRoot, tag))) : [];
+  if (!same(nsFiles, running)) return `netns files ${nsFiles.join(' ')}, running: ${states}`;
+  const ours = (prefix: string) => allKnown.some((id) => id.startsWith(prefix));
+  const veths = spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' }).stdout
+    .split('\n')
+    .map((l) => /^\d+: (vb[0-9a-f]{11})@/.exec(l)?.[1])
+    .filter((v): v is string => v !== undefined && ours(v.slice(2)));
+  if (!same(veths.map((v) => v.slice(2)), short(11))) return `host veths ${veths.join(' ')}, running: ${states}`;
+  const ipamFile = join(netRoot, 'networks', 'bridge', 'ipam.json');
+  // Written at the first allocation.
+  const ipam = (existsSync(ipamFile) ? JSON.parse(readFileSync(ipamFile, 'utf8')) : { allocations: {} }) as { allocations: Record<string, { owner: string }> };
+  const owners = Object.values(ipam.allocations).map((a) => a.owner);
+  if (!same(owners, running)) return `addresses held by ${owners.map((o) => o.slice(0, 12)).join(' ')}, running: ${states}`;
+  const chains = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout
+    .split('\n')
+    .map((l) => /^:(BERTH-[0-9a-f]{6}-C-([0-9a-f]{12})) /.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null && ours(m[2] as string))
+    .map((m) => m[2] as string);
+  if (!same(chains, short(12))) return `port chains for ${chains.join(' ')}, running: ${states}`;
   return undefined;
 }
 
+/** Every container id this test ever created: veths and chains of other daemons are not ours. */
+const allKnown: string[] = [];
+
 // A shell that ends promptly on SIGTERM, so stops are quick and land mid-operation.
 const CMD = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done'];
+const CREATE = { Image: 'busybox', Cmd: CMD, ExposedPorts: { '80/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '' }] } } };
 
-test('kill -9 at random instants inside create/start/stop/rm: state stays consistent, nothing acknowledged is lost, nothing leaks', async () => {
+test('kill -9 at random instants inside create/start/stop/rm of containers publishing a port: state stays consistent, nothing acknowledged is lost, nothing leaks', async () => {
   const d = await startDaemon({ liveRestore: true });
   let midOperation = 0;
   let iterations = 0;
@@ -75,7 +113,8 @@ test('kill -9 at random instants inside create/start/stop/rm: state stays consis
       // Three or four operations in flight, then the daemon is killed at a random instant.
       for (let k = 0; k < 3 + Math.floor(Math.random() * 2); k++) {
         const op = pick<Op>(known.length < 4 ? ['create', 'create', 'start'] : known.length > 12 ? ['rm', 'rm', 'stop', 'start'] : ['create', 'start', 'stop', 'rm']) as Op;
-        if (op === 'create') ops.push({ op, p: call(d, 'POST', '/containers/create', { Image: 'busybox', Cmd: CMD }) });
+        // Each with a published port (an ephemeral host port): reservation, rules and address.
+        if (op === 'create') ops.push({ op, p: call(d, 'POST', '/containers/create', CREATE) });
         else {
           const id = pick(known.filter((x) => !ops.some((o) => o.id === x)));
           if (!id) continue;
@@ -96,7 +135,11 @@ test('kill -9 at random instants inside create/start/stop/rm: state stays consis
           if (o.op === 'rm' && o.id) mayBeGone.add(o.id);
           return;
         }
-        if (o.op === 'create' && r.status === 201) acked.set((JSON.parse(r.body) as { Id: string }).Id, 'created');
+        if (o.op === 'create' && r.status === 201) {
+          const id = (JSON.parse(r.body) as { Id: string }).Id;
+          acked.set(id, 'created');
+          allKnown.push(id);
+        }
         if (o.op === 'start' && (r.status === 204 || r.status === 304) && o.id) acked.set(o.id, 'running');
         if (o.op === 'stop' && (r.status === 204 || r.status === 304) && o.id && acked.get(o.id) === 'running') acked.set(o.id, 'exited');
         if (o.op === 'rm' && r.status === 204 && o.id) {

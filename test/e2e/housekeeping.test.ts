@@ -42,11 +42,11 @@ test('container prune removes stopped containers only, honours label and until f
   d.docker(['rm', '-f', 'p2', 'r1']);
 });
 
-test('network ls and inspect show the built-in none and host networks; create is refused by name', () => {
-  d.docker(['run', '-d', '--name', 'n1', 'busybox', 'sleep', '1000']);
+test('network ls and inspect show the built-in bridge, none and host networks; create is refused by name', () => {
+  d.docker(['run', '-d', '--name', 'n1', '--network', 'none', 'busybox', 'sleep', '1000']);
   const ls = d.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']);
   assert.equal(ls.code, 0, ls.stderr);
-  assert.deepEqual(ls.stdout.trim().split('\n').sort(), ['host host local', 'none null local']);
+  assert.deepEqual(ls.stdout.trim().split('\n').sort(), ['bridge bridge local', 'host host local', 'none null local']);
   assert.equal(d.docker(['network', 'ls', '-q', '--filter', 'driver=null']).stdout.trim().split('\n').length, 1);
   const inspect = d.docker(['network', 'inspect', 'none', '--format', '{{.Name}} {{range .Containers}}{{.Name}}{{end}}']);
   assert.equal(inspect.stdout.trim(), 'none n1');

@@ -50,7 +50,6 @@ async function main(): Promise<Record<string, unknown>> {
     rlimits: [],
     noNewPrivileges: false,
     privileged: false,
-    networkMode: 'none',
     mounts: [],
     cgroupsPath: `/berth-net-test/${id}`,
     resources: { memory: 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0 },

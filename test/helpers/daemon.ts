@@ -38,6 +38,8 @@ export class TestDaemon {
   readonly cgroupParent: string;
   readonly logFile: string;
   readonly opts: DaemonOptions;
+  /** The default bridge's address, chosen free at construction (10.213.N.1/24). */
+  readonly bip: string;
   proc: ChildProcess | undefined;
   #exit: Promise<number | null> | undefined;
 
@@ -50,6 +52,7 @@ export class TestDaemon {
     this.host = `unix://${this.sock}`;
     this.cgroupParent = `/berth-test-${this.dir.slice(-6)}`;
     this.logFile = join(this.dir, 'berthd.log');
+    this.bip = freeTestSubnet();
     // Written once: tests edit it later (SIGHUP, restarts with another configuration).
     writeFileSync(this.configFile, JSON.stringify(opts.config ?? {}));
   }
@@ -73,6 +76,15 @@ export class TestDaemon {
       '--log-level', 'debug',
     ];
     if (this.opts.storageDriver) a.push('--storage-driver', this.opts.storageDriver);
+    // Each test daemon's default bridge on a subnet of its own (its bridge is named after its
+    // data root), and container lookups kept off the host's resolvers (an outside address):
+    // 127.0.0.1 inside a container is the container's own loopback, where nothing answers.
+    const given = (key: string) => key in (this.opts.config ?? {}) || (this.opts.extraArgs ?? []).some((x) => x === `--${key}` || x.startsWith(`--${key}=`));
+    if (!given('bip') && !given('bridge')) a.push('--bip', this.bip);
+    if (!given('dns')) a.push('--dns', '127.0.0.1');
+    // ip_forward is one setting for the whole host, shared by every daemon running: test
+    // daemons leave it alone unless a test asks (hairpin through the gateway needs it).
+    if (!given('ip-forward')) a.push('--ip-forward=false');
     a.push('--config-file', this.configFile);
     if (this.opts.liveRestore) a.push('--live-restore');
     return [...a, ...(this.opts.extraArgs ?? [])];
@@ -289,6 +301,11 @@ export class TestDaemon {
         leftovers.push(`runc ${id}`);
         spawnSync('runc', ['--root', join(this.execRoot, 'runc'), 'delete', '--force', id], { timeout: 30_000 });
       }
+      // The bridge and base chains outlive the daemon by design; endpoints left are leaks.
+      const net = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cmd', 'berth.js'), 'network-cleanup', '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--force'], { encoding: 'utf8', timeout: 60_000 });
+      if (net.status !== 0) leftovers.push(`network cleanup failed: ${net.stderr.trim()}`);
+      const endpoints = /(\d+) endpoint\(s\)/.exec(net.stdout)?.[1];
+      if (endpoints && endpoints !== '0') leftovers.push(`${endpoints} network endpoint(s)`);
       for (const m of this.mounts().reverse()) {
         const target = m.split(' ')[1] as string;
         leftovers.push(`mount ${target}`);
@@ -340,6 +357,22 @@ function removeCgroups(parent: string): void {
       // as above
     }
   }
+}
+
+/** A 10.213.N.0/24 no route of the host overlaps (another test daemon's bridge, say). */
+function freeTestSubnet(): string {
+  const used = new Set<number>();
+  for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+    const dest = line.trim().split(/\s+/)[1];
+    if (!dest) continue;
+    const n = Number.parseInt(dest, 16);
+    // Little-endian: the first octet is the low byte.
+    if ((n & 0xff) === 10 && ((n >>> 8) & 0xff) === 213) used.add((n >>> 16) & 0xff);
+  }
+  const free = Array.from({ length: 254 }, (_, i) => i + 1).filter((i) => !used.has(i));
+  const pick = free[Math.floor(Math.random() * free.length)];
+  if (pick === undefined) throw new Error('no free 10.213.N.0/24 subnet for a test daemon');
+  return `10.213.${pick}.1/24`;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -13,6 +13,7 @@ import type { NetworkConfig } from '../../src/network/types.js';
 import { freePort, freeSubnet, holdFds, ifindex, iptablesSave, kill, leftovers, linkMac, linkNames, uniqueBridge } from '../helpers/net-fixture.js';
 import { hostAddress, serveInNetns, tcpGet, udpAsk } from '../helpers/net-tools.js';
 import { testTmpDir } from '../helpers/paths.js';
+import { instanceTag, netnsDir, netnsPath } from '../../src/network/names.js';
 
 // The host side of bridge networking against the real kernel, in the host's namespace, with
 // plain network namespaces standing in for containers and a `sleep` holding the reserved
@@ -160,7 +161,7 @@ test("a second container asking for the same host port gets Docker's error and n
   assert.equal(driver.endpoint(second), undefined);
   assert.equal(linkNames().length, linksBefore);
   assert.equal(iptablesSave().replace(/^#.*\n/gm, ''), saveBefore);
-  assert.ok(!existsSync(join(execRoot, 'netns', second)));
+  assert.ok(!existsSync(netnsPath(execRoot, instanceTag(dataRoot), second)));
   const ipam = JSON.parse(readFileSync(join(dataRoot, 'network', 'networks', 'bridge', 'ipam.json'), 'utf8')) as { allocations: Record<string, { owner: string }> };
   assert.ok(!Object.values(ipam.allocations).some((x) => x.owner === second), 'its address was given back');
 });
@@ -379,7 +380,7 @@ test('removing everything leaves no link, namespace, rule, chain or mount', asyn
     leftovers({ bridge: net.bridge, vethPrefixes: ids.map((i) => `vb${i.slice(0, 11)}`), chainPrefix: driver.firewall.names.prefix, execRoot }),
     [],
   );
-  assert.deepEqual(readdirSync(join(execRoot, 'netns')), []);
+  assert.deepEqual(readdirSync(netnsDir(execRoot, instanceTag(dataRoot))), []);
   const again = await driver.removeAll();
   assert.equal(again.rules, '', 'a second cleanup finds nothing');
 });

@@ -66,7 +66,6 @@ function request(args: string[], o: { stdin?: boolean; rlimits?: { type: string;
       rlimits: o.rlimits ?? [],
       noNewPrivileges: false,
       privileged: false,
-      networkMode: 'none',
       mounts: [],
       cgroupsPath: `/berth-rt-test/${id}`,
       resources: { memory: 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0 },

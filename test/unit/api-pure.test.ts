@@ -13,7 +13,20 @@ test('create body: defaults, entrypoint forms, validation', () => {
   assert.deepEqual(o.cmd, ['echo', 'hi']);
   assert.equal(o.entrypoint, undefined);
   assert.equal(o.inheritCmd, true);
-  assert.equal(o.networkMode, 'none');
+  // As given: the engine resolves '' (the default network) at create.
+  assert.equal(o.networkMode, '');
+  assert.equal(o.endpoint, undefined);
+  const published = parseCreateBody(
+    { Image: 'busybox', ExposedPorts: { '80/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] }, PublishAllPorts: true } },
+    undefined,
+    undefined,
+  );
+  assert.deepEqual(published.endpoint, {
+    ports: [{ proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPortStart: 8080, hostPortEnd: 8080 }],
+    exposed: ['80/tcp'],
+  });
+  const withIp = parseCreateBody({ Image: 'busybox', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { IPAMConfig: { IPv4Address: '10.1.2.3' }, MacAddress: '02:42:00:00:00:01' } } } }, undefined, undefined);
+  assert.deepEqual(withIp.endpoint, { ports: [], exposed: [], ipv4Address: '10.1.2.3', macAddress: '02:42:00:00:00:01' });
   const reset = parseCreateBody({ Image: 'busybox', Entrypoint: [''], Cmd: 'ls' }, undefined, undefined);
   assert.deepEqual(reset.entrypoint, []);
   assert.deepEqual(reset.cmd, ['ls']);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { validateName, generateName } from '../../src/engine/names.js';
 import { parseSignal } from '../../src/engine/signals.js';
 import { deriveSpec, type CreateOptions } from '../../src/engine/create-options.js';
+import { resolveNetworkMode } from '../../src/engine/networks/network-mode.js';
 import { mergeEnv } from '../../src/lib/env.js';
 import { capabilities } from '../../src/runtime/container-spec.js';
 import { parseStat } from '../../src/lib/proc.js';
@@ -66,25 +67,44 @@ function opts(o: Partial<CreateOptions>): CreateOptions {
 
 test('entrypoint and cmd merge with the image as dockerd does', () => {
   const image = { Entrypoint: ['/entry'], Cmd: ['default'], Env: ['PATH=/bin', 'A=1'], WorkingDir: '/w', Labels: { l: 'img' } };
-  let s = deriveSpec(opts({}), image, 'abc');
+  let s = deriveSpec(opts({}), image, 'abc', 'none');
   assert.deepEqual([s.entrypoint, s.cmd], [['/entry'], ['default']]);
-  s = deriveSpec(opts({ cmd: ['x'] }), image, 'abc');
+  s = deriveSpec(opts({ cmd: ['x'] }), image, 'abc', 'none');
   assert.deepEqual([s.entrypoint, s.cmd], [['/entry'], ['x']]);
   // --entrypoint given: the image's CMD is dropped.
-  s = deriveSpec(opts({ entrypoint: ['/other'], inheritCmd: false }), image, 'abc');
+  s = deriveSpec(opts({ entrypoint: ['/other'], inheritCmd: false }), image, 'abc', 'none');
   assert.deepEqual([s.entrypoint, s.cmd], [['/other'], []]);
   // --entrypoint "" with a command.
-  s = deriveSpec(opts({ entrypoint: [], inheritCmd: false, cmd: ['echo', 'hi'] }), image, 'abc');
+  s = deriveSpec(opts({ entrypoint: [], inheritCmd: false, cmd: ['echo', 'hi'] }), image, 'abc', 'none');
   assert.deepEqual([s.entrypoint, s.cmd], [[], ['echo', 'hi']]);
-  s = deriveSpec(opts({ env: ['A=2', 'B=3'], labels: { m: 'x' } }), image, 'abc');
+  s = deriveSpec(opts({ env: ['A=2', 'B=3'], labels: { m: 'x' } }), image, 'abc', 'none');
   assert.deepEqual(s.env, ['PATH=/bin', 'A=2', 'B=3']);
   assert.deepEqual(s.labels, { l: 'img', m: 'x' });
   assert.equal(s.workingDir, '/w');
   assert.equal(s.hostname, 'abc');
-  assert.throws(() => deriveSpec(opts({ entrypoint: [], inheritCmd: false }), image, 'abc'), /No command specified/);
-  assert.throws(() => deriveSpec(opts({ workingDir: 'rel' }), image, 'abc'), /the working directory 'rel' is invalid, it needs to be an absolute path/);
-  assert.throws(() => deriveSpec(opts({ stopSignal: 'BOGUS' }), image, 'abc'), /Invalid signal/);
-  assert.throws(() => deriveSpec(opts({ networkMode: 'bridge' }), image, 'abc'), /network bridge not found/);
+  assert.throws(() => deriveSpec(opts({ entrypoint: [], inheritCmd: false }), image, 'abc', 'none'), /No command specified/);
+  assert.throws(() => deriveSpec(opts({ workingDir: 'rel' }), image, 'abc', 'none'), /the working directory 'rel' is invalid, it needs to be an absolute path/);
+  assert.throws(() => deriveSpec(opts({ stopSignal: 'BOGUS' }), image, 'abc', 'none'), /Invalid signal/);
+});
+
+test('network modes: default, bridge, host, none and container: as dockerd checks them at create', () => {
+  const ctx = (bridgeEnabled: boolean) => ({ bridgeEnabled, containerId: (ref: string) => {
+    if (ref !== 'web') throw new Error(`No such container: ${ref}`);
+    return 'f'.repeat(64);
+  } });
+  const req = { hostnameGiven: false, dnsGiven: false, extraHostsGiven: false };
+  const ports = [{ proto: 'tcp' as const, containerPort: 80, hostIp: '', hostPortStart: 8080, hostPortEnd: 8080 }];
+  assert.equal(resolveNetworkMode('', req, ctx(true)).mode, 'bridge');
+  assert.equal(resolveNetworkMode('default', req, ctx(false)).mode, 'none');
+  assert.throws(() => resolveNetworkMode('bridge', req, ctx(false)), /^Error: network bridge not found$|network bridge not found/);
+  assert.deepEqual(resolveNetworkMode('host', { ...req, endpoint: { ports, exposed: [] } }, ctx(true)).warnings, ['Published ports are discarded when using host network mode']);
+  assert.equal(resolveNetworkMode('container:web', req, ctx(true)).mode, `container:${'f'.repeat(64)}`);
+  assert.throws(() => resolveNetworkMode('container:web', { ...req, hostnameGiven: true }, ctx(true)), /conflicting options: hostname and the network mode/);
+  assert.throws(() => resolveNetworkMode('container:web', { ...req, endpoint: { ports, exposed: [] } }, ctx(true)), /conflicting options: port publishing and the container type network mode/);
+  assert.throws(() => resolveNetworkMode('container:nope', req, ctx(true)), /No such container: nope/);
+  assert.throws(() => resolveNetworkMode('bridge', { ...req, endpoint: { ports: [], exposed: [], ipv4Address: '10.1.0.9' } }, ctx(true)), /user specified IP address is supported on user defined networks only/);
+  // Looked up at start (a 404 from create would make the CLI try to pull the image).
+  assert.equal(resolveNetworkMode('mynet', req, ctx(true)).mode, 'mynet');
 });
 
 test('mergeEnv replaces by key and keeps order', () => {

@@ -2,7 +2,7 @@ import type { Route, Ctx } from '../router.js';
 import type { Backend } from '../backend.js';
 import { boolParam, intParam, readJson, sendJson, sendNoContent } from '../body.js';
 import { parseCreateBody } from '../wire/create-request.js';
-import { inspectJson, summaryJson } from '../wire/container-json.js';
+import { inspectJson, summaryJson, type ContainerNet } from '../wire/container-json.js';
 import { statsJson } from '../wire/stats-json.js';
 import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../streams/hijack.js';
 import { pipeAttach } from '../streams/attach-pipe.js';
@@ -69,7 +69,8 @@ export function containerRoutes(b: Backend): Route[] {
         let list = filterContainers(b.containers.list(), query.get('filters'), all || limit > 0);
         list.sort((x, y) => (y.created < x.created ? -1 : y.created > x.created ? 1 : 0));
         if (limit > 0) list = list.slice(0, limit);
-        sendJson(res, 200, list.map((r) => summaryJson(r, imageName(r), now, b.containers.notAdoptedReason(r.id))));
+        const ids = networkIds(b);
+        sendJson(res, 200, list.map((r) => summaryJson(r, imageName(r), now, b.containers.notAdoptedReason(r.id), containerNet(b, r, ids))));
       },
     },
     {
@@ -77,7 +78,7 @@ export function containerRoutes(b: Backend): Route[] {
       path: '/containers/{id}/json',
       handler: ({ res, params }) => {
         const r = b.containers.get(params['id'] as string);
-        const json = inspectJson(r, imageName(r), b.containers.notAdoptedReason(r.id));
+        const json = inspectJson(r, imageName(r), b.containers.notAdoptedReason(r.id), containerNet(b, r, networkIds(b)));
         const execs = b.exec.idsOf(r.id);
         sendJson(res, 200, { ...json, ExecIDs: execs.length > 0 ? execs : null });
       },
@@ -291,6 +292,15 @@ async function replayLogs(b: Backend, r: ContainerRecord, want: { stdout: boolea
   }
 }
 
+function networkIds(b: Backend): Map<string, string> {
+  return new Map(b.networks.networks().map((n) => [n.name, n.id]));
+}
+
+/** The container's endpoint and its network's id, for inspect and ps. */
+export function containerNet(b: Backend, r: ContainerRecord, ids: Map<string, string>): ContainerNet {
+  return { endpoint: b.networks.endpoint(r.id), networkId: ids.get(r.spec.networkMode) ?? '' };
+}
+
 /** How ps and inspect show the image: as the user named it. */
 export function displayImage(image: string): string {
   let shown = displayed.get(image);
@@ -317,7 +327,14 @@ function familiarOrAsIs(image: string): string {
 async function statsHandler(b: Backend, { req, res, params, query }: Ctx): Promise<void> {
   const r = b.containers.get(params['id'] as string);
   const stream = query.get('stream') === null ? true : boolParam(query, 'stream');
-  const sample = async () => ({ at: new Date().toISOString(), s: await b.containers.stats(r.id).catch(() => undefined) });
+  const sample = async () => {
+    const at = new Date().toISOString();
+    const s = await b.containers.stats(r.id).catch(() => undefined);
+    const st = b.containers.get(r.id).state;
+    const pid = st.status === 'running' || st.status === 'paused' ? st.handle.container.pid : undefined;
+    const net = s && b.networks.endpoint(r.id) ? await b.networks.stats(r.id, pid).catch(() => undefined) : undefined;
+    return { at, s, net };
+  };
   let prev = stream || boolParam(query, 'one-shot') ? undefined : await sample();
   if (prev) await new Promise((resolve) => setTimeout(resolve, 100));
   res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -325,7 +342,7 @@ async function statsHandler(b: Backend, { req, res, params, query }: Ctx): Promi
   req.socket.on('close', () => (open = false));
   do {
     const now = await sample();
-    const body = statsJson(r.id, r.name, now.s, prev?.s, now.at, prev?.at);
+    const body = statsJson(r.id, r.name, now.s, prev?.s, now.at, prev?.at, now.net);
     if (!stream) {
       res.end(JSON.stringify(body));
       return;

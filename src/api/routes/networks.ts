@@ -1,33 +1,22 @@
-import { createHash } from 'node:crypto';
 import type { Route } from '../router.js';
-import type { Backend } from '../backend.js';
+import type { Backend, NetworkView } from '../backend.js';
 import { sendJson } from '../body.js';
 import { parseFilters, matchLabel } from '../wire/filters.js';
 import { invalidParameter, notFound } from '../../lib/errors.js';
 
-// berth has no bridge yet: the networks are dockerd's two built-in ones that need no set-up,
-// `none` and `host`. They are listed, inspected and never pruned, so `docker network ls` and
-// `docker system prune` work; creating a network is refused by name.
-const BUILTIN = [
-  { name: 'none', driver: 'null' },
-  { name: 'host', driver: 'host' },
-] as const;
+// The networks are dockerd's built-in ones: the default `bridge` (unless the daemon runs with
+// `bridge: none`), `host` and `none`. User-defined networks come with `docker network create`.
 
 const LIST_FILTERS = ['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling'] as const;
 
-type Network = { id: string; name: string; driver: string };
-
 export function networkRoutes(b: Backend): Route[] {
-  // Stable per engine, like the IDs dockerd keeps in its network store.
-  const networks = (): Network[] =>
-    BUILTIN.map((n) => ({ ...n, id: createHash('sha256').update(`${b.system().id}/network/${n.name}`).digest('hex') }));
-  const find = (ref: string): Network => {
-    const all = networks();
+  const find = (ref: string): NetworkView => {
+    const all = b.networks.networks();
     const n = all.find((x) => x.name === ref || x.id === ref) ?? all.find((x) => ref.length > 0 && x.id.startsWith(ref));
     if (!n) throw notFound(`network ${ref} not found`);
     return n;
   };
-  const json = (n: Network, verbose: boolean) => ({
+  const json = (n: NetworkView, verbose: boolean) => ({
     Name: n.name,
     Id: n.id,
     Created: '0001-01-01T00:00:00Z',
@@ -35,14 +24,18 @@ export function networkRoutes(b: Backend): Route[] {
     Driver: n.driver,
     EnableIPv4: true,
     EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: [] },
+    IPAM: {
+      Driver: 'default',
+      Options: null,
+      Config: n.ipam ? [{ Subnet: n.ipam.subnet, Gateway: n.ipam.gateway, ...(n.ipam.ipRange ? { IPRange: n.ipam.ipRange } : {}) }] : [],
+    },
     Internal: false,
     Attachable: false,
     Ingress: false,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
     Containers: verbose ? attached(b, n.name) : {},
-    Options: {},
+    Options: n.options,
     Labels: {},
   });
   return [
@@ -51,7 +44,7 @@ export function networkRoutes(b: Backend): Route[] {
       path: '/networks',
       handler: ({ res, query }) => {
         const select = networkSelection(query.get('filters'));
-        sendJson(res, 200, networks().filter(select).map((n) => json(n, false)));
+        sendJson(res, 200, b.networks.networks().filter(select).map((n) => json(n, false)));
       },
     },
     {
@@ -72,7 +65,7 @@ export function networkRoutes(b: Backend): Route[] {
       method: 'POST',
       path: '/networks/create',
       handler: () => {
-        throw invalidParameter('creating networks is not supported by this version of berth (only "none" and "host" exist)');
+        throw invalidParameter('creating networks is not supported by this version of berth (only "bridge", "host" and "none" exist)');
       },
     },
   ];
@@ -83,12 +76,19 @@ function attached(b: Backend, name: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const r of b.containers.list()) {
     if (r.spec.networkMode !== name || (r.state.status !== 'running' && r.state.status !== 'paused')) continue;
-    out[r.id] = { Name: r.name, EndpointID: '', MacAddress: '', IPv4Address: '', IPv6Address: '' };
+    const e = b.networks.endpoint(r.id);
+    out[r.id] = {
+      Name: r.name,
+      EndpointID: e?.endpointId ?? '',
+      MacAddress: e?.mac ?? '',
+      IPv4Address: e ? `${e.ip}/${e.prefixLen}` : '',
+      IPv6Address: '',
+    };
   }
   return out;
 }
 
-function networkSelection(raw: string | null): (n: Network) => boolean {
+function networkSelection(raw: string | null): (n: NetworkView) => boolean {
   const f = parseFilters(raw, LIST_FILTERS);
   for (const t of f.get('type') ?? []) {
     if (t !== 'custom' && t !== 'builtin') throw invalidParameter(`invalid filter: 'type'='${t}'`);

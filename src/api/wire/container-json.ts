@@ -1,4 +1,4 @@
-import type { ContainerRecord } from '../backend.js';
+import type { ContainerRecord, EndpointInfo, PortMapping } from '../backend.js';
 import { containerStatusText } from '../../lib/human-duration.js';
 import { mountPointJson } from './mount-json.js';
 
@@ -19,7 +19,10 @@ function command(r: ContainerRecord): { path: string; args: string[] } {
 }
 
 /** `GET /containers/{id}/json`. */
-export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: string): Record<string, unknown> {
+/** The container's network as the API shows it: its endpoint (if it has one) and its network's id. */
+export type ContainerNet = { endpoint?: EndpointInfo | undefined; networkId: string };
+
+export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: string, net: ContainerNet = { networkId: '' }): Record<string, unknown> {
   const { path, args } = command(r);
   const running = r.state.status === 'running' || r.state.status === 'paused';
   const config = {
@@ -80,7 +83,7 @@ export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: 
     GraphDriver: { Name: r.storage.driver, Data: null },
     Mounts: r.spec.mounts.map(mountPointJson),
     Config: config,
-    NetworkSettings: networkSettings(r),
+    NetworkSettings: networkSettings(r, net.endpoint, net.networkId),
   };
 }
 
@@ -118,30 +121,84 @@ function hostConfigJson(r: ContainerRecord): Record<string, unknown> {
   };
 }
 
-function networkSettings(r: ContainerRecord): Record<string, unknown> {
+/** NetworkSettings as API 1.47 has it; a container off the bridge or stopped has empty values. */
+function networkSettings(r: ContainerRecord, e: EndpointInfo | undefined, networkId: string): Record<string, unknown> {
+  const running = r.state.status === 'running' || r.state.status === 'paused';
+  const ep = running ? e : undefined;
+  const top = {
+    IPAddress: ep?.ip ?? '',
+    IPPrefixLen: ep?.prefixLen ?? 0,
+    Gateway: ep?.gateway ?? '',
+    MacAddress: ep?.mac ?? '',
+  };
+  const mode = r.spec.networkMode.startsWith('container:') ? null : r.spec.networkMode;
   return {
     Bridge: '',
-    SandboxID: '',
-    SandboxKey: '',
-    Ports: {},
-    Gateway: '',
-    IPAddress: '',
-    IPPrefixLen: 0,
-    MacAddress: '',
-    Networks: {
-      [r.spec.networkMode]: {
-        IPAMConfig: null,
-        Links: null,
-        Aliases: null,
-        NetworkID: '',
-        EndpointID: '',
-        Gateway: '',
-        IPAddress: '',
-        IPPrefixLen: 0,
-        MacAddress: '',
-      },
-    },
+    SandboxID: ep ? ep.endpointId : '',
+    SandboxKey: ep?.netnsPath ?? '',
+    Ports: running ? portsJson(ep?.ports ?? [], r.spec.endpoint?.exposed ?? []) : {},
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: ep?.endpointId ?? '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPv6Gateway: '',
+    ...top,
+    Networks:
+      mode === null
+        ? {}
+        : {
+            [mode]: {
+              IPAMConfig: null,
+              Links: null,
+              Aliases: null,
+              MacAddress: top.MacAddress,
+              DriverOpts: null,
+              NetworkID: mode === 'bridge' ? (ep?.networkId ?? networkId) : networkId,
+              EndpointID: ep?.endpointId ?? '',
+              Gateway: top.Gateway,
+              IPAddress: top.IPAddress,
+              IPPrefixLen: top.IPPrefixLen,
+              IPv6Gateway: '',
+              GlobalIPv6Address: '',
+              GlobalIPv6PrefixLen: 0,
+              DNSNames: null,
+            },
+          },
   };
+}
+
+/** NetworkSettings.Ports: each published port with its host binding; exposed ones without, null. */
+function portsJson(mappings: PortMapping[], exposed: string[]): Record<string, { HostIp: string; HostPort: string }[] | null> {
+  const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const key of exposed) out[key.includes('/') ? key : `${key}/tcp`] ??= null;
+  for (const m of mappings) {
+    const key = `${m.containerPort}/${m.proto}`;
+    const list = out[key] ?? [];
+    list.push({ HostIp: m.hostIp === '' ? '0.0.0.0' : m.hostIp, HostPort: String(m.hostPort) });
+    out[key] = list;
+  }
+  return out;
+}
+
+/** The PORTS column of `docker ps`: published ports, then exposed ones without a host port. */
+function summaryPorts(r: ContainerRecord, e: EndpointInfo | undefined): Record<string, unknown>[] {
+  const running = r.state.status === 'running' || r.state.status === 'paused';
+  const published = running ? (e?.ports ?? []) : [];
+  const out: Record<string, unknown>[] = published.map((m) => ({
+    IP: m.hostIp === '' ? '0.0.0.0' : m.hostIp,
+    PrivatePort: m.containerPort,
+    PublicPort: m.hostPort,
+    Type: m.proto,
+  }));
+  for (const key of r.spec.endpoint?.exposed ?? []) {
+    const [port, proto = 'tcp'] = key.split('/');
+    if (!published.some((m) => String(m.containerPort) === port && m.proto === proto)) out.push({ PrivatePort: Number(port), Type: proto });
+  }
+  return out;
 }
 
 function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
@@ -151,7 +208,7 @@ function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unkn
 }
 
 /** One entry of `GET /containers/json`. */
-export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number, notAdopted?: string): Record<string, unknown> {
+export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number, notAdopted?: string, net: ContainerNet = { networkId: '' }): Record<string, unknown> {
   const all = [...r.spec.entrypoint, ...r.spec.cmd];
   return {
     Id: r.id,
@@ -161,12 +218,12 @@ export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number
     // dockerd quotes arguments that contain a space, and nothing else.
     Command: [all[0] ?? '', ...all.slice(1).map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' '),
     Created: Math.floor(Date.parse(r.created) / 1000),
-    Ports: [],
+    Ports: summaryPorts(r, net.endpoint),
     Labels: r.spec.labels,
     State: dockerStatus(r),
     Status: statusText(r, nowMs, notAdopted),
     HostConfig: { NetworkMode: r.spec.networkMode },
-    NetworkSettings: { Networks: (networkSettings(r)['Networks'] as Record<string, unknown>) },
+    NetworkSettings: { Networks: networkSettings(r, net.endpoint, net.networkId)['Networks'] as Record<string, unknown> },
     Mounts: r.spec.mounts.map(mountPointJson),
   };
 }

@@ -1,4 +1,4 @@
-import type { CreateOptions, MountSpec, RestartPolicy, Ulimit } from '../backend.js';
+import { portRequests, type CreateOptions, type EndpointRequest, type MountSpec, type RestartPolicy, type Ulimit } from '../backend.js';
 import { parseRequestMounts } from './mounts.js';
 import { parseHostTuning } from './host-tuning.js';
 import { invalidParameter } from '../../lib/errors.js';
@@ -77,13 +77,8 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
   const pidsLimit = field(hostConfig, 'PidsLimit', H, isInt, 'int64') ?? 0;
 
   const stopTimeout = field(config, 'StopTimeout', C, isInt, 'int');
-  const networkMode = parseNetworkMode(field(hostConfig, 'NetworkMode', H, isStr, 'container.NetworkMode') ?? '');
-  const ports = hostConfig['PortBindings'];
-  // With the host network ports need no publishing (dockerd discards them too).
-  if (networkMode !== 'host' && ((isObj(ports) && Object.keys(ports).length > 0) || hostConfig['PublishAllPorts'] === true)) {
-    // berth has no bridge yet: publishing would silently do nothing.
-    throw invalidParameter('conflicting options: port publishing and the container type network mode');
-  }
+  const networkMode = field(hostConfig, 'NetworkMode', H, isStr, 'container.NetworkMode') ?? '';
+  const endpoint = parseEndpoint(body, config, hostConfig, networkMode);
 
   return {
     ...(name ? { name } : {}),
@@ -104,6 +99,7 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     ...(stopTimeout !== undefined ? { stopTimeout } : {}),
     autoRemove,
     networkMode,
+    ...(endpoint ? { endpoint } : {}),
     restartPolicy: restart,
     memory,
     memorySwap,
@@ -145,10 +141,27 @@ function stripHostConfig(body: Json): Json {
   return config;
 }
 
-function parseNetworkMode(mode: string): string {
-  // The default network is `none` until berth has a bridge.
-  if (mode === '' || mode === 'default') return 'none';
-  return mode;
+/**
+ * What the container asks of its endpoint: published ports (HostConfig.PortBindings, -P over
+ * Config.ExposedPorts), and from NetworkingConfig's entry for its network (the CLI names it
+ * by --network, or `default`) its --ip and --mac-address (Config.MacAddress before API 1.44).
+ */
+function parseEndpoint(body: Json, config: Json, hostConfig: Json, networkMode: string): EndpointRequest | undefined {
+  const publishAll = field(hostConfig, 'PublishAllPorts', 'HostConfig', isBool, 'bool') ?? false;
+  const exposedRaw = field(config, 'ExposedPorts', 'Config', isObj, 'nat.PortSet') ?? {};
+  const ports = portRequests({ portBindings: hostConfig['PortBindings'], exposedPorts: exposedRaw, publishAll });
+  const exposed = Object.keys(exposedRaw);
+  const networking = body['NetworkingConfig'];
+  const endpoints = isObj(networking) && isObj(networking['EndpointsConfig']) ? networking['EndpointsConfig'] : {};
+  const name = networkMode === '' ? 'default' : networkMode;
+  const entry = endpoints[name] ?? endpoints['default'] ?? (Object.keys(endpoints).length === 1 ? Object.values(endpoints)[0] : undefined);
+  const ipam = isObj(entry) && isObj(entry['IPAMConfig']) ? entry['IPAMConfig'] : {};
+  const ip = typeof ipam['IPv4Address'] === 'string' && ipam['IPv4Address'] !== '' ? ipam['IPv4Address'] : undefined;
+  const macEntry = isObj(entry) && typeof entry['MacAddress'] === 'string' && entry['MacAddress'] !== '' ? entry['MacAddress'] : undefined;
+  const macConfig = typeof config['MacAddress'] === 'string' && config['MacAddress'] !== '' ? config['MacAddress'] : undefined;
+  const mac = macEntry ?? macConfig;
+  if (ports.length === 0 && exposed.length === 0 && ip === undefined && mac === undefined) return undefined;
+  return { ports, exposed, ...(ip ? { ipv4Address: ip } : {}), ...(mac ? { macAddress: mac } : {}) };
 }
 
 function parseRestartPolicy(v: unknown): RestartPolicy {
@@ -233,7 +246,6 @@ function extraHosts(list: string[]): { extraHosts?: string[] } {
   const out = list.map((e) => {
     const m = /^([^:=]+)[:=](.+)$/.exec(e);
     if (!m || (isIP(m[2] as string) === 0 && m[2] !== 'host-gateway')) throw invalidParameter(`invalid IP address in add-host: "${m?.[2] ?? e}"`);
-    if (m[2] === 'host-gateway') throw invalidParameter('host-gateway is not supported until berth has a bridge network');
     return `${m[1]}:${m[2]}`;
   });
   return out.length > 0 ? { extraHosts: out } : {};

@@ -1,4 +1,4 @@
-import type { RawStats } from '../backend.js';
+import type { InterfaceStats, RawStats } from '../backend.js';
 
 type CpuStats = Record<string, unknown>;
 
@@ -23,7 +23,15 @@ function cpuStats(s: RawStats | undefined): CpuStats {
  * One `GET /containers/{id}/stats` sample in Docker's (cgroup v1) shape; the CLI computes
  * CPU % from the difference between cpu_stats and precpu_stats.
  */
-export function statsJson(id: string, name: string, now: RawStats | undefined, prev: RawStats | undefined, readAt: string, preReadAt: string | undefined): Record<string, unknown> {
+export function statsJson(
+  id: string,
+  name: string,
+  now: RawStats | undefined,
+  prev: RawStats | undefined,
+  readAt: string,
+  preReadAt: string | undefined,
+  networks?: Record<string, InterfaceStats>,
+): Record<string, unknown> {
   const hugeLimit = now && now.memoryLimit > 2 ** 62 ? now.memoryLimit : now?.memoryLimit;
   return {
     id,
@@ -39,5 +47,24 @@ export function statsJson(id: string, name: string, now: RawStats | undefined, p
     memory_stats: now
       ? { usage: now.memoryUsage, max_usage: now.memoryMaxUsage, stats: now.memoryStat, limit: hugeLimit }
       : {},
+    ...(networks && Object.keys(networks).length > 0 ? { networks: networksJson(networks) } : {}),
   };
+}
+
+/** The container's interfaces, in Docker's names (eth0 → rx_bytes, ...). */
+function networksJson(n: Record<string, InterfaceStats>): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [ifname, s] of Object.entries(n)) {
+    out[ifname] = {
+      rx_bytes: s.rxBytes,
+      rx_packets: s.rxPackets,
+      rx_errors: s.rxErrors,
+      rx_dropped: s.rxDropped,
+      tx_bytes: s.txBytes,
+      tx_packets: s.txPackets,
+      tx_errors: s.txErrors,
+      tx_dropped: s.txDropped,
+    };
+  }
+  return out;
 }

@@ -20,6 +20,8 @@ export type ContainerServiceDeps = {
   volumes: VolumePort;
   /** The daemon's critical options now, recorded with each start (see restore/classify.ts). */
   critical: () => CriticalOptions;
+  /** Whether the daemon has its default bridge network (`bridge` is not `none`). */
+  bridgeEnabled: () => boolean;
   /** The daemon's runtimes: its default and every name a container may ask for. */
   runtimes: () => { defaultName: string; names: string[] };
   /** The daemon's default log driver and options, merged into each new container. */

@@ -6,13 +6,14 @@ import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js
 import { invalidParameter } from '../../lib/errors.js';
 import { Rollback } from '../../lib/rollback.js';
 import type { ContainerContext } from './context.js';
+import { resolveNetworkMode } from '../networks/network-mode.js';
 
 /**
  * `docker create`: the container's spec from the request and its image, its name, its
  * writable layer and volumes, and its record — written before the id is returned, every step
  * undone if a later one fails.
  */
-export async function createContainer(x: ContainerContext, o: CreateOptions): Promise<ContainerRecord> {
+export async function createContainer(x: ContainerContext, o: CreateOptions): Promise<{ record: ContainerRecord; warnings: string[] }> {
   const { d } = x;
   if (o.platform && !/^linux(\/|$)/.test(o.platform)) {
     throw invalidParameter(`image operating system "${o.platform.split('/')[0]}" cannot be used on this platform: operating system is not supported`);
@@ -23,7 +24,12 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
   const image = d.images.resolve(o.image);
   const id = newId() as ContainerId;
   const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => x.reg.nameTaken(n));
-  const spec = deriveSpec(o, image.runtimeConfig, shortId(id));
+  const { mode, warnings } = resolveNetworkMode(
+    o.networkMode,
+    { endpoint: o.endpoint, hostnameGiven: !!o.hostname, dnsGiven: !!o.dns, extraHostsGiven: (o.extraHosts?.length ?? 0) > 0 },
+    { bridgeEnabled: d.bridgeEnabled(), containerId: (ref) => x.reg.find(ref).record.id },
+  );
+  const spec = deriveSpec(o, image.runtimeConfig, shortId(id), mode);
   spec.runtime = runtime;
   const defaults = d.logDefaults();
   spec.log =
@@ -67,7 +73,7 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
     rb.push('remove record', () => d.store.remove(id));
     await d.store.write(id, record);
     rb.commit();
-    return record;
+    return { record, warnings };
   } catch (err) {
     await rb.run();
     throw err;

@@ -71,8 +71,10 @@ export class Lifecycle {
         contributions.push(await step.start(r, x.dirOf(r.id)));
         rb.push(`stop ${step.name}`, () => step.stop(r));
       }
+      // berthd's copies of held descriptors (port reservations) close once the monitor has its own.
+      rb.push('close held descriptors', async () => closeHeld(contributions));
       const req = await d.specs.build(r, rootfs.path, mounts, contributions);
-      handle = await d.runtime.start(req, async (h) => {
+      const started = d.runtime.start(req, async (h) => {
         for (const p of [...c.pendingAttach]) {
           c.pendingAttach.delete(p);
           try {
@@ -84,6 +86,11 @@ export class Lifecycle {
           }
         }
       });
+      try {
+        handle = await started;
+      } finally {
+        closeHeld(contributions);
+      }
     } catch (err) {
       await rb.run();
       const failure = classifyStartError(err, [...r.spec.entrypoint, ...r.spec.cmd][0] ?? '');
@@ -399,4 +406,8 @@ export function nextExit(c: Live): Promise<void> {
     c.events.on('exited', done);
     c.events.on('removed', done);
   });
+}
+
+function closeHeld(contributions: StartContribution[]): void {
+  for (const c of contributions) c.held?.close();
 }
