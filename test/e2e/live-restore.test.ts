@@ -252,7 +252,7 @@ test('upgrades: a patch release re-adopts, a minor one refuses and reports; the 
   });
 });
 
-test('a changed bip is detected and named; containers started before are not adopted', async () => {
+test('a changed bip is detected and named; containers on the bridge started before are not adopted, others are', async () => {
   // Both places: a start-up error naming the directive and both values.
   const d0 = await startDaemon({ liveRestore: true, config: { 'live-restore': true }, busybox: false }).catch((e: Error) => e);
   assert.ok(d0 instanceof Error);
@@ -260,12 +260,19 @@ test('a changed bip is detected and named; containers started before are not ado
 
   await withDaemon({ config: { 'live-restore': true, bip: '10.77.0.1/24' } }, async (d) => {
     d.docker(['run', '-d', '--name', 'net', 'busybox', 'sh', '-c', LOOP]);
+    d.ok(['run', '-d', '--name', 'iso', '--network', 'none', 'busybox', 'sh', '-c', LOOP]);
     const id = identity(pidOf(d, 'net'));
+    const isoId = identity(pidOf(d, 'iso'));
     await d.stop('SIGTERM');
     writeFileSync(d.configFile, JSON.stringify({ 'live-restore': true, bip: '10.78.0.1/24' }));
     const pre = checkRestore(d, readVersion());
     assert.match(pre.stdout, /net\s+running: will NOT be adopted \(bip changed from 10\.77\.0\.1\/24 to 10\.78\.0\.1\/24\)/);
+    assert.match(pre.stdout, /iso\s+running: will be adopted/);
     await d.start();
+    // A container off the bridge does not care about bip: adopted, managed.
+    assert.equal(identity(pidOf(d, 'iso')), isoId);
+    assert.equal(d.ok(['inspect', '-f', '{{.State.Error}}', 'iso']).trim(), '');
+    d.ok(['rm', '-f', 'iso']);
     assert.match(d.log(), /since the last start: bip changed from 10\.77\.0\.1\/24 to 10\.78\.0\.1\/24/);
     assert.match(d.docker(['ps', '--format', '{{.Status}}']).stdout, /not adopted: bip changed/);
     assert.equal(identity(pidOf(d, 'net')), id, 'left running, untouched');
