@@ -10,11 +10,12 @@ import { daemonForFile, sleep, waitFor, type TestDaemon } from '../helpers/daemo
 // is killed. Every daemon of the suite has a bridge and a /24 of its own (test/helpers/daemon.ts).
 let d: TestDaemon;
 
+// With ip-forward (the hairpin case needs it); `berth network-cleanup` puts it back after.
 daemonForFile(
   (x) => {
     d = x;
   },
-  { liveRestore: true },
+  { liveRestore: true, extraArgs: ['--ip-forward=true'] },
 );
 
 /** GET http://host:port/ from the host; resolves to the body, or undefined if nothing answers. */
