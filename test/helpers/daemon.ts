@@ -20,6 +20,11 @@ export type DaemonOptions = {
   storageDriver?: 'overlay2' | 'vfs';
   /** Share another daemon's exec-root (data-root isolation tests). */
   execRoot?: string;
+  /**
+   * Run berthd in a network namespace of its own (loopback up, nothing else), as the swarm
+   * harness runs one daemon per namespace. It dies with berthd: no process stays in it.
+   */
+  ownNetns?: boolean;
 };
 
 const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs');
@@ -93,7 +98,10 @@ export class TestDaemon {
   /** Launch berthd (in its own session, so it outlives nothing of ours) and wait for /_ping. */
   async start(): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    const proc = spawn(process.execPath, [BERTHD, ...this.args()], {
+    const [cmd, argv] = this.opts.ownNetns
+      ? ['unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, BERTHD, ...this.args()]]
+      : [process.execPath, [BERTHD, ...this.args()]];
+    const proc = spawn(cmd, argv, {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...(this.opts.env ?? {}) },
       detached: true,
