@@ -41,7 +41,7 @@ export type NetworkView = {
 };
 export type { EndpointInfo, InterfaceStats, PortMapping } from '../engine/ports.js';
 import type { EndpointInfo, InterfaceStats } from '../engine/ports.js';
-export { portRequests } from '../network/ports.js';
+export { portRequests, wirePorts } from '../network/ports.js';
 
 /** Reading a container's log file (conmon's k8s-file), following it while the container runs. */
 export type LogBackend = { read(opts: ReadLogsOptions): AsyncIterable<LogMessage> };

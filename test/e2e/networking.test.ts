@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import Docker from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import { daemonForFile, sleep, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
+import { freePort } from '../helpers/net-fixture.js';
 
 // The default bridge network with the real docker CLI: addresses from bip, published ports by
 // kernel rules (no proxy), Docker's port conflicts, and ports that keep answering while berthd
@@ -33,17 +34,6 @@ function get(port: number, host = '127.0.0.1', timeoutMs = 3000): Promise<string
       resolve(undefined);
     });
     req.end();
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
   });
 }
 
