@@ -19,6 +19,7 @@ export type { EngineEvent } from '../engine/events.js';
 export type { ExecConfig } from '../engine/exec-service.js';
 export type { HistoryItem, ImageInfo, PruneReport } from '../images/image-service.js';
 export type { VolumeInfo } from '../volumes/volume.js';
+export type { ProgressEvent } from '../images/progress.js';
 export type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '../volumes/volume-service.js';
 export { familiarString, fullString, parseReference, withDefaultTag } from '../images/reference.js';
 
@@ -53,7 +54,10 @@ export type ContainerBackend = Pick<
   | 'changes'
 >;
 
-export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage'>;
+export type ImageBackend = Pick<
+  ImageService,
+  'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage' | 'pull' | 'push' | 'save' | 'login'
+>;
 
 export type VolumeBackend = Pick<VolumeService, 'create' | 'get' | 'list' | 'remove' | 'prune' | 'usage'>;
 

@@ -14,6 +14,7 @@ import type { StorageDriver } from '../engine/ports.js';
 import { LayerStore } from '../storage/layer-store.js';
 import { ImageStore } from '../images/image-store.js';
 import { ImageService } from '../images/image-service.js';
+import { Registries } from '../images/registry/index.js';
 import { ContainerService } from '../engine/container-service.js';
 import { EventBus } from '../engine/events.js';
 import { ApiServer } from '../api/server.js';
@@ -86,7 +87,7 @@ export class Daemon {
     this.#log = o.log;
     const c = o.config;
     this.#storage = createStorageDriver(c.storageDriver, join(c.dataRoot, c.storageDriver));
-    this.#layers = new LayerStore(join(c.dataRoot, 'image', c.storageDriver, 'layers'), this.#storage, o.log);
+    this.#layers = new LayerStore(join(c.dataRoot, 'image', c.storageDriver, 'layers'), this.#storage, o.log, join(c.dataRoot, 'image', c.storageDriver, 'blobs'));
     this.#imageStore = new ImageStore(join(c.dataRoot, 'image', c.storageDriver), o.log);
     this.#store = new RecordStore<ContainerRecord>(join(c.dataRoot, 'containers'), 'container.json', migrateRecord);
     this.#runtime = new ConmonRuntime({
@@ -101,6 +102,8 @@ export class Daemon {
       tmpDir: join(c.dataRoot, 'tmp'),
       log: o.log,
       events: this.events,
+      registries: new Registries(() => this.#config, o.log),
+      sourcesFile: join(c.dataRoot, 'image', c.storageDriver, 'blob-sources.json'),
     });
     this.volumes = new VolumeService({
       driver: new LocalDriver(join(c.dataRoot, 'volumes'), o.log),

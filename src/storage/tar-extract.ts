@@ -50,6 +50,8 @@ export type ExtractOptions = { signal?: AbortSignal; whiteouts?: WhiteoutMode };
 export type ExtractResult = {
   /** `sha256:<hex>` of the uncompressed tar stream: the layer's DiffID. */
   diffId: string;
+  /** Length of the uncompressed tar stream. */
+  tarSize: number;
   /** Sum of the sizes of the regular files written. */
   size: number;
   entries: number;
@@ -87,6 +89,7 @@ export async function extractTar(
     const gzip = detectCompression(head) === 'gzip';
 
     const hash = createHash('sha256');
+    const counted = { bytes: 0 };
     // Loaded on first use: berthd starts faster without it.
     const tar = (await import('tar-stream')).default;
     const extract = tar.extract();
@@ -94,7 +97,7 @@ export async function extractTar(
       stopInput();
       extract.destroy(reason instanceof Error ? reason : new Error(String(reason)));
     };
-    const stages = gzip ? [body, createGunzip(), hashTap(hash), extract] : [body, hashTap(hash), extract];
+    const stages = gzip ? [body, createGunzip(), hashTap(hash, counted), extract] : [body, hashTap(hash, counted), extract];
     done = pipeline(stages);
     // The loop below sees the same failure first and reports it; this only keeps the
     // rejection from counting as unhandled when the loop ends early.
@@ -104,7 +107,7 @@ export async function extractTar(
     for await (const entry of extract) await writer.add(entry.header as Headers, entry);
     await done;
     await writer.finish();
-    return { diffId: `sha256:${hash.digest('hex')}`, ...writer.result() };
+    return { diffId: `sha256:${hash.digest('hex')}`, tarSize: counted.bytes, ...writer.result() };
   } catch (err) {
     tearDown(err);
     if (signal?.aborted) throw signal.reason;
@@ -182,10 +185,11 @@ function toBuffer(chunk: unknown): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
 }
 
-function hashTap(hash: Hash): Transform {
+function hashTap(hash: Hash, counted: { bytes: number }): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
+      counted.bytes += chunk.length;
       cb(null, chunk);
     },
   });
@@ -238,7 +242,7 @@ class LayerWriter {
     this.#signal = signal;
   }
 
-  result(): Omit<ExtractResult, 'diffId'> {
+  result(): Omit<ExtractResult, 'diffId' | 'tarSize'> {
     return { size: this.#size, entries: this.#entries, skipped: this.#skipped };
   }
 

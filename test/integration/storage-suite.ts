@@ -88,7 +88,7 @@ async function withStore(f: DriverFixture, fn: (s: Store) => Promise<void>): Pro
     const root = join(base, 'driver');
     const driver = f.make(root);
     await driver.init();
-    const layers = new LayerStore(join(base, 'layers'), driver, silentLogger());
+    const layers = new LayerStore(join(base, 'layers'), driver, silentLogger(), join(base, 'blobs'));
     await layers.init();
     await fn({ base, root, driver, layers });
   } finally {
@@ -218,7 +218,7 @@ export function storageSuite(name: string, f: DriverFixture): void {
 
         const driver = f.make(s.root);
         await driver.init();
-        const layers = new LayerStore(join(s.base, 'layers'), driver, silentLogger());
+        const layers = new LayerStore(join(s.base, 'layers'), driver, silentLogger(), join(s.base, 'blobs'));
         await layers.init();
         assert.deepEqual((await driver.listLayers()).sort(), [...chain].sort());
         assert.deepEqual(await driver.listContainerLayers(), [ID_A]);
