@@ -332,9 +332,16 @@ async function download(client: RepoClient, d: Descriptor, file: string, id: str
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (!retriable(err) || attempt >= ATTEMPTS) throw err instanceof BerthError ? err : unavailable(`downloading ${d.digest}: ${describeNetworkError(err)}`, err);
-      // What reached the disk is what was hashed: resume from there.
-      have = (await stat(file).catch(() => ({ size: 0 }))).size;
-      if (have === 0) hash = createHash('sha256');
+      // Resume from what reached the disk; bytes hashed but not yet written are fetched again,
+      // so the hash is made again from the file.
+      hash = createHash('sha256');
+      have = 0;
+      if ((await stat(file).catch(() => ({ size: 0 }))).size > 0) {
+        for await (const c of createReadStream(file) as AsyncIterable<Buffer>) {
+          hash.update(c);
+          have += c.length;
+        }
+      }
       log.info({ digest: d.digest, attempt, have, err: messageOf(err) }, 'blob download interrupted, resuming');
       const delay = attempt === 1 ? 0 : attempt - 1;
       if (delay > 0) {

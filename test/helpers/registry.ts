@@ -168,8 +168,11 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** One registry for a test file: started before its tests, stopped after them even on failure. */
-export function registryForFile(use: (r: TestRegistry) => void, opts: RegistryOptions = {}): void {
+/**
+ * One registry for a test file: started before its tests, stopped after them even on failure.
+ * `use` may start what depends on it (node runs a file's top-level hooks concurrently).
+ */
+export function registryForFile(use: (r: TestRegistry) => void | Promise<void>, opts: RegistryOptions = {}): void {
   let r: TestRegistry | undefined;
   before(async () => {
     r = new TestRegistry(opts);
@@ -179,7 +182,7 @@ export function registryForFile(use: (r: TestRegistry) => void, opts: RegistryOp
       await r.stop();
       throw err;
     }
-    use(r);
+    await use(r);
   });
   after(async () => {
     await r?.stop();

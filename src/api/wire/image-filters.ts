@@ -30,8 +30,10 @@ export function filterImageList(list: ImageInfo[], raw: string | null, resolve: 
     if (!before.every((b) => t < b) || !since.every((s) => t > s)) continue;
     if (patterns) {
       const tags = i.repoTags.filter((tag) => patterns.some((p) => referenceMatch(p, tag)));
-      if (tags.length === 0) continue;
-      out.push({ ...i, repoTags: tags });
+      // A digest reference matches by its name (dockerd lists it under RepoDigests).
+      const digests = i.repoDigests.filter((r) => patterns.some((p) => referenceMatch(p, r.slice(0, r.indexOf('@')))));
+      if (tags.length === 0 && digests.length === 0) continue;
+      out.push({ ...i, repoTags: tags, repoDigests: digests });
     } else out.push(i);
   }
   return out;
