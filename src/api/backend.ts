@@ -52,6 +52,7 @@ export type ContainerBackend = Pick<
   | 'layerSize'
   | 'export'
   | 'changes'
+  | 'commit'
 >;
 
 export type ImageBackend = Pick<

@@ -16,7 +16,7 @@ import {
 import { conflict, invalidParameter, notFound, systemError, BerthError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { Mutex } from '../lib/mutex.js';
-import type { EventBus } from '../engine/ports.js';
+import type { CommitRequest, EventBus } from '../engine/ports.js';
 import type { Logger } from '../lib/logger.js';
 import { chainIds, loadArchive, type ArchivedImage } from './load.js';
 import { pull } from './pull.js';
@@ -293,6 +293,64 @@ export class ImageService {
     }
   }
 
+  /**
+   * `docker commit`: the parent image plus one layer of the container's changes (none when
+   * the container changed nothing, as dockerd does), with the container's configuration
+   * and the `--change` instructions; history gains the commit.
+   */
+  async commitContainer(req: CommitRequest, diff: () => Promise<{ stream: Readable; done: Promise<void> }>): Promise<string> {
+    let ref: ImageRef | undefined;
+    if (req.repo) {
+      ref = parseReference(req.repo);
+      if (req.tag) {
+        if (ref.tag || ref.digest) throw invalidParameter('invalid reference format');
+        ref = parseReference(`${fullString(ref)}:${req.tag}`);
+      }
+      if (ref.digest) throw invalidParameter('refusing to create a tag with a digest reference');
+      ref = withDefaultTag(ref);
+    }
+    const parent = this.#store.images.get(req.imageId);
+    if (!parent) throw notFound(`No such image: ${req.imageId}`);
+    let runtimeConfig: Record<string, unknown> = { ...(parent.config.config ?? {}), ...req.config };
+    if (req.override) for (const [k, v] of Object.entries(req.override)) if (!isEmptyValue(v)) runtimeConfig[k] = v;
+    runtimeConfig = applyChanges(runtimeConfig, req.changes);
+    const parentChain = chainIdsOf(parent.config);
+    const top = parentChain[parentChain.length - 1];
+    const tar = await diff();
+    const release = this.#pin(parentChain);
+    let layer;
+    try {
+      layer = await this.#layers.apply(tar.stream, top);
+      await tar.done;
+    } finally {
+      release();
+    }
+    const empty = layer.diffId === EMPTY_LAYER_DIFF_ID;
+    const created = new Date().toISOString();
+    const config: ImageConfig = {
+      ...(parent.config.architecture ? { architecture: parent.config.architecture } : { architecture: 'amd64' }),
+      ...(req.author ? { author: req.author } : {}),
+      ...(req.comment ? { comment: req.comment } : {}),
+      config: runtimeConfig,
+      container: req.containerId,
+      created,
+      docker_version: this.#engineVersion,
+      history: [
+        ...(parent.config.history ?? []),
+        { created, ...(req.author ? { author: req.author } : {}), created_by: req.createdBy, ...(req.comment ? { comment: req.comment } : {}), ...(empty ? { empty_layer: true } : {}) },
+      ],
+      os: parent.config.os ?? 'linux',
+      parent: parent.id,
+      rootfs: { type: 'layers', diff_ids: [...(parent.config.rootfs?.diff_ids ?? []), ...(empty ? [] : [layer.diffId])] },
+    };
+    return this.#lock.run(async () => {
+      if (empty && !this.#layerInUse(layer.chainId)) await this.#layers.remove(layer.chainId);
+      const img = await this.#store.putImage(JSON.stringify(config));
+      if (ref) await this.#store.setRef(fullString(ref), img.id);
+      return img.id;
+    });
+  }
+
   /** `docker import`: a root filesystem tarball becomes a one-layer image. */
   async importRootfs(
     tar: Readable,
@@ -551,6 +609,13 @@ export class ImageService {
     for (const img of this.#store.images.values()) for (const c of chainIdsOf(img.config)) s.add(c);
     return s;
   }
+}
+
+/** The diff id of an empty tar (1024 zero bytes): a commit without changes adds no layer. */
+const EMPTY_LAYER_DIFF_ID = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
+
+function isEmptyValue(v: unknown): boolean {
+  return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 }
 
 export function chainIdsOf(config: ImageConfig): string[] {

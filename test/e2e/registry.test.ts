@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
+import { daemonForFile, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { registryForFile, type TestRegistry } from '../helpers/registry.js';
 import { MT, RegistryProxy, fileLayer, pushRawImage, putManifest, randomLayer } from '../helpers/registry-content.js';
 import { busyboxTarball } from '../helpers/paths.js';
@@ -322,4 +322,56 @@ function pty(cmd: string): Promise<{ code: number | null; out: string }> {
       resolve({ code, out });
     });
   });
+}
+
+test('commit with --change, -m, -a: the image runs, shows in history, pushes and pulls into another daemon', async () => {
+  d.ok(['run', '-d', '--name', 'to-commit', '--network', 'none', 'busybox', 'sh', '-c', 'echo committed > /greeting; rm /bin/vi; mkdir -p /data && echo x > /data/x; exec sleep 1000']);
+  await waitForFile('to-commit', '/data/x');
+  const id = d
+    .ok(['commit', '-c', 'CMD ["cat", "/greeting"]', '-c', 'ENV STAGE=committed', '-c', 'EXPOSE 8080', '-c', 'LABEL team=ci', '-c', 'WORKDIR /data', '-c', 'HEALTHCHECK --interval=5s --retries=2 CMD true', '-m', 'a message', '-a', 'An Author', 'to-commit', `${reg.addr}/commits/app:1`])
+    .trim();
+  assert.match(id, /^sha256:[0-9a-f]{64}$/);
+  // --pause (the default) left the running container running, not paused.
+  assert.equal(d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'to-commit']).trim(), 'running false');
+  const name = `${reg.addr}/commits/app:1`;
+  assert.equal(d.ok(['run', '--rm', '--network', 'none', name]), 'committed\n');
+  assert.equal(d.ok(['run', '--rm', '--network', 'none', name, 'sh', '-c', 'pwd; echo $STAGE; test -e /bin/vi || echo vi-gone']), '/data\ncommitted\nvi-gone\n');
+  const cfg = JSON.parse(d.ok(['image', 'inspect', '-f', '{{json .}}', name])) as {
+    Author: string;
+    Comment: string;
+    Config: { ExposedPorts: Record<string, unknown>; Labels: Record<string, string>; Healthcheck: { Test: string[]; Interval: number; Retries: number } };
+  };
+  assert.equal(cfg.Author, 'An Author');
+  assert.equal(cfg.Comment, 'a message');
+  assert.deepEqual(Object.keys(cfg.Config.ExposedPorts), ['8080/tcp']);
+  assert.equal(cfg.Config.Labels['team'], 'ci');
+  assert.deepEqual(cfg.Config.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5_000_000_000, Retries: 2 });
+  const history = d.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Comment}}', name]).trim().split('\n');
+  assert.match(history[0] as string, /^sh -c echo committed > \/greeting.*\|a message$/);
+  // A user's pause is the user's: commit leaves it paused.
+  d.ok(['pause', 'to-commit']);
+  d.ok(['commit', 'to-commit', `${reg.addr}/commits/app:paused`]);
+  assert.equal(d.ok(['inspect', '-f', '{{.State.Paused}}', 'to-commit']).trim(), 'true');
+  d.ok(['unpause', 'to-commit']);
+  d.ok(['rm', '-f', 'to-commit']);
+  // Pushed, then pulled by a daemon that has none of its layers.
+  assert.match(d.ok(['push', name]), /1: digest: sha256:/);
+  const other = await startDaemon({ busybox: false });
+  try {
+    assert.match(other.ok(['pull', name]), /Pull complete/);
+    assert.equal(other.ok(['run', '--rm', '--network', 'none', name]), 'committed\n');
+    assert.equal(other.ok(['image', 'inspect', '-f', '{{.Id}}', name]).trim(), id);
+  } finally {
+    const { leftovers } = await other.cleanup();
+    assert.deepEqual(leftovers, []);
+  }
+  d.ok(['rmi', name, `${reg.addr}/commits/app:paused`]);
+});
+
+async function waitForFile(container: string, path: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (d.docker(['exec', container, 'test', '-e', path]).code === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${path} never appeared in ${container}`);
 }

@@ -111,6 +111,28 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
     },
     {
       method: 'POST',
+      path: '/commit',
+      handler: async ({ req, res, query }) => {
+        const container = query.get('container');
+        if (!container) {
+          req.resume();
+          throw invalidParameter('container name or ID is required');
+        }
+        const body = await readJson(req);
+        const id = await b.containers.commit(container, {
+          ...(query.get('repo') ? { repo: query.get('repo') as string } : {}),
+          ...(query.get('tag') ? { tag: query.get('tag') as string } : {}),
+          author: query.get('author') ?? '',
+          comment: query.get('comment') ?? '',
+          changes: query.getAll('changes'),
+          ...(body && typeof body === 'object' && !Array.isArray(body) ? { config: body as Record<string, unknown> } : {}),
+          pause: query.get('pause') === null ? true : boolParam(query, 'pause'),
+        });
+        sendJson(res, 201, { Id: id });
+      },
+    },
+    {
+      method: 'POST',
       path: '/auth',
       handler: async ({ req, res }) => {
         const body = ((await readJson(req)) ?? {}) as Record<string, unknown>;

@@ -62,7 +62,21 @@ export function forgetConnections(): void {
  * One HTTP exchange over node's http/https, with the timeouts a registry client needs: the
  * connection, the wait for the headers and every pause in the body are bounded.
  */
-export function send(req: HttpRequest): Promise<HttpResponse> {
+export async function send(req: HttpRequest): Promise<HttpResponse> {
+  try {
+    return await sendOnce(req);
+  } catch (err) {
+    // A kept-alive connection the server closed just as we reused it (its idle timeout):
+    // the request never reached it, so it is sent again on a fresh connection, as Go's
+    // client does for requests without a stream body.
+    if ((err as { reusedSocket?: boolean }).reusedSocket && !(req.body !== undefined && !Buffer.isBuffer(req.body)) && !req.signal?.aborted) {
+      return sendOnce(req);
+    }
+    throw err;
+  }
+}
+
+function sendOnce(req: HttpRequest): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const { url } = req;
     const fn = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -83,6 +97,8 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
     r.setTimeout(IDLE_TIMEOUT_MS, () => r.destroy(unavailable(`${req.method} ${url.href}: no answer from the registry within ${IDLE_TIMEOUT_MS / 1000}s`)));
     r.on('error', (err) => {
       clearTimeout(connectTimer);
+      const code = (err as { code?: string }).code;
+      if (r.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) Object.assign(err, { reusedSocket: true });
       reject(err);
     });
     r.on('response', (res) => {
