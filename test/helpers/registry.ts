@@ -3,6 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { createServer, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { after, before } from 'node:test';
 import { sleep } from './daemon.js';
 
@@ -107,16 +108,17 @@ export class TestRegistry {
     }
   }
 
+  /** Listening: a TCP connection is accepted (a registry wanting client certificates answers nothing else). */
   #answers(): Promise<boolean> {
     return new Promise((resolve) => {
-      const fn = this.opts.tls ? httpsRequest : httpRequest;
-      const r = fn(`${this.url}/v2/`, { method: 'GET', timeout: 1000, rejectUnauthorized: false }, (res) => {
-        res.resume();
+      const sock = connect({ host: this.host, port: this.port });
+      sock.setTimeout(1000, () => sock.destroy());
+      sock.once('connect', () => {
+        sock.destroy();
         resolve(true);
       });
-      r.on('error', () => resolve(false));
-      r.on('timeout', () => r.destroy());
-      r.end();
+      sock.once('error', () => resolve(false));
+      sock.once('close', () => resolve(false));
     });
   }
 
