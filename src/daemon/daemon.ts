@@ -256,6 +256,7 @@ export class Daemon {
       concurrency: 64,
     });
     mark('restored');
+    await this.images.removeUnusedLayers(new Set(this.containers.list().map((r) => r.storage.layerId)));
     // Unchanged most of the time: skip the write and its two fsyncs.
     if (JSON.stringify(previous) !== JSON.stringify(fingerprint)) await writeFingerprint(c.dataRoot, fingerprint);
     this.#api.open();

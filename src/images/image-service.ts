@@ -603,6 +603,30 @@ export class ImageService {
     return false;
   }
 
+  /**
+   * At start, after the restore pass: layers no image and no container uses are what a pull,
+   * load or commit that died with the daemon had made so far. They go, top first.
+   */
+  async removeUnusedLayers(containerTops: Set<string>): Promise<number> {
+    return this.#lock.run(async () => {
+      const keep = this.referencedLayers();
+      for (const top of containerTops) for (const l of this.#layers.has(top) ? this.#layers.chain(top) : []) keep.add(l.chainId);
+      let removed = 0;
+      for (let progress = true; progress; ) {
+        progress = false;
+        const all = this.#layers.all();
+        for (const l of all) {
+          if (keep.has(l.chainId) || all.some((o) => o.parent === l.chainId)) continue;
+          this.#log.info({ chainId: l.chainId }, 'removing a layer no image uses (left by an interrupted pull, load or commit)');
+          await this.#layers.remove(l.chainId);
+          removed++;
+          progress = true;
+        }
+      }
+      return removed;
+    });
+  }
+
   /** Layers still referenced by images or by the given container top layers. */
   referencedLayers(): Set<string> {
     const s = new Set<string>();

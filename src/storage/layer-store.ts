@@ -99,6 +99,10 @@ export class LayerStore {
     return this.#layers.has(chainId);
   }
 
+  all(): LayerMeta[] {
+    return [...this.#layers.values()];
+  }
+
   /** The layers from the base up to `top`. */
   chain(top: string): LayerMeta[] {
     const out: LayerMeta[] = [];

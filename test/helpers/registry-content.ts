@@ -91,6 +91,8 @@ type Rule = {
   cutAfter?: number;
   /** Forward, sending the body at most this many bytes per second. */
   bytesPerSecond?: number;
+  /** Forward, sending the request body (an upload) at most this many bytes per second. */
+  uploadBytesPerSecond?: number;
   once?: boolean;
 };
 
@@ -169,6 +171,17 @@ export class RegistryProxy {
       ur.on('end', () => res.end());
     });
     up.on('error', () => res.destroy());
-    req.pipe(up);
+    const upRate = rule?.uploadBytesPerSecond;
+    if (!upRate) {
+      req.pipe(up);
+      return;
+    }
+    req.on('data', (chunk: Buffer) => {
+      up.write(chunk);
+      req.pause();
+      setTimeout(() => req.resume(), (chunk.length / upRate) * 1000);
+    });
+    req.on('end', () => up.end());
+    req.on('error', () => up.destroy());
   }
 }
