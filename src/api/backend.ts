@@ -79,6 +79,8 @@ export type SystemInfo = {
   labels: string[];
   experimental: boolean;
   warnings: string[];
+  /** insecure-registries (names and CIDRs) and registry-mirrors, as `docker info` shows them. */
+  registries: { insecure: string[]; mirrors: string[] };
 };
 
 export type Backend = {

@@ -308,6 +308,7 @@ export class Daemon {
       labels: c.labels,
       experimental: c.experimental,
       warnings: [],
+      registries: { insecure: c.insecureRegistries, mirrors: c.registryMirrors },
     };
   }
 

@@ -134,6 +134,7 @@ test('a TLS registry off loopback: its CA and a client certificate from certs.d,
     if (!ok) await new Promise((res) => setTimeout(res, 100));
   }
   assert.ok(ok, r.stderr);
+  assert.ok((JSON.parse(d.ok(['info', '--format', '{{json .RegistryConfig.InsecureRegistryCIDRs}}'])) as string[]).includes(`${ip}/32`));
   r = await cli(['pull', name]);
   assert.equal(r.code, 0, r.stderr);
   d.ok(['rmi', name]);

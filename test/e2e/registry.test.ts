@@ -375,3 +375,27 @@ async function waitForFile(container: string, path: string): Promise<void> {
   }
   throw new Error(`${path} never appeared in ${container}`);
 }
+
+test('registry-mirrors serve Docker Hub names (Docker Hub itself stays out of reach here)', async () => {
+  const img = await pushRawImage(reg.url, 'library/mirrored', '1', { tars: [busyboxLayer()], gzip: true });
+  writeFileSync(d.configFile, JSON.stringify({ 'registry-mirrors': [reg.url] }));
+  process.kill(d.proc?.pid as number, 'SIGHUP');
+  await waitForInfo((info) => info.includes(reg.url));
+  const r = d.ok(['pull', 'mirrored:1']);
+  assert.match(r, /Status: Downloaded newer image for mirrored:1/);
+  assert.equal(d.ok(['image', 'inspect', '-f', '{{.Id}} {{json .RepoTags}}', 'mirrored:1']).trim(), `${img.configDigest} ["mirrored:1"]`);
+  assert.equal(d.ok(['run', '--rm', '--network', 'none', 'mirrored:1', 'echo', 'via the mirror']), 'via the mirror\n');
+  d.ok(['rmi', 'mirrored:1']);
+  writeFileSync(d.configFile, '{}');
+  process.kill(d.proc?.pid as number, 'SIGHUP');
+  await waitForInfo((info) => !info.includes(reg.url));
+  assert.match(d.fails(['pull', 'mirrored:1']), /does not contact Docker Hub/);
+});
+
+async function waitForInfo(ok: (mirrors: string) => boolean): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (ok(d.ok(['info', '--format', '{{json .RegistryConfig.Mirrors}}']))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the reload did not apply');
+}
