@@ -564,7 +564,7 @@ export class ImageService {
       for (const img of [...this.#store.images.values()]) {
         if (this.#usedBy(img.id).length > 0) continue;
         const info = this.#info(img);
-        if (!opts.all && info.repoTags.length > 0) continue;
+        if (!opts.all && (info.repoTags.length > 0 || info.repoDigests.length > 0)) continue;
         if (!opts.select(info)) continue;
         const r = await this.#deleteImage(img);
         report.deleted.push(...r.deleted);

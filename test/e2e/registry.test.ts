@@ -399,3 +399,33 @@ async function waitForInfo(ok: (mirrors: string) => boolean): Promise<void> {
   }
   throw new Error('the reload did not apply');
 }
+
+test('a layer stored before berth kept blobs: the image runs, but push and save refuse it by name; prune keeps pulled-by-digest images', async () => {
+  const tar = join(d.dir, 'legacy.tar');
+  writeFileSync(tar, await fileLayer('legacy.txt', 'old\n'));
+  const name = `${reg.addr}/legacy/app:1`;
+  d.ok(['import', tar, name]);
+  const diffId = (JSON.parse(d.ok(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', name])) as string[])[0] as string;
+  await d.stop();
+  // What an earlier berth wrote: the record without the blob and the tar's length.
+  const layers = join(d.dataRoot, 'image', 'overlay2', 'layers');
+  const file = join(layers, `${diffId.slice(7)}.json`);
+  const rec = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  delete rec['blob'];
+  delete rec['tarSize'];
+  writeFileSync(file, JSON.stringify(rec));
+  await d.start();
+  const push = d.fails(['push', name]);
+  assert.match(push, new RegExp(`image ${name} \\([0-9a-f]{12}\\) cannot be pushed: its layer ${diffId} was stored by an earlier berth`));
+  assert.match(d.fails(['save', '-o', join(d.dir, 'legacy-save.tar'), name]), /cannot be saved: its layer .* earlier berth/);
+  assert.equal((await reg.fetch('/v2/legacy/app/manifests/1')).status, 404);
+  d.ok(['rmi', name]);
+  // Dangling means no tag and no digest: an image pulled by digest survives `image prune`.
+  const img = await pushRawImage(reg.url, 'prune/kept', 'v1', { tars: [await fileLayer('p', 'p')], gzip: true });
+  d.ok(['pull', `${reg.addr}/prune/kept@${img.manifestDigest}`]);
+  d.ok(['image', 'prune', '-f']);
+  assert.equal(d.docker(['image', 'inspect', `${reg.addr}/prune/kept@${img.manifestDigest}`]).code, 0);
+  assert.doesNotMatch(d.ok(['images', '--filter', 'dangling=true', '-q', '--no-trunc']), new RegExp(img.configDigest));
+  const pruned = d.ok(['image', 'prune', '-a', '-f']);
+  assert.match(pruned, new RegExp(`deleted: ${img.configDigest}`));
+});

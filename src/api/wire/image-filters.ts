@@ -24,7 +24,7 @@ export function filterImageList(list: ImageInfo[], raw: string | null, resolve: 
   for (const p of patterns ?? []) globMatch(p, ''); // reject a malformed pattern even on an empty list
   const out: ImageInfo[] = [];
   for (const i of list) {
-    if (dangling !== undefined && (i.repoTags.length === 0) !== dangling) continue;
+    if (dangling !== undefined && (i.repoTags.length === 0 && i.repoDigests.length === 0) !== dangling) continue;
     if (!labels.every((l) => matchLabel(labelsOf(i), l))) continue;
     const t = createdMs(i);
     if (!before.every((b) => t < b) || !since.every((s) => t > s)) continue;
