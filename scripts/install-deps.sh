@@ -2,10 +2,11 @@
 # Install what berth needs on a fresh Debian 12 machine (root): the runtime parts (runc,
 # conmon), what containers and tests use (busybox-static, iptables, iproute2, python3 for
 # test tarballs, attr for overlay opaque directories), the docker CLI's companions, and for the
-# registry tests Debian's docker-registry (the CNCF distribution server) and openssl. Idempotent.
+# registry tests Debian's docker-registry (the CNCF distribution server), openssl and zstd.
+# Idempotent.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps docker-registry openssl"
+PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps docker-registry openssl zstd"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

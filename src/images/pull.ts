@@ -162,9 +162,6 @@ function parseManifest(body: Buffer, contentType: string, ref: ImageRef): Parsed
     const layers = Array.isArray(json['layers']) ? (json['layers'] as Descriptor[]).map((l) => checkDescriptor(l, 'layer')) : [];
     for (const l of layers) {
       if (l.mediaType && !LAYER_TYPES.includes(l.mediaType)) throw invalidParameter(`unsupported media type ${l.mediaType}`);
-      if (l.mediaType?.endsWith('+zstd')) {
-        throw invalidParameter(`layer ${l.digest} of ${familiarString(ref)} is zstd-compressed, which berth cannot decompress yet (only gzip and uncompressed layers)`);
-      }
     }
     if (layers.length === 0) throw invalidParameter(`the manifest of ${familiarString(ref)} has no layers`);
     return { kind: 'image', config, layers };

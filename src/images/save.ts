@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { LayerMeta, LayerStore } from '../storage/index.js';
+import { createZstdDecompress, type LayerMeta, type LayerStore } from '../storage/index.js';
 import { invalidParameter, systemError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { MT } from './media-types.js';
@@ -14,7 +14,7 @@ import { chainIds } from './load.js';
 /** One image to save and the names (full references) it is saved under. */
 export type SaveItem = { image: StoredImage; refs: string[] };
 
-type Entry = { name: string; size: number; open: () => Readable };
+type Entry = { name: string; size: number; open: () => Readable | Promise<Readable> };
 
 /**
  * `docker save`, in the layout dockerd 25+ writes: an OCI image layout (oci-layout,
@@ -72,7 +72,7 @@ export async function saveImages(items: SaveItem[], layers: LayerStore): Promise
     for (const dir of ['blobs/', 'blobs/sha256/']) pack.entry({ name: dir, type: 'directory', mode: 0o755, mtime });
     for (const f of files) {
       const entry = pack.entry({ name: f.name, size: f.size, mode: 0o644, mtime });
-      await pipeline(f.open(), entry);
+      await pipeline(await f.open(), entry);
     }
     pack.finalize();
     await written;
@@ -91,13 +91,12 @@ function layerMetas(image: StoredImage, refs: string[], layers: LayerStore): Lay
         `image ${name} (${shortId(image.id)}) cannot be saved: its layer ${m.diffId} was stored by an earlier berth, which kept neither the layer's original tar nor a record to rebuild it; pull or load the image again to save it (berth never re-tars a layer, which would give it a new diff ID)`,
       );
     }
-    if (m.blob.compression === 'zstd') throw invalidParameter(`image ${name}: layer ${m.diffId} is zstd-compressed, which berth cannot decompress`);
     return m;
   });
 }
 
 /** The layer's uncompressed tar from its blob, failing the stream if it is not the diff ID's content. */
-function layerTar(m: LayerMeta, layers: LayerStore): Readable {
+function layerTar(m: LayerMeta, layers: LayerStore): Readable | Promise<Readable> {
   const file = createReadStream(layers.blobPath(m) as string);
   const hash = createHash('sha256');
   const check = new Transform({
@@ -110,10 +109,13 @@ function layerTar(m: LayerMeta, layers: LayerStore): Readable {
       cb(got === m.diffId ? null : systemError(`layer ${m.diffId}: its kept blob decompresses to ${got}`));
     },
   });
-  const src = m.blob?.compression === 'gzip' ? file.pipe(createGunzip()) : file;
   file.on('error', (err) => check.destroy(err));
-  src.on('error', (err: Error) => check.destroy(err));
-  return src.pipe(check);
+  const through = (src: Readable) => {
+    src.on('error', (err: Error) => check.destroy(err));
+    return src.pipe(check);
+  };
+  if (m.blob?.compression === 'zstd') return createZstdDecompress().then((z) => through(file.pipe(z)));
+  return through(m.blob?.compression === 'gzip' ? file.pipe(createGunzip()) : file);
 }
 
 function addBuffer(blobs: Map<string, Entry>, digest: string, b: Buffer): void {

@@ -23,6 +23,7 @@ import type { Header } from 'tar-stream';
 import { BerthError, errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import { makeWhiteout, markOpaque } from './overlay-whiteouts.js';
+import { createZstdDecompress } from './zstd.js';
 
 /**
  * tar-stream's declared header is the ustar ideal; at run time an unknown typeflag gives a null
@@ -86,7 +87,7 @@ export async function extractTar(
     const root = await realpath(target);
     const { head, body } = await sniff(src);
     signal?.throwIfAborted();
-    const gzip = detectCompression(head) === 'gzip';
+    const compression = detectCompression(head);
 
     const hash = createHash('sha256');
     const counted = { bytes: 0 };
@@ -97,7 +98,8 @@ export async function extractTar(
       stopInput();
       extract.destroy(reason instanceof Error ? reason : new Error(String(reason)));
     };
-    const stages = gzip ? [body, createGunzip(), hashTap(hash, counted), extract] : [body, hashTap(hash, counted), extract];
+    const inflate = compression === 'gzip' ? [createGunzip()] : compression === 'zstd' ? [await createZstdDecompress()] : [];
+    const stages = [body, ...inflate, hashTap(hash, counted), extract];
     done = pipeline(stages);
     // The loop below sees the same failure first and reports it; this only keeps the
     // rejection from counting as unhandled when the loop ends early.
@@ -135,7 +137,7 @@ function isStreamTeardown(err: unknown): boolean {
   return code === 'STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
-type Compression = 'none' | 'gzip';
+type Compression = 'none' | 'gzip' | 'zstd';
 
 const MAGIC: { name: string; bytes: number[] }[] = [
   { name: 'gzip', bytes: [0x1f, 0x8b] },
@@ -148,7 +150,7 @@ const MAGIC_LEN = 6;
 function detectCompression(head: Buffer): Compression {
   const found = MAGIC.find((m) => m.bytes.every((b, i) => head[i] === b));
   if (!found) return 'none';
-  if (found.name === 'gzip') return 'gzip';
+  if (found.name === 'gzip' || found.name === 'zstd') return found.name;
   throw invalidParameter(`unsupported compression format: ${found.name}`);
 }
 

@@ -192,6 +192,30 @@ test('an OCI image with an uncompressed layer pulls and runs; save keeps its ids
   d.ok(['rmi', name]);
 });
 
+test('zstd layers (OCI) pull and run; a push keeps them zstd, under an OCI manifest; save writes them uncompressed', async () => {
+  const repo = 'zstd/app';
+  const img = await pushRawImage(reg.url, repo, 'v1', { tars: [busyboxLayer(), await fileLayer('z.txt', 'zstd layer\n')], oci: true, zstd: true, config: { Env: ['PATH=/bin'] } });
+  const name = `${reg.addr}/${repo}:v1`;
+  d.ok(['pull', name]);
+  assert.equal(d.ok(['run', '--rm', '--network', 'none', name, 'cat', '/z.txt']), 'zstd layer\n');
+  const copy = `${reg.addr}/zstd/copy:v1`;
+  d.ok(['tag', name, copy]);
+  d.ok(['push', copy]);
+  const pushed = JSON.parse((await reg.fetch('/v2/zstd/copy/manifests/v1', { headers: { Accept: MT.ociManifest } })).body.toString()) as { mediaType: string; layers: { mediaType: string; digest: string }[] };
+  const source = JSON.parse(img.manifest.toString()) as { layers: { digest: string }[] };
+  assert.equal(pushed.mediaType, MT.ociManifest);
+  // busybox's layer was here already (imported, kept gzip-compressed): that blob is sent; the
+  // pulled zstd layer goes back byte for byte.
+  assert.deepEqual(pushed.layers.map((l) => l.mediaType), [MT.ociGzipLayer, MT.ociZstdLayer]);
+  assert.equal(pushed.layers[1]?.digest, source.layers[1]?.digest);
+  const tar = join(d.dir, 'zstd-save.tar');
+  d.ok(['save', '-o', tar, name]);
+  d.ok(['rmi', name, copy]);
+  assert.match(d.ok(['load', '-i', tar]), new RegExp(`Loaded image: ${name}`));
+  assert.equal(d.ok(['run', '--rm', '--network', 'none', name, 'cat', '/z.txt']), 'zstd layer\n');
+  d.ok(['rmi', name]);
+});
+
 test('a blob whose bytes do not match its digest is refused, and nothing of the pull is registered', async () => {
   const repo = 'broken/blob';
   const layer = await randomLayer(32 * 1024);

@@ -1,6 +1,7 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { makeTar, sha256 } from './tars.js';
 import { rawRequest } from './registry.js';
 
@@ -14,7 +15,14 @@ export const MT = {
   dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   ociLayer: 'application/vnd.oci.image.layer.v1.tar',
   ociGzipLayer: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociZstdLayer: 'application/vnd.oci.image.layer.v1.tar+zstd',
 };
+
+function zstdSync(b: Buffer): Buffer {
+  const r = spawnSync('zstd', ['-q', '-c'], { input: b, maxBuffer: 1024 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`zstd: ${String(r.stderr)}`);
+  return r.stdout;
+}
 
 /** Upload one blob straight into a registry repository (monolithic POST + PUT). */
 export async function putBlob(base: string, repo: string, blob: Buffer, headers: Record<string, string> = {}): Promise<string> {
@@ -38,6 +46,8 @@ export type RawImage = {
   /** Uncompressed layer tars, base first. */
   tars: Buffer[];
   gzip?: boolean;
+  /** zstd-compressed layers (OCI only), made with the zstd CLI. */
+  zstd?: boolean;
   oci?: boolean;
   architecture?: string;
   config?: Record<string, unknown>;
@@ -61,8 +71,9 @@ export async function pushRawImage(base: string, repo: string, ref: string, img:
   const configDigest = await putBlob(base, repo, config);
   const layers = [];
   for (const t of img.tars) {
-    const blob = img.gzip ? gzipSync(t) : t;
-    layers.push({ mediaType: img.oci ? (img.gzip ? MT.ociGzipLayer : MT.ociLayer) : MT.dockerLayer, size: blob.length, digest: await putBlob(base, repo, blob) });
+    const blob = img.zstd ? zstdSync(t) : img.gzip ? gzipSync(t) : t;
+    const mediaType = img.oci ? (img.zstd ? MT.ociZstdLayer : img.gzip ? MT.ociGzipLayer : MT.ociLayer) : MT.dockerLayer;
+    layers.push({ mediaType, size: blob.length, digest: await putBlob(base, repo, blob) });
   }
   const mediaType = img.oci ? MT.ociManifest : MT.dockerManifest;
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, config: { mediaType: img.oci ? MT.ociConfig : MT.dockerConfig, size: config.length, digest: configDigest }, layers }));
