@@ -1,4 +1,4 @@
-import { BerthError, invalidParameter, unavailable } from '../../lib/errors.js';
+import { invalidParameter, unavailable } from '../../lib/errors.js';
 import { readBody, send, type HttpResponse } from './http.js';
 import type { Endpoint } from './hosts.js';
 import { registryError } from './errors.js';
@@ -179,10 +179,6 @@ export class Authorizer {
 }
 
 export const USER_AGENT = 'berth (docker-compatible registry client)';
-
-export function isUnauthorized(err: unknown): boolean {
-  return err instanceof BerthError && err.kind === 'Unauthorized';
-}
 
 /** `repository:<path>:pull,push`, the scope grammar of the token spec. */
 export function repositoryScope(path: string, actions: string[]): string {

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { unavailable } from '../../lib/errors.js';
 
 /** TLS settings for one registry host: extra CAs and client certificates from certs.d. */
@@ -32,9 +33,18 @@ const CONNECT_TIMEOUT_MS = 15_000;
 const IDLE_TIMEOUT_MS = (Number(process.env['BERTH_REGISTRY_TIMEOUT']) || 60) * 1000;
 
 const agents = new Map<string, HttpAgent>();
+/** One endpoint's TLS options are made once per operation and used for all its requests. */
+const materialOf = new WeakMap<TlsOptions, string>();
 
 function agentFor(url: URL, tls: TlsOptions | undefined): HttpAgent {
-  const key = `${url.protocol}//${url.host} ${tls?.verify ?? true} ${tls?.ca?.length ?? 0} ${tls?.cert ?? ''}`;
+  // Keyed by the trust material too: certs.d is read again for each operation, and a changed
+  // CA or client certificate must not ride on a connection made with the old one.
+  let material = tls ? materialOf.get(tls) : 'default';
+  if (material === undefined && tls) {
+    material = createHash('sha256').update(JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? ''])).digest('hex');
+    materialOf.set(tls, material);
+  }
+  const key = `${url.protocol}//${url.host} ${material}`;
   let a = agents.get(key);
   if (!a) {
     a =
@@ -50,12 +60,6 @@ function agentFor(url: URL, tls: TlsOptions | undefined): HttpAgent {
     agents.set(key, a);
   }
   return a;
-}
-
-/** Keep-alive connections are dropped when certificates change (certs.d is re-read per pull). */
-export function forgetConnections(): void {
-  for (const a of agents.values()) a.destroy();
-  agents.clear();
 }
 
 /**
