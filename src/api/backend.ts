@@ -21,6 +21,7 @@ export type { EngineEvent } from '../engine/events.js';
 export type { ExecConfig } from '../engine/exec-service.js';
 export type { HistoryItem, ImageInfo, PruneReport } from '../images/image-service.js';
 export type { VolumeInfo } from '../volumes/volume.js';
+export type { ProgressEvent } from '../images/progress.js';
 export type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '../volumes/volume-service.js';
 export { familiarString, fullString, parseReference, withDefaultTag } from '../images/reference.js';
 
@@ -72,9 +73,13 @@ export type ContainerBackend = Pick<
   | 'layerSize'
   | 'export'
   | 'changes'
+  | 'commit'
 >;
 
-export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage'>;
+export type ImageBackend = Pick<
+  ImageService,
+  'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage' | 'pull' | 'push' | 'save' | 'login'
+>;
 
 export type VolumeBackend = Pick<VolumeService, 'create' | 'get' | 'list' | 'remove' | 'prune' | 'usage'>;
 
@@ -97,6 +102,8 @@ export type SystemInfo = {
   /** As dockerd lists them: `name=seccomp,profile=builtin`, `name=no-new-privileges`. */
   securityOptions: string[];
   warnings: string[];
+  /** insecure-registries (names and CIDRs) and registry-mirrors, as `docker info` shows them. */
+  registries: { insecure: string[]; mirrors: string[] };
 };
 
 export type Backend = {

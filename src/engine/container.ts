@@ -178,6 +178,11 @@ export type ContainerRecord = {
   logPath: string;
   /** The berth version and critical options of the daemon that last started it. */
   startedBy?: StartedBy;
+  /**
+   * Set while `docker commit --pause` has (or is about to have) the container frozen: the
+   * restore pass unfreezes such a container, and keeps a pause the user asked for.
+   */
+  pausedFor?: 'commit';
 };
 
 export function isRunningLike(state: ContainerState): state is Extract<ContainerState, { handle: RuntimeHandle }> {

@@ -67,6 +67,11 @@ export class TestDaemon {
     return join(this.dataRoot, this.opts.storageDriver ?? 'overlay2');
   }
 
+  /** The daemon's certs.d (`<host:port>/ca.crt`, `client.cert`, `client.key`). */
+  get certsDir(): string {
+    return join(this.dir, 'certs.d');
+  }
+
   get configFile(): string {
     return join(this.dir, 'daemon.json');
   }
@@ -79,6 +84,9 @@ export class TestDaemon {
       '--pidfile', join(this.dir, 'berthd.pid'),
       '--cgroup-parent', this.cgroupParent,
       '--log-level', 'debug',
+      // Tests never reach Docker Hub: names without a registry host fail at once.
+      '--no-default-registry',
+      '--registry-certs-dir', this.certsDir,
     ];
     if (this.opts.storageDriver) a.push('--storage-driver', this.opts.storageDriver);
     // Each test daemon's default bridge on a subnet of its own (its bridge is named after its
