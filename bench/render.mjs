@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Render docs/benchmarks.md from a results file (default: the latest full run in bench/results/,
+// Render docs/benchmarks.md (and its SVG charts, docs/benchmarks-*.svg) from a results file (default: the latest full run in bench/results/,
 // or the latest quick one when there is no full run). Re-runnable on any saved JSON:
 //   node bench/render.mjs [bench/results/FILE.json] [--print]
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markdownReport, textTable } from './lib/report.mjs';
+import { outageChart, restartChart } from './lib/charts.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const resultsDir = join(repo, 'bench', 'results');
@@ -13,7 +14,7 @@ const resultsDir = join(repo, 'bench', 'results');
 export function latestResults() {
   let files = [];
   try {
-    files = readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(resultsDir).filter((f) => f.endsWith('.json') && !f.endsWith('.partial.json')).sort();
   } catch {
     // none yet
   }
@@ -23,11 +24,26 @@ export function latestResults() {
   return join(resultsDir, pick);
 }
 
-/** Write docs/benchmarks.md from `file` (default: the latest); returns the path written. */
+/**
+ * Write docs/benchmarks.md, and its charts as SVG files beside it, from `file` (default: the
+ * latest); returns the path written. A chart the results have no rows for is left out.
+ */
 export function renderLatest(file = latestResults()) {
   const results = JSON.parse(readFileSync(file, 'utf8'));
-  const out = join(repo, 'docs', 'benchmarks.md');
-  writeFileSync(out, markdownReport(results, { source: relative(repo, file) }));
+  const docs = join(repo, 'docs');
+  const charts = {};
+  for (const [key, name, make] of [
+    ['restart', 'benchmarks-restart.svg', restartChart],
+    ['outage', 'benchmarks-outage.svg', outageChart],
+  ]) {
+    const svg = make(results);
+    if (svg) {
+      writeFileSync(join(docs, name), svg);
+      charts[key] = name;
+    } else rmSync(join(docs, name), { force: true });
+  }
+  const out = join(docs, 'benchmarks.md');
+  writeFileSync(out, markdownReport(results, { source: relative(repo, file), charts }));
   return out;
 }
 
