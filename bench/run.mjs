@@ -237,7 +237,7 @@ async function main() {
   const savePartial = () => {
     try {
       mkdirSync(resultsDir, { recursive: true });
-      writeFileSync(partialFile, JSON.stringify({ ...results, partial: true }, null, 1) + '\n');
+      writeFileSync(partialFile, JSON.stringify({ ...results, partial: true, loadEnd: loadavg(), durationS: Math.round((now() - t0) / 1000) }, null, 1) + '\n');
     } catch (err) {
       log(`could not save ${partialFile}: ${err.message}`);
     }

@@ -120,7 +120,9 @@ export function outageChart(results) {
   if (!po || !Object.keys(po.variants ?? {}).length) return undefined;
   const strips = [];
   Object.values(po.variants).forEach((v, k) => {
-    for (const [engine, x] of Object.entries(v.engines)) strips.push({ engine, label: v.label, x, run: k + 1 });
+    // berth first in each pair, whichever went first in the run
+    const pairs = Object.entries(v.engines).sort(([a], [b]) => (a === 'berth' ? -1 : b === 'berth' ? 1 : 0));
+    for (const [engine, x] of pairs) strips.push({ engine, label: v.label, x, run: k + 1 });
   });
   const maxS = Math.max(...strips.map((s) => (s.x.end - s.x.start) / 1000));
   const W = 960;
@@ -140,7 +142,7 @@ export function outageChart(results) {
     const c = COLOR[s.engine] ?? '#444';
     body.push(text(8, y0 + 16, NAME[s.engine] ?? s.engine, { size: 13, weight: 'bold', color: c }));
     const sub = s.label.replace(/`/g, '').replace('dockerd with ', '').replace(' (default)', '');
-    body.push(text(8, y0 + 31, s.engine === 'berth' ? `run ${s.run}, beside that dockerd` : sub, { size: 10, color: '#555' }));
+    body.push(text(8, y0 + 31, s.engine === 'berth' ? `run ${s.run}` : `run ${s.run}: ${sub}`, { size: 10, color: '#555' }));
     body.push(text(8, y0 + 46, `${s.x.failed} failed of ${s.x.sent}`, { size: 11, color: s.x.failed ? '#b00' : '#080' }));
     body.push(`<rect x="${left}" y="${y0}" width="${W - left - right}" height="${SH}" fill="#fafafa" stroke="#ddd"/>`);
     for (const d of s.x.downs ?? []) {
@@ -149,12 +151,18 @@ export function outageChart(results) {
       body.push(`<rect x="${r1(xs(a))}" y="${y0}" width="${r1(Math.max(1, xs(b) - xs(a)))}" height="${SH}" fill="#bbb" opacity="0.45"/>`);
     }
     body.push(`<line x1="${left}" x2="${W - right}" y1="${mid}" y2="${mid}" stroke="#ccc"/>`);
+    // One path per colour (a bar per bucket), not one element per bar: a full run has thousands.
     const bw = Math.max(0.6, ((W - left - right) * (s.x.bucketMs / 1000)) / maxS);
+    const up = [];
+    const down = [];
     s.x.buckets.forEach(([ok, bad], k) => {
-      const bx = xs((k * s.x.bucketMs) / 1000);
-      if (ok) body.push(`<rect x="${r1(bx)}" y="${r1(mid - (half * Math.min(ok, perBucket)) / perBucket)}" width="${r1(bw)}" height="${r1((half * Math.min(ok, perBucket)) / perBucket)}" fill="#3a9a4a"/>`);
-      if (bad) body.push(`<rect x="${r1(bx)}" y="${mid}" width="${r1(bw)}" height="${r1((half * Math.min(bad, perBucket)) / perBucket)}" fill="#d03030"/>`);
+      const bx = r1(xs((k * s.x.bucketMs) / 1000));
+      const h = (n) => r1((half * Math.min(n, perBucket)) / perBucket);
+      if (ok) up.push(`M${bx} ${mid}h${r1(bw)}v-${h(ok)}h-${r1(bw)}z`);
+      if (bad) down.push(`M${bx} ${mid}h${r1(bw)}v${h(bad)}h-${r1(bw)}z`);
     });
+    if (up.length) body.push(`<path fill="#3a9a4a" d="${up.join('')}"/>`);
+    if (down.length) body.push(`<path fill="#d03030" d="${down.join('')}"/>`);
   });
   const yAxis = top + strips.length * (SH + gap) - gap + 14;
   for (let t = 0; t <= maxS; t += maxS > 60 ? 10 : 5) body.push(text(xs(t), yAxis, `${t} s`, { size: 10, anchor: 'middle', color: '#555' }));

@@ -134,6 +134,17 @@ export function markdownReport(results, { source, charts = {} } = {}) {
       '. How to run it and what each row means: [bench/README.md](../bench/README.md).',
   );
   lines.push('');
+  if (results.sources?.length > 1) {
+    lines.push('The rows come from these runs, put together by `node bench/render.mjs FILE...` (a later one\'s row replaces an earlier one\'s):');
+    lines.push('');
+    for (const src of results.sources) {
+      lines.push(
+        `- \`${src.file}\`: ${src.startedAt?.slice(0, 16).replace('T', ' ')} UTC, ${src.mode}, ${Math.round((src.durationS ?? 0) / 60)} min${src.partial ? ', stopped before its end' : ''}; ` +
+          `scenarios ${(src.only ?? []).join(', ')}; load average at start ${load(src.loadStart)}, at the end ${load(src.loadEnd)}`,
+      );
+    }
+    lines.push('');
+  }
   lines.push('Both engines ran at the same time on the same machine, driven by the same docker CLI, with');
   lines.push('the same busybox image (`scripts/build-busybox-rootfs.sh`) and live restore on. Containers run');
   lines.push('with `--network none` unless the row or its section names the default bridge or a published port.');
