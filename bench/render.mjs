@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// Render docs/benchmarks.md from a results file (default: the latest full run in bench/results/,
-// or the latest quick one when there is no full run). Re-runnable on any saved JSON:
-//   node bench/render.mjs [bench/results/FILE.json] [--print]
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Render docs/benchmarks.md (and its SVG charts, docs/benchmarks-*.svg) from a results file
+// (default: the latest full run in bench/results/, or the latest quick one when there is no
+// full run). Re-runnable on any saved JSON:
+//   node bench/render.mjs [bench/results/FILE.json ...] [--print]
+// With several files (runs of different scenarios), their rows are put together in that order
+// (a row in a later file replaces the same row of an earlier one) and the page names them all.
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markdownReport, textTable } from './lib/report.mjs';
+import { outageChart, restartChart } from './lib/charts.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const resultsDir = join(repo, 'bench', 'results');
@@ -13,7 +17,7 @@ const resultsDir = join(repo, 'bench', 'results');
 export function latestResults() {
   let files = [];
   try {
-    files = readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(resultsDir).filter((f) => f.endsWith('.json') && !f.endsWith('.partial.json')).sort();
   } catch {
     // none yet
   }
@@ -23,17 +27,63 @@ export function latestResults() {
   return join(resultsDir, pick);
 }
 
-/** Write docs/benchmarks.md from `file` (default: the latest); returns the path written. */
+/** Several runs as one: rows in order (later replaces earlier by id), details, notes, errors. */
+export function mergeResults(list, names) {
+  if (list.length === 1) return list[0];
+  const [first] = list;
+  const out = { ...first, rows: [], details: {}, notes: [], errors: [], sources: [] };
+  const byId = new Map();
+  list.forEach((r, i) => {
+    for (const row of r.rows) {
+      if (byId.has(row.id)) out.rows[byId.get(row.id)] = row;
+      else {
+        byId.set(row.id, out.rows.length);
+        out.rows.push(row);
+      }
+    }
+    const seconds = { ...(out.details.scenarioSeconds ?? {}), ...(r.details?.scenarioSeconds ?? {}) };
+    const populate = { ...(out.details.populateMs ?? {}), ...(r.details?.populateMs ?? {}) };
+    Object.assign(out.details, r.details, { scenarioSeconds: seconds, populateMs: populate });
+    out.notes.push(...(r.notes ?? []));
+    out.errors.push(...(r.errors ?? []));
+    out.sources.push({ file: names[i], startedAt: r.startedAt, durationS: r.durationS ?? Object.values(r.details?.scenarioSeconds ?? {}).reduce((x, y) => x + y, 0), mode: r.mode, partial: !!r.partial, only: r.options?.only, loadStart: r.loadStart, loadEnd: r.loadEnd });
+  });
+  out.durationS = out.sources.reduce((a, s) => a + (s.durationS ?? 0), 0);
+  out.loadEnd = list.at(-1).loadEnd;
+  out.options = { ...first.options, many: list.map((r) => r.options?.many).find((x) => x !== undefined), dockerMany: list.some((r) => r.options?.dockerMany) };
+  out.partial = false;
+  return out;
+}
+
+/**
+ * Write docs/benchmarks.md, and its charts as SVG files beside it, from `file` (default: the
+ * latest; an array: several runs put together); returns the path written. A chart the results
+ * have no rows for is left out.
+ */
 export function renderLatest(file = latestResults()) {
-  const results = JSON.parse(readFileSync(file, 'utf8'));
-  const out = join(repo, 'docs', 'benchmarks.md');
-  writeFileSync(out, markdownReport(results, { source: relative(repo, file) }));
+  const files = Array.isArray(file) ? file : [file];
+  const results = mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8'))), files.map((f) => relative(repo, f)));
+  const docs = join(repo, 'docs');
+  const charts = {};
+  for (const [key, name, make] of [
+    ['restart', 'benchmarks-restart.svg', restartChart],
+    ['outage', 'benchmarks-outage.svg', outageChart],
+  ]) {
+    const svg = make(results);
+    if (svg) {
+      writeFileSync(join(docs, name), svg);
+      charts[key] = name;
+    } else rmSync(join(docs, name), { force: true });
+  }
+  const out = join(docs, 'benchmarks.md');
+  writeFileSync(out, markdownReport(results, { source: files.map((f) => relative(repo, f)).join('` and `'), charts }));
   return out;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
-  const file = args.find((a) => !a.startsWith('--')) ?? latestResults();
-  if (args.includes('--print')) console.log(textTable(JSON.parse(readFileSync(file, 'utf8'))));
-  console.log(`rendered ${renderLatest(file)} from ${relative(repo, file)}`);
+  const given = args.filter((a) => !a.startsWith('--'));
+  const files = given.length ? given : [latestResults()];
+  if (args.includes('--print')) console.log(textTable(mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8'))), files)));
+  console.log(`rendered ${renderLatest(files)} from ${files.map((f) => relative(repo, f)).join(', ')}`);
 }

@@ -1,33 +1,37 @@
 #!/usr/bin/env node
 // berth vs dockerd, side by side, in one run. See bench/README.md.
 //
-//   node bench/run.mjs [--quick] [--only=start,run,api,rm,logs,logsf,logsdown,ps,exec,mem,restart,many]
+//   node bench/run.mjs [--quick] [--only=start,run,api,rm,logs,logsf,logsdown,runnet,ports,outage,
+//                                         ps,exec,mem,restart,many,netrestart,netmany]
 //                      [--engines=berth,docker] [--n=100] [--many=1000] [--docker-many]
 //                      [--berth-dist=DIR] [--no-render] [--cleanup]
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Berth, Docker } from './lib/engines.mjs';
+import { Berth, Docker, BERTH_BIP, DOCKER_BIP, subnetOf, inSubnet } from './lib/engines.mjs';
 import { machineFacts, restoreNetwork, snapshotNetwork, versions } from './lib/host.mjs';
 import { abort, alive, loadavg, log, now, run, stats } from './lib/util.mjs';
 import { API } from './lib/http.mjs';
 import * as sc from './lib/scenarios.mjs';
 import { registryPullPush } from './lib/registry.mjs';
+import * as net from './lib/netscenarios.mjs';
+import { takeTestLock } from './lib/lock.mjs';
 import { textTable } from './lib/report.mjs';
 import { renderLatest } from './render.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'registry', 'ps', 'exec', 'mem', 'restart', 'many'];
+const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'registry', 'runnet', 'ports', 'outage', 'ps', 'exec', 'mem', 'restart', 'many', 'netrestart', 'netmany'];
 
 const USAGE = `Usage: node bench/run.mjs [options]     (as root; npm run bench)
 
   --quick             few repetitions, 20 containers instead of 100, 20 MiB of logs, 10 s outage
   --only=LIST         scenarios, comma-separated: ${ALL.join(',')}
-                      (default: all; "many" is berth with --many containers)
+                      (default: all; "many"/"netmany" are berth with --many containers)
   --engines=LIST      berth,docker (default both; one engine alone gives no ratios)
-  --n=N               running containers for ps/mem/restart (default 100; quick 20)
-  --many=N            containers for the "many" scenario (default 1000; quick 50)
-  --docker-many       run "many" on dockerd too (creating 1000 there takes 3-10 minutes)
+  --n=N               running containers for ps/mem/restart/netrestart (default 100; quick 20)
+  --many=N            containers for "many" and "netmany" (default 1000; quick 50)
+  --docker-many       run "many" and "netmany" on dockerd too (creating 1000 there takes minutes)
+  --outage-restarts=N kill -9 and restarts of each daemon in "outage" (default 20; quick 5)
   --reps=N            repetitions of run -d / API create+start (default 30; quick 5)
   --restart-reps=N    repetitions of each restart row (default 5; quick 2)
   --log-mib=N         MiB the log-throughput container writes (default 100; quick 20)
@@ -48,7 +52,7 @@ function parseArgs(argv) {
     raw[m[1]] = m[2] ?? true;
   }
   for (const k of Object.keys(raw)) {
-    if (!['quick', 'only', 'engines', 'n', 'many', 'docker-many', 'reps', 'restart-reps', 'log-mib', 'outage', 'berth-dist', 'storage-driver', 'docker-iptables', 'no-render', 'cleanup', 'help'].includes(k)) {
+    if (!['quick', 'only', 'engines', 'n', 'many', 'docker-many', 'reps', 'restart-reps', 'log-mib', 'outage', 'outage-restarts', 'berth-dist', 'storage-driver', 'docker-iptables', 'no-render', 'cleanup', 'help'].includes(k)) {
       throw new Error(`unknown option --${k}\n\n${USAGE}`);
     }
   }
@@ -66,6 +70,7 @@ function parseArgs(argv) {
   o.dockerMany = !!raw['docker-many'];
   o.logMiB = num('log-mib', q ? 20 : 100);
   o.outageS = num('outage', q ? 10 : 30);
+  o.outageCycles = num('outage-restarts', q ? 5 : 20);
   o.reps = {
     run: num('reps', q ? 5 : 30),
     runRm: q ? 3 : 20,
@@ -99,6 +104,7 @@ async function preflight(o) {
   if (o.engines.includes('berth') && !existsSync(join(o.berthDist, 'src', 'cmd', 'berthd.cjs'))) {
     problems.push(`${o.berthDist}/src/cmd/berthd.cjs is missing: run npm run build`);
   }
+  problems.push(...(await networkConflicts(o)));
   if (problems.length) throw new Error(`cannot run the benchmark:\n  - ${problems.join('\n  - ')}`);
   const tar = join(repo, 'build', 'busybox-rootfs.tar');
   if (!existsSync(tar)) {
@@ -107,6 +113,39 @@ async function preflight(o) {
     if (r.code !== 0) throw new Error(`build-busybox-rootfs.sh failed: ${r.stderr}`);
   }
   return tar;
+}
+
+/**
+ * What would make the two daemons' networks collide with something on this machine: a route
+ * into their subnets, or another dockerd that manages iptables.
+ */
+async function networkConflicts(o) {
+  const problems = [];
+  const routes = (await run('ip', ['-4', 'route', 'show'], { timeoutMs: 10_000 })).stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+  const overlaps = (a, b) => {
+    const [ia, la] = a.split('/');
+    const [ib, lb] = b.split('/');
+    const len = Math.min(Number(la ?? 32), Number(lb ?? 32));
+    return inSubnet(ia, `${ib}/${len}`);
+  };
+  for (const [who, bip] of [['berth', BERTH_BIP], ['docker', DOCKER_BIP]]) {
+    if (!o.engines.includes(who)) continue;
+    for (const r of routes) if (r !== 'default' && overlaps(r, subnetOf(bip))) problems.push(`a route to ${r} overlaps the ${who} bench subnet ${subnetOf(bip)}: another run still up? (node bench/run.mjs --cleanup)`);
+  }
+  // A dockerd with its iptables set-up starts by emptying the DOCKER chains: two of them would
+  // remove each other's rules. (Ours has a bridge of its own, so docker0 is no concern.)
+  if (o.engines.includes('docker') && o.dockerIptables) {
+    const pids = (await run('pgrep', ['-x', 'dockerd'], { timeoutMs: 10_000 })).stdout.split('\n').filter(Boolean);
+    const withRules = pids.filter((pid) => {
+      try {
+        return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--iptables=false');
+      } catch {
+        return false;
+      }
+    });
+    if (withRules.length) problems.push(`a dockerd with its iptables set-up is running (pid ${withRules.join(', ')}): it and the bench's would empty each other's DOCKER chains`);
+  }
+  return problems;
 }
 
 async function gitInfo() {
@@ -129,10 +168,13 @@ async function main() {
     return;
   }
   if (o.cleanup) {
+    takeTestLock('node bench/run.mjs --cleanup');
     const { cleanupLeftovers } = await import('./cleanup.mjs');
     await cleanupLeftovers({ force: false });
     return;
   }
+  // Before looking at the host's network: a test run would take our bridges for its leaks.
+  takeTestLock(`node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim());
   const tar = await preflight(o);
   const startedAt = new Date();
   const t0 = now();
@@ -152,10 +194,11 @@ async function main() {
     engines.push(new Berth(root, { berthdJs: join(snapshot, 'dist', 'src', 'cmd', 'berthd.cjs'), storageDriver: o.berthStorageDriver, commit }));
   }
   if (o.engines.includes('docker')) engines.push(new Docker(root, { iptables: o.dockerIptables }));
-  const net = o.engines.includes('docker') ? await snapshotNetwork() : null;
+  const hostNet = await snapshotNetwork();
+  const owned = () => engines.map((e) => e.netOwned());
 
   const registries = [];
-  const state = () => ({ harnessPid: process.pid, root, snapshot, net, engines: engines.map((e) => e.state()), registries: registries.map((r) => ({ dir: r.dir, pid: r.pid })) });
+  const state = () => ({ harnessPid: process.pid, root, snapshot, net: hostNet, owned: owned(), engines: engines.map((e) => e.state()), registries: registries.map((r) => ({ dir: r.dir, pid: r.pid })) });
   const saveState = () => writeFileSync(join(root, 'bench-state.json'), JSON.stringify(state(), null, 2));
   for (const e of engines) e.onLaunch = saveState;
   saveState();
@@ -173,6 +216,9 @@ async function main() {
       reps: o.reps,
       logMiB: o.logMiB,
       outageS: o.outageS,
+      outageCycles: o.outageCycles,
+      berthBip: BERTH_BIP,
+      dockerBip: DOCKER_BIP,
       berthStorageDriver: o.berthStorageDriver,
       dockerIptables: o.dockerIptables,
     },
@@ -183,6 +229,20 @@ async function main() {
     details: {},
     notes: [],
     errors: [],
+  };
+  // Saved after every scenario, so that a run stopped half-way still leaves its rows
+  // (node bench/render.mjs FILE.partial.json renders them); replaced by the whole file at the end.
+  const stamp = startedAt.toISOString().slice(0, 19).replace(/:/g, '').replace('T', '-');
+  const resultsDir = join(repo, 'bench', 'results');
+  const baseName = `${stamp}-${results.machine.host}${o.quick ? '-quick' : ''}`;
+  const partialFile = join(resultsDir, `${baseName}.partial.json`);
+  const savePartial = () => {
+    try {
+      mkdirSync(resultsDir, { recursive: true });
+      writeFileSync(partialFile, JSON.stringify({ ...results, partial: true, loadEnd: loadavg(), durationS: Math.round((now() - t0) / 1000) }, null, 1) + '\n');
+    } catch (err) {
+      log(`could not save ${partialFile}: ${err.message}`);
+    }
   };
   const rowIndex = new Map();
   const ctx = {
@@ -216,9 +276,9 @@ async function main() {
           notes.push(`${e.name}: teardown failed: ${err.message}`);
         }
       }
-      if (net) {
+      if (hostNet) {
         try {
-          notes.push(...(await restoreNetwork(net)));
+          notes.push(...(await restoreNetwork(hostNet, owned())));
         } catch (err) {
           notes.push(`network restore failed: ${err.message}`);
         }
@@ -269,6 +329,7 @@ async function main() {
         for (const e of engines) await recover(e);
       }
       (results.details.scenarioSeconds ??= {})[name] = Math.round((now() - s) / 1000);
+      savePartial();
     };
     const want = (s) => o.only.includes(s);
     if (want('start')) await step('start', () => sc.startEmpty(ctx));
@@ -283,6 +344,9 @@ async function main() {
         registryPullPush({ ...ctx, onRegistry: (r) => { registries.push(r); r.onLaunch = saveState; } }, root, tar),
       );
     }
+    if (want('runnet')) await step('runnet', () => net.runNetworked(ctx));
+    if (want('ports')) await step('ports', () => net.publishedPorts(ctx));
+    if (want('outage')) await step('outage', () => net.outage(ctx));
     if (['ps', 'exec', 'mem', 'restart', 'many'].some(want)) {
       await step(`populate ${o.n}`, async () => {
         for (const e of engines) {
@@ -310,6 +374,30 @@ async function main() {
         await step(`restart ${o.many}`, () => sc.restart(sub, o.many, mtag, big));
       }
     }
+    // The same restarts with containers on the default bridge: endpoints to adopt as well.
+    if (['netrestart', 'netmany'].some(want)) {
+      const section = (n) => `With ${n} running containers on the default bridge`;
+      await step(`populate ${o.n} bridged`, async () => {
+        for (const e of engines) {
+          const gone = await e.removeAll();
+          if (gone) log(`${e.name}: removed ${gone} containers`);
+          log(`${e.name}: starting ${o.n} containers on the default bridge`);
+          (results.details.populateMs ??= {})[`${e.name} bridged`] = Math.round(await e.populate(o.n, { prefix: 'bt', network: 'bridge' }));
+        }
+      });
+      if (want('netrestart')) await step('restart bridged', () => sc.restart(ctx, o.n, `bridge-n${o.n}`, engines, o.reps.restart, { probe: 'bt0', section: section(o.n) }));
+      if (want('netmany') && o.many > o.n) {
+        const big = engines.filter((e) => e.name === 'berth' || o.dockerMany);
+        const sub = { ...ctx, engines: big };
+        await step(`populate ${o.many} bridged`, async () => {
+          for (const e of big) {
+            log(`${e.name}: starting ${o.many - o.n} more containers on the default bridge`);
+            (results.details.populateMs ??= {})[`${e.name} bridged +${o.many - o.n}`] = Math.round(await e.populate(o.many - o.n, { prefix: 'bt', from: o.n, network: 'bridge' }));
+          }
+        });
+        await step(`restart ${o.many} bridged`, () => sc.restart(sub, o.many, `bridge-n${o.many}`, big, o.reps.restart, { probe: 'bt0', section: section(o.many) }));
+      }
+    }
   } catch (err) {
     failed = true;
     log(`run failed: ${err.stack ?? err}`);
@@ -325,14 +413,13 @@ async function main() {
   results.finishedAt = new Date().toISOString();
   results.durationS = Math.round((now() - t0) / 1000);
 
-  const dir = join(repo, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = startedAt.toISOString().slice(0, 19).replace(/:/g, '').replace('T', '-');
-  const file = join(dir, `${stamp}-${results.machine.host}${o.quick ? '-quick' : ''}.json`);
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${baseName}.json`);
   writeFileSync(file + '.tmp', JSON.stringify(results, null, 1) + '\n');
   rmSync(file, { force: true });
   cpSync(file + '.tmp', file);
   rmSync(file + '.tmp');
+  rmSync(partialFile, { force: true });
   console.log('\n' + textTable(results) + '\n');
   if (results.notes.length) console.log('Notes:\n' + results.notes.map((n) => `  - ${n}`).join('\n') + '\n');
   if (results.errors.length) console.log('Failed:\n' + results.errors.map((e) => `  - ${e.scenario}: ${e.error.split('\n')[0]}`).join('\n') + '\n');
@@ -355,7 +442,7 @@ async function spawnFloor() {
   };
 }
 
-/** After a failed scenario: daemon up again, and only the long-running ct* containers left. */
+/** After a failed scenario: daemon up again, and only the long-running ct* / bt* containers left. */
 async function recover(e) {
   try {
     if (!e.pid || !alive(e.pid)) await e.start();
@@ -365,7 +452,7 @@ async function recover(e) {
     }
     const list = await e.api.json('GET', `${API}/containers/json?all=1`);
     for (const c of list) {
-      if (!(c.Names ?? []).some((n) => /^\/ct\d+$/.test(n))) await e.api.request('DELETE', `${API}/containers/${c.Id}?force=1`);
+      if (!(c.Names ?? []).some((n) => /^\/(ct|bt)\d+$/.test(n))) await e.api.request('DELETE', `${API}/containers/${c.Id}?force=1`);
     }
   } catch (err) {
     log(`${e.name}: could not recover after a failed scenario: ${err.message}`);

@@ -2,17 +2,41 @@
 // pidfile, cgroup parent, CLI config), started in their own session and stopped by the PID we
 // recorded when we launched them.
 //
-//   berth:  berthd --live-restore  (conmon per container, runc)
+//   berth:  berthd --live-restore  (conmon per container, runc), its bridge berth-<tag> on
+//           bip 172.31.232.1/21
 //   docker: containerd on its own + dockerd --containerd=... --live-restore
-//           (containerd-shim-runc-v2 per container, runc), bridge on --bip 172.31.250.1/24
+//           (containerd-shim-runc-v2 per container, runc), on a bridge of the run's own,
+//           bbd-<suffix> with 172.31.240.1/21 (`--bridge`): not docker0, which another
+//           dockerd on the machine may be using
+//
+// Both subnets are /21s (room for 2000 bridged containers) that no default of either engine,
+// the tests (10.x) or this machine's routes use; each daemon's DNS server is its own gateway,
+// where nothing answers, so no container query could leave the machine.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UnixClient, API, ping, oneShot } from './http.mjs';
 import { alive, childrenOf, killQuietly, log, now, pool, processes, run, sleep, waitGone } from './util.mjs';
 
-export const DOCKER_BIP = '172.31.250.1/24';
+export const BERTH_BIP = '172.31.232.1/21';
+export const DOCKER_BIP = '172.31.240.1/21';
+
+/** "172.31.240.1/21" -> "172.31.240.0/21"; and the gateway alone. */
+export const subnetOf = (bip) => {
+  const [ip, len] = bip.split('/');
+  const n = ip.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+  const mask = len === '0' ? 0 : (0xffffffff << (32 - Number(len))) >>> 0;
+  const base = (n & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((s) => (base >>> s) & 255).join('.')}/${len}`;
+};
+export const gatewayOf = (bip) => bip.split('/')[0];
+
+/** berth's names for the objects of one data root (src/network/names.ts, default-bridge.ts). */
+export function berthNetNames(dataRoot) {
+  const tag = createHash('sha256').update(dataRoot).digest('hex').slice(0, 6);
+  return { bridge: `berth-${tag}`, chainPrefix: `BERTH-${tag}-` };
+}
 
 class Engine {
   /**
@@ -136,12 +160,12 @@ class Engine {
   }
 
   /** Create and start containers through the API (not timed: set-up for other measurements). */
-  async populate(count, { prefix = 'ct', from = 0, concurrency = 4 } = {}) {
+  async populate(count, { prefix = 'ct', from = 0, concurrency = 4, network = 'none' } = {}) {
     const idx = Array.from({ length: count }, (_, i) => from + i);
     const t0 = now();
     let done = 0;
     await pool(idx, concurrency, async (i) => {
-      const c = await this.api.json('POST', `${API}/containers/create?name=${prefix}${i}`, sleeperBody());
+      const c = await this.api.json('POST', `${API}/containers/create?name=${prefix}${i}`, sleeperBody({ HostConfig: { NetworkMode: network } }));
       await this.api.json('POST', `${API}/containers/${c.Id}/start`);
       done++;
       if (done % 100 === 0) log(`${this.name}: ${done}/${count} containers started`);
@@ -194,7 +218,15 @@ class Engine {
 
   /** For the leftovers file that bench/cleanup.mjs reads after a crash. */
   state() {
-    return { name: this.name, dir: this.dir, pids: this.daemonPids() };
+    return { name: this.name, dir: this.dir, pids: this.daemonPids(), net: this.netOwned() };
+  }
+
+  /** A container's address on its bridge (NetworkSettings.IPAddress). */
+  async addressOf(id) {
+    const c = await this.api.json('GET', `${API}/containers/${id}/json`);
+    const ip = c.NetworkSettings?.IPAddress || Object.values(c.NetworkSettings?.Networks ?? {})[0]?.IPAddress;
+    if (!ip) throw new Error(`${this.name}: container ${id.slice(0, 12)} has no address`);
+    return ip;
   }
 }
 
@@ -209,11 +241,37 @@ export class Berth extends Engine {
     this.sock = join(this.dir, 'berth.sock');
     this.execRoot = join(this.dir, 'x');
     this.dataRoot = join(this.dir, 'data');
+    this.bip = BERTH_BIP;
+    this.bridge = berthNetNames(this.dataRoot).bridge;
   }
 
   prepare() {
     super.prepare();
-    writeFileSync(join(this.dir, 'daemon.json'), '{}\n');
+    writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify({ bip: this.bip, dns: [gatewayOf(this.bip)] }) + '\n');
+  }
+
+  netOwned() {
+    const { bridge, chainPrefix } = berthNetNames(this.dataRoot);
+    return { bridges: [bridge], chainPrefixes: [chainPrefix], subnets: [subnetOf(this.bip)] };
+  }
+
+  /**
+   * berth's own clean-up of what berthd set up on the host (its bridge, endpoints, chains,
+   * ip_forward), with berthd stopped: `berth network-cleanup`, from the same build. --force
+   * only when containers could not be removed (their processes are ended right after).
+   */
+  async teardownRest() {
+    const notes = [];
+    const berthJs = join(dirname(this.berthdJs || ''), 'berth.js');
+    if (!this.berthdJs || !existsSync(berthJs) || !existsSync(this.dataRoot)) return notes;
+    const args = [berthJs, 'network-cleanup', '--data-root', this.dataRoot, '--exec-root', this.execRoot];
+    let r = await run(process.execPath, args, { timeoutMs: 120_000 });
+    if (r.code !== 0) {
+      notes.push(`berth network-cleanup: ${r.stderr.trim()}; again with --force`);
+      r = await run(process.execPath, [...args, '--force'], { timeoutMs: 120_000 });
+    }
+    notes.push(r.code === 0 ? `berth network-cleanup: ${r.stdout.trim()}` : `berth network-cleanup --force failed: ${r.stderr.trim()}`);
+    return notes;
   }
 
   daemonCommand() {
@@ -257,13 +315,47 @@ export class Docker extends Engine {
     this.cdDir = join(this.dir, 'cd');
     this.cdSock = join(this.cdDir, 'containerd.sock');
     this.containerdPid = undefined;
+    this.bip = DOCKER_BIP;
+    this.bridge = `bbd-${this.suffix}`;
+    this.userlandProxy = true;
+  }
+
+  netOwned() {
+    return { bridges: [this.bridge], chainPrefixes: ['DOCKER'], subnets: [subnetOf(this.bip)] };
+  }
+
+  /**
+   * dockerd's `--bridge` must name an existing bridge, whose address becomes the network's
+   * gateway (`--bip` is refused alongside it). Made once; it outlives dockerd's restarts.
+   */
+  async ensureBridge() {
+    if ((await run('ip', ['link', 'show', this.bridge], { timeoutMs: 10_000 })).code === 0) return;
+    const batch = `link add name ${this.bridge} type bridge\naddr add ${this.bip} dev ${this.bridge}\nlink set ${this.bridge} up\n`;
+    const r = await run('ip', ['-batch', '-'], { input: batch, timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`could not make dockerd's bridge ${this.bridge}: ${r.stderr.trim()}`);
+  }
+
+  /** daemon.json, read at the next launch. */
+  writeConfig() {
+    const cfg = {
+      // The trust key would otherwise go to /etc/docker/key.json (no flag for it in 20.10).
+      'deprecated-key-path': join(this.dir, 'key.json'),
+      dns: [gatewayOf(this.bip)],
+      'userland-proxy': this.userlandProxy,
+    };
+    writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify(cfg) + '\n');
+  }
+
+  /** dockerd's `userland-proxy` for the next launch (the harness restarts it with no containers). */
+  setUserlandProxy(on) {
+    this.userlandProxy = on;
+    this.writeConfig();
   }
 
   prepare() {
     super.prepare();
     mkdirSync(this.cdDir, { recursive: true });
-    // The trust key would otherwise go to /etc/docker/key.json (no flag for it in 20.10).
-    writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(this.dir, 'key.json') }) + '\n');
+    this.writeConfig();
     // containerd on its own paths; CRI is off (dockerd does not use it).
     writeFileSync(
       join(this.cdDir, 'config.toml'),
@@ -289,6 +381,7 @@ export class Docker extends Engine {
 
   /** containerd first (it stays up across dockerd restarts, as with a system containerd). */
   async start() {
+    await this.ensureBridge();
     if (!this.containerdPid || !alive(this.containerdPid)) {
       const fd = openSync(join(this.dir, 'containerd.log'), 'a');
       const child = spawn('containerd', ['--config', join(this.cdDir, 'config.toml')], { stdio: ['ignore', fd, fd], detached: true });
@@ -317,7 +410,7 @@ export class Docker extends Engine {
       '--config-file', join(this.dir, 'daemon.json'),
       '--cgroup-parent', this.cgroupParent,
       '--storage-driver', 'overlay2',
-      '--bip', DOCKER_BIP,
+      '--bridge', this.bridge,
       '--live-restore',
     ];
     if (!this.iptables) args.push('--iptables=false');
@@ -353,6 +446,13 @@ export class Docker extends Engine {
     for (const root of this.runcRoots()) {
       if (existsSync(root)) for (const id of readdirSync(root)) ids.add(id);
       notes.push(...(await runcDeleteAll(root)));
+    }
+    // docker-proxy processes end with dockerd (parent-death signal); any left are ours if they
+    // forward to our subnet.
+    const ours = (q) => q.comm === 'docker-proxy' && q.cmdline.some((a, i) => q.cmdline[i - 1] === '-container-ip' && inSubnet(a, subnetOf(this.bip)));
+    for (const p of processes().filter(ours)) {
+      notes.push(`killed leftover docker-proxy ${p.pid}`);
+      killQuietly(p.pid);
     }
     for (const p of processes().filter((q) => this.isMonitor(q))) {
       notes.push(`killed leftover shim ${p.pid}`);
@@ -464,6 +564,15 @@ function withTimeout(p, ms, what) {
 /** The long-running container every "N running containers" measurement uses. */
 export function sleeperBody(extra = {}) {
   return { Image: 'busybox:latest', Cmd: ['sleep', '1d'], Labels: { 'berth-bench': '1' }, HostConfig: { NetworkMode: 'none' }, ...extra };
+}
+
+/** Whether dotted-quad `ip` lies in `cidr` ("a.b.c.d/len"). */
+export function inSubnet(ip, cidr) {
+  const num = (a) => a.split('.').reduce((x, y) => x * 256 + Number(y), 0);
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return false;
+  const [base, len] = cidr.split('/');
+  const mask = Number(len) === 0 ? 0 : (0xffffffff << (32 - Number(len))) >>> 0;
+  return ((num(ip) & mask) >>> 0) === ((num(base) & mask) >>> 0);
 }
 
 function serviceEnv() {

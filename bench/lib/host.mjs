@@ -1,11 +1,12 @@
-// Machine facts and versions for the report, and the host network state dockerd changes
-// (iptables FORWARD policy, its DOCKER chains and rules, docker0, net.ipv4.ip_forward),
-// recorded before dockerd starts and put back afterwards.
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+// Machine facts and versions for the report, and the host network state both daemons change
+// (iptables FORWARD policy, dockerd's DOCKER chains and berth's BERTH-<tag> chains and their
+// rules, dockerd's and berth's bridges with their veths, ip_forward and the br_netfilter and
+// route_localnet sysctls), recorded before they start and put back afterwards.
+import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, hostname, totalmem } from 'node:os';
 import { run } from './util.mjs';
-import { DOCKER_BIP } from './engines.mjs';
+import { DOCKER_BIP, inSubnet, subnetOf } from './engines.mjs';
 
 export function machineFacts() {
   const c = cpus();
@@ -49,48 +50,90 @@ export async function versions({ berthVersion, berthCommit }) {
 
 const TABLES = ['filter', 'nat'];
 const RUN_DIRS = ['/run/docker', '/run/containerd'];
+/** What either daemon may set: dockerd ip_forward and br_netfilter's, berth ip_forward; route_localnet per bridge goes with the bridge. */
+const SYSCTLS = ['net/ipv4/ip_forward', 'net/ipv4/conf/all/route_localnet', 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables'];
 
-/** What dockerd is about to change. */
+const readSysctl = (k) => {
+  try {
+    return readFileSync(`/proc/sys/${k}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
+
+/** The host's network as the daemons find it: taken before either starts. */
 export async function snapshotNetwork() {
-  const snap = { forwardPolicy: 'ACCEPT', chains: {}, ipForward: null, docker0: false };
+  const snap = { forwardPolicy: 'ACCEPT', chains: {}, rules: {}, sysctls: {}, links: [], docker0: false };
   const f = await run('iptables', ['-S', 'FORWARD'], { timeoutMs: 20_000 });
   snap.forwardPolicy = /^-P FORWARD (\S+)/m.exec(f.stdout)?.[1] ?? 'ACCEPT';
-  for (const t of TABLES) snap.chains[t] = await chains(t);
-  try {
-    snap.ipForward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
-  } catch {
-    // none
+  for (const t of TABLES) {
+    const lines = await ruleLines(t);
+    snap.chains[t] = lines.filter((l) => l.startsWith('-N ')).map((l) => l.slice(3).trim());
+    snap.rules[t] = lines.filter((l) => l.startsWith('-A '));
   }
-  snap.docker0 = (await run('ip', ['link', 'show', 'docker0'], { timeoutMs: 10_000 })).code === 0;
+  for (const k of SYSCTLS) snap.sysctls[k] = readSysctl(k);
+  snap.ipForward = snap.sysctls['net/ipv4/ip_forward'];
+  snap.links = Object.keys(await links());
+  snap.docker0 = snap.links.includes('docker0');
   // dockerd and containerd create these even on other paths (plugin and shim socket folders).
   snap.runDirs = Object.fromEntries(RUN_DIRS.map((d) => [d, existsSync(d)]));
   return snap;
 }
 
-async function chains(table) {
+async function ruleLines(table) {
   const r = await run('iptables', ['-t', table, '-S'], { timeoutMs: 20_000 });
-  return r.stdout.split('\n').filter((l) => l.startsWith('-N ')).map((l) => l.slice(3).trim());
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/** name -> master ('' when none), from `ip -j link show`. */
+async function links() {
+  const r = await run('ip', ['-j', 'link', 'show'], { timeoutMs: 10_000 });
+  const out = {};
+  try {
+    for (const l of JSON.parse(r.stdout || '[]')) out[l.ifname] = l.master ?? '';
+  } catch {
+    // unreadable: nothing
+  }
+  return out;
+}
+
+/** Address words of a rule ("172.31.240.2/32", "172.31.240.0/21") inside one of `subnets`. */
+function mentionsSubnet(words, subnets) {
+  return words.some((w) => {
+    const ip = w.replace(/^"|"$/g, '').split('/')[0].split(':')[0];
+    return subnets.some((s) => inSubnet(ip, s));
+  });
 }
 
 /**
- * Undo dockerd's changes: rules in the built-in chains that jump to chains it created or name
- * docker0 or its subnet, then those chains, docker0 (if it was not there before), the FORWARD
- * policy and ip_forward. Returns notes about what it did.
+ * Undo what the daemons changed, from the snapshot and what each engine owns
+ * ({ bridges, chainPrefixes, subnets }: Engine.netOwned()). Only what is new since the
+ * snapshot is touched: rules added to the built-in chains that jump to the engines' chains or
+ * name their bridges or an address of their subnets, then those chains; veths left on their
+ * bridges, then the bridges; the FORWARD policy (dockerd sets DROP) and the sysctls, when they
+ * differ. Anything else new is only reported. Returns notes about what it did.
  */
-export async function restoreNetwork(snap) {
+export async function restoreNetwork(snap, owned = [{ bridges: ['docker0'], chainPrefixes: ['DOCKER'], subnets: [subnetOf(DOCKER_BIP)] }]) {
   const notes = [];
-  const subnet = DOCKER_BIP.replace(/\.1\/24$/, '.0/24');
+  const bridges = [...new Set(owned.flatMap((o) => o.bridges))];
+  const prefixes = owned.flatMap((o) => o.chainPrefixes);
+  const subnets = owned.flatMap((o) => o.subnets);
   for (const t of TABLES) {
-    const before = new Set(snap.chains[t] ?? []);
-    const ours = (await chains(t)).filter((c) => !before.has(c) && c.startsWith('DOCKER'));
-    const rules = (await run('iptables', ['-t', t, '-S'], { timeoutMs: 20_000 })).stdout.split('\n').filter((l) => l.startsWith('-A '));
-    for (const rule of rules) {
+    const before = new Set(snap.chains?.[t] ?? []);
+    const rulesBefore = new Set(snap.rules?.[t] ?? []);
+    const lines = await ruleLines(t);
+    const ours = lines
+      .filter((l) => l.startsWith('-N '))
+      .map((l) => l.slice(3).trim())
+      .filter((c) => !before.has(c) && prefixes.some((p) => c.startsWith(p)));
+    for (const rule of lines.filter((l) => l.startsWith('-A ') && !rulesBefore.has(l))) {
       const words = rule.split(/\s+/);
-      const chain = words[1];
-      if (ours.includes(chain)) continue; // flushed with the chain
-      const mentionsOurs = words.some((w, i) => (words[i - 1] === '-j' || words[i - 1] === '-g') && ours.includes(w));
-      if (mentionsOurs || rule.includes('docker0') || rule.includes(subnet)) {
-        const r = await run('iptables', ['-t', t, '-D', ...words.slice(1).map(unquote)], { timeoutMs: 20_000 });
+      if (ours.includes(words[1])) continue; // flushed with the chain
+      const jumpsToOurs = words.some((w, i) => (words[i - 1] === '-j' || words[i - 1] === '-g') && ours.includes(w));
+      const namesBridge = words.some((w, i) => ['-i', '-o', '--in-interface', '--out-interface'].includes(words[i - 1]) && bridges.includes(w));
+      if (jumpsToOurs || namesBridge || mentionsSubnet(words, subnets)) {
+        // iptables-restore parses the quoting of `-S` output (comments with spaces) as iptables(8) would not.
+        const r = await run('iptables-restore', ['--noflush'], { input: `*${t}\n${rule.replace(/^-A/, '-D')}\nCOMMIT\n`, timeoutMs: 20_000 });
         notes.push(`iptables -t ${t} ${rule.replace(/^-A/, '-D')}${r.code ? ` (failed: ${r.stderr.trim()})` : ''}`);
       }
     }
@@ -106,15 +149,32 @@ export async function restoreNetwork(snap) {
     await run('iptables', ['-P', 'FORWARD', snap.forwardPolicy], { timeoutMs: 20_000 });
     notes.push(`iptables FORWARD policy ${policy} -> ${snap.forwardPolicy}`);
   }
-  if (!snap.docker0 && (await run('ip', ['link', 'show', 'docker0'], { timeoutMs: 10_000 })).code === 0) {
-    await run('ip', ['link', 'del', 'docker0'], { timeoutMs: 10_000 });
-    notes.push('removed docker0');
+  const linksBefore = new Set(snap.links ?? (snap.docker0 ? ['docker0'] : []));
+  const now = await links();
+  for (const [name, master] of Object.entries(now)) {
+    if (!linksBefore.has(name) && bridges.includes(master)) {
+      await run('ip', ['link', 'del', name], { timeoutMs: 10_000 });
+      notes.push(`removed ${name} (left on ${master})`);
+    }
   }
-  if (snap.ipForward !== null) {
-    const cur = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
-    if (cur !== snap.ipForward) {
-      await run('sysctl', ['-q', '-w', `net.ipv4.ip_forward=${snap.ipForward}`], { timeoutMs: 10_000 });
-      notes.push(`net.ipv4.ip_forward ${cur} -> ${snap.ipForward}`);
+  for (const b of bridges) {
+    if (!linksBefore.has(b) && b in now) {
+      await run('ip', ['link', 'del', b], { timeoutMs: 10_000 });
+      notes.push(`removed ${b}`);
+    }
+  }
+  const after = await links();
+  const strangers = Object.keys(after).filter((n) => !linksBefore.has(n) && !bridges.includes(n));
+  if (strangers.length) notes.push(`links new since the start, not the engines' (left alone): ${strangers.join(', ')}`);
+  const sysctls = snap.sysctls ?? (snap.ipForward !== null ? { 'net/ipv4/ip_forward': snap.ipForward } : {});
+  for (const [k, was] of Object.entries(sysctls)) {
+    const cur = readSysctl(k);
+    if (was === null || cur === null || cur === was) continue;
+    try {
+      writeFileSync(`/proc/sys/${k}`, was);
+      notes.push(`${k.replace(/\//g, '.')} ${cur} -> ${was}`);
+    } catch (err) {
+      notes.push(`could not put ${k} back to ${was}: ${err.message}`);
     }
   }
   for (const [d, existed] of Object.entries(snap.runDirs ?? {})) {
@@ -132,8 +192,4 @@ function rmdirEmpty(dir) {
   } catch {
     return false;
   }
-}
-
-function unquote(w) {
-  return w.replace(/^"(.*)"$/, '$1');
 }

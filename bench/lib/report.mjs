@@ -2,7 +2,7 @@
 
 function fmt(x, unit) {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';
-  if (unit === 'lines' || unit === 'lines/s') return String(Math.round(x));
+  if (unit === 'lines' || unit === 'lines/s' || unit === 'req' || unit === 'req/s') return String(Math.round(x));
   if (unit === 'MiB') return x < 10 ? x.toFixed(2) : x.toFixed(1);
   if (Math.abs(x) >= 100) return String(Math.round(x));
   if (Math.abs(x) >= 10) return x.toFixed(1);
@@ -37,6 +37,11 @@ function goalCell(row, results) {
     parts.push(`< ${g.absMax >= 1000 ? `${g.absMax / 1000} s` : `${g.absMax} ms`}`);
     const b = row.values.berth?.median;
     if (b !== undefined) checks.push(b < g.absMax);
+  }
+  if (g.zero) {
+    parts.push('none');
+    const b = row.values.berth?.median;
+    if (b !== undefined) checks.push(b === 0);
   }
   if (g.noBlocking) {
     parts.push('never blocks');
@@ -111,7 +116,7 @@ export function markdownTable(results) {
   return out.join('\n');
 }
 
-export function markdownReport(results, { source } = {}) {
+export function markdownReport(results, { source, charts = {} } = {}) {
   const m = results.machine ?? {};
   const v = results.versions ?? {};
   const o = results.options ?? {};
@@ -129,15 +134,66 @@ export function markdownReport(results, { source } = {}) {
       '. How to run it and what each row means: [bench/README.md](../bench/README.md).',
   );
   lines.push('');
+  if (results.sources?.length > 1) {
+    lines.push('The rows come from these runs, put together by `node bench/render.mjs FILE...` (a later one\'s row replaces an earlier one\'s):');
+    lines.push('');
+    for (const src of results.sources) {
+      lines.push(
+        `- \`${src.file}\`: ${src.startedAt?.slice(0, 16).replace('T', ' ')} UTC, ${src.mode}, ${Math.round((src.durationS ?? 0) / 60)} min${src.partial ? ', stopped before its end' : ''}; ` +
+          `scenarios ${(src.only ?? []).join(', ')}; load average at start ${load(src.loadStart)}, at the end ${load(src.loadEnd)}`,
+      );
+    }
+    lines.push('');
+  }
   lines.push('Both engines ran at the same time on the same machine, driven by the same docker CLI, with');
-  lines.push('`--network none`, the same busybox image (`scripts/build-busybox-rootfs.sh`) and live restore on.');
+  lines.push('the same busybox image (`scripts/build-busybox-rootfs.sh`) and live restore on. Containers run');
+  lines.push('with `--network none` unless the row or its section names the default bridge or a published port.');
   lines.push('Times are wall-clock milliseconds, median (min–max) over N repetitions; the two engines take');
   lines.push('turns repetition by repetition. The machine is shared and noisy: compare the ratios.');
   lines.push('Rows that go through the docker CLI include its own start-up (the `docker version` row is');
   lines.push('that floor); the API rows, from one persistent HTTP client, show the daemons alone.');
   lines.push('');
+  if (results.partial) {
+    lines.push(`**This run was stopped before its end**: only the scenarios that finished are here (${Object.keys(d.scenarioSeconds ?? {}).join(', ')}).`);
+    lines.push('');
+  }
   lines.push(markdownTable(results));
   lines.push('');
+  if (charts.restart) {
+    lines.push('## Restart to ready against the number of containers');
+    lines.push('');
+    lines.push(`![restart-to-ready against the number of running containers](${charts.restart})`);
+    lines.push('');
+  }
+  const po = d.portOutage;
+  if (po) {
+    lines.push('## A published port while the daemon is killed and restarted');
+    lines.push('');
+    if (charts.outage) {
+      lines.push(`![requests to a published port while the daemon restarts](${charts.outage})`);
+      lines.push('');
+    }
+    lines.push(`A client sends a GET every ${po.intervalMs} ms (one at a time, 1 s timeout) to a busybox httpd published on`);
+    lines.push(`127.0.0.1 while the daemon is killed with \`kill -9\` and launched again ${po.cycles} times (each time: 200 ms`);
+    lines.push(`away, then until \`docker ps -q\` lists the container, then ${po.upMs} ms up). Live restore keeps the container`);
+    lines.push('running on both engines; what differs is who forwards the port. dockerd\'s docker-proxy processes end with');
+    lines.push('it, so its 127.0.0.1 port refuses until the next dockerd has started new ones; with `userland-proxy: false` the');
+    lines.push('kernel forwards it, but a starting dockerd first removes its DOCKER chains and builds them again, so the port');
+    lines.push('still refuses for part of each start. berth\'s rules belong to no process, and a restart under running');
+    lines.push('containers rewrites none of them.');
+    lines.push('');
+    lines.push('| set-up | engine | sent | failed | longest without an answer (ms) | restart, median (ms) | errors |');
+    lines.push('|---|---|---:|---:|---:|---:|---|');
+    for (const v of Object.values(po.variants ?? {})) {
+      for (const [engine, x] of Object.entries(v.engines)) {
+        const ready = [...x.downs.map((q) => q.ready - q.kill)].sort((a, b) => a - b);
+        const med = ready.length ? ready[ready.length >> 1] : NaN;
+        const errs = Object.entries(x.errors ?? {}).map(([k, n]) => `${k} ${n}`).join(', ') || '—';
+        lines.push(`| ${v.label} | ${engine === 'docker' ? 'dockerd' : engine} | ${x.sent} | ${x.failed} | ${Math.round(x.maxGapMs)} | ${Math.round(med)} | ${errs} |`);
+      }
+    }
+    lines.push('');
+  }
   const floors = cliFloors(results);
   if (floors.length) {
     lines.push('How low `docker ps` can go: the same command against each engine\'s answers replayed');
@@ -194,8 +250,9 @@ export function markdownReport(results, { source } = {}) {
   lines.push(`- load average (1, 5, 15 min) at start: ${load(results.loadStart)}; at the end of the measurements (the run's own containers included): ${load(results.loadEnd)}`);
   lines.push(`- berth ${v.berth}; dockerd ${v.dockerd}; containerd ${v.containerd}; runc ${v.runc}; conmon ${v.conmon}; docker CLI ${v.dockerCli}`);
   lines.push(
-    `- berthd: \`--live-restore --storage-driver ${o.berthStorageDriver ?? 'overlay2'}\`, default log driver; dockerd: \`--live-restore --storage-driver overlay2 --bip 172.31.250.1/24\`` +
-      `${o.dockerIptables === false ? ' `--iptables=false`' : ''}, json-file, cgroupfs, its own containerd (\`--containerd\`)`,
+    `- berthd: \`--live-restore --storage-driver ${o.berthStorageDriver ?? 'overlay2'}\`, default log driver${o.berthBip ? `, \`bip\` ${o.berthBip} (its own bridge)` : ''}; dockerd: \`--live-restore --storage-driver overlay2 ${o.dockerBip ? `--bridge <a bridge of the run's own, ${o.dockerBip}>` : '--bip 172.31.250.1/24'}\`` +
+      `${o.dockerIptables === false ? ' `--iptables=false`' : ''}, json-file, cgroupfs, its own containerd (\`--containerd\`)` +
+      `${o.dockerBip ? ', userland proxy on except in the rows that say `userland-proxy: false`' : ''}`,
   );
   if (o.n) lines.push(`- ${o.n} running containers for the "with N" rows${o.many ? `; ${o.many} for berth${o.dockerMany ? ' and dockerd' : ''} in the large rows` : ''}`);
   const pop = d.populateMs;

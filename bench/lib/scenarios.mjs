@@ -13,7 +13,7 @@ const RUN_ARGS = ['--network', 'none'];
 const MiB = 1024 * 1024;
 
 /** Run fn(engine, i) `reps` times per engine, alternating which engine goes first. */
-async function interleave(ctx, reps, fn) {
+export async function interleave(ctx, reps, fn) {
   const out = Object.fromEntries(ctx.engines.map((e) => [e.name, []]));
   for (let i = 0; i < reps; i++) {
     checkAbort();
@@ -23,7 +23,7 @@ async function interleave(ctx, reps, fn) {
   return out;
 }
 
-function recordAll(ctx, id, meta, samplesByEngine) {
+export function recordAll(ctx, id, meta, samplesByEngine) {
   for (const [name, samples] of Object.entries(samplesByEngine)) ctx.record(id, meta, name, samples);
 }
 
@@ -59,7 +59,7 @@ export async function runDetached(ctx) {
     ids[e.name].push(r.stdout.trim());
     return r.ms;
   });
-  recordAll(ctx, 'run-d', { section: 'Container lifecycle', label: '`docker run -d busybox sleep 1d`', unit: 'ms', goal: { ratioMax: 0.5 } }, runMs);
+  recordAll(ctx, 'run-d', { section: 'Container lifecycle', label: '`docker run -d --network none busybox sleep 1d`', unit: 'ms', goal: { ratioMax: 0.5 } }, runMs);
   const rmMs = await interleave(ctx, n, async (e, i) => (await e.dockerOk(['rm', '-f', ids[e.name][i]])).ms);
   recordAll(ctx, 'rm-f', { section: 'Container lifecycle', label: '`docker rm -f` of a running container', unit: 'ms' }, rmMs);
 }
@@ -108,7 +108,7 @@ export async function apiCreateStart(ctx) {
 export async function runRm(ctx) {
   for (const e of ctx.engines) await cliRun(e, ['--rm', 'busybox', 'true']); // warm-up
   const ms = await interleave(ctx, ctx.opts.reps.runRm, async (e) => (await cliRun(e, ['--rm', 'busybox', 'true'])).ms);
-  recordAll(ctx, 'run-rm', { section: 'Container lifecycle', label: '`docker run --rm busybox true`', unit: 'ms', goal: { ratioMax: 0.5 } }, ms);
+  recordAll(ctx, 'run-rm', { section: 'Container lifecycle', label: '`docker run --rm --network none busybox true`', unit: 'ms', goal: { ratioMax: 0.5 } }, ms);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,11 +560,15 @@ async function pidOf(e, name) {
   return `${c.State.Pid}@${c.State.StartedAt}`;
 }
 
-export async function restart(ctx, n, tag, engines = ctx.engines, reps = ctx.opts.reps.restart) {
-  const section = `With ${n} running containers`;
+/**
+ * With n running, `reps` times after SIGTERM and after kill -9 of the daemon: launch until
+ * ready. `probe` is a container whose PID and StartedAt must survive (adopted, not restarted);
+ * `section` names the block of rows (the bridged containers have their own).
+ */
+export async function restart(ctx, n, tag, engines = ctx.engines, reps = ctx.opts.reps.restart, { probe = 'ct0', section = `With ${n} running containers` } = {}) {
   const sub = { ...ctx, engines };
   const before = {};
-  for (const e of engines) before[e.name] = await pidOf(e, 'ct0');
+  for (const e of engines) before[e.name] = await pidOf(e, probe);
   const shutdown = {};
   for (const signal of ['SIGTERM', 'SIGKILL']) {
     const ready = {};
@@ -592,7 +596,7 @@ export async function restart(ctx, n, tag, engines = ctx.engines, reps = ctx.opt
   }
   ctx.details[`shutdown-ms-${tag}`] = shutdown;
   const adopted = {};
-  for (const e of engines) adopted[e.name] = (await pidOf(e, 'ct0')) === before[e.name];
+  for (const e of engines) adopted[e.name] = (await pidOf(e, probe)) === before[e.name];
   ctx.details[`adopted-same-pid-${tag}`] = adopted;
-  for (const [name, ok] of Object.entries(adopted)) if (!ok) ctx.note(`${name}: ct0 has another PID/StartedAt after the restarts (${tag}): restarted, not adopted`);
+  for (const [name, ok] of Object.entries(adopted)) if (!ok) ctx.note(`${name}: ${probe} has another PID/StartedAt after the restarts (${tag}): restarted, not adopted`);
 }
