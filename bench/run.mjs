@@ -12,11 +12,12 @@ import { machineFacts, restoreNetwork, snapshotNetwork, versions } from './lib/h
 import { abort, alive, loadavg, log, now, run, stats } from './lib/util.mjs';
 import { API } from './lib/http.mjs';
 import * as sc from './lib/scenarios.mjs';
+import * as dns from './lib/dns-scenarios.mjs';
 import { textTable } from './lib/report.mjs';
 import { renderLatest } from './render.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'ps', 'exec', 'mem', 'restart', 'many'];
+const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'dns', 'ps', 'exec', 'mem', 'restart', 'many'];
 
 const USAGE = `Usage: node bench/run.mjs [options]     (as root; npm run bench)
 
@@ -276,6 +277,10 @@ async function main() {
     if (want('logs')) await step('logs', () => sc.logsThroughput(ctx));
     if (want('logsf')) await step('logsf', () => sc.logsFollowLatency(ctx));
     if (want('logsdown')) await step('logsdown', () => sc.logsWhileDown(ctx));
+    if (want('dns')) {
+      await step('dns latency', () => dns.dnsLatency(ctx));
+      await step('dns outage', () => dns.dnsOutage(ctx));
+    }
     if (['ps', 'exec', 'mem', 'restart', 'many'].some(want)) {
       await step(`populate ${o.n}`, async () => {
         for (const e of engines) {

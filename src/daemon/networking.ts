@@ -173,8 +173,15 @@ export class DaemonNetworking {
       this.#log.info({ cleaned: report.cleaned, leftovers: report.leftovers }, 'network: removed what belonged to containers gone while the daemon was down');
     }
     if (report.resolver && report.resolver !== 'none') this.#log.info({ resolver: report.resolver }, `name resolver: ${report.resolver}`);
+    let checking = false;
     this.#watch = setInterval(() => {
-      this.driver.checkResolver().catch((err: unknown) => this.#log.warn({ err: messageOf(err) }, 'cannot check the name resolver'));
+      // One check at a time: a long network operation holding the lock must not pile them up.
+      if (checking) return;
+      checking = true;
+      this.driver
+        .checkResolver()
+        .catch((err: unknown) => this.#log.warn({ err: messageOf(err) }, 'cannot check the name resolver'))
+        .finally(() => (checking = false));
     }, RESOLVER_CHECK_MS);
     this.#watch.unref();
   }
@@ -228,7 +235,7 @@ export class DaemonNetworking {
  * Where the resolver of user networks forwards names that are not containers': the daemon's
  * `dns`, else the host's resolvers. Loopback ones are kept: unlike a container, the resolver
  * runs in berthd's network namespace, where they answer (a local caching resolver on
- * 127.0.0.53 is what the host itself uses), as dockerd 26+ forwards to them from the host side.
+ * 127.0.0.53 is what the host itself uses), as dockerd's embedded DNS forwards to them from the host's namespace.
  */
 export function upstreams(c: Pick<DaemonConfig, 'dns'>, resolvConf?: string): string[] {
   if (c.dns.length > 0) return c.dns;

@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomic } from '../lib/atomic-file.js';
+import { ensureDir, syncDir, writeFileAtomic } from '../lib/atomic-file.js';
 import { errnoCode, messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { EndpointInfo } from '../engine/ports.js';
@@ -24,6 +24,11 @@ export class NetworkRecords {
     return join(this.dir, name);
   }
 
+  /**
+   * Every record. A folder whose record was never written (a create cut short before its
+   * rename: the record comes before the bridge, so nothing was made) or whose removal was cut
+   * short (renamed away first) is deleted.
+   */
   loadAll(): NetworkRecord[] {
     let names: string[];
     try {
@@ -34,10 +39,17 @@ export class NetworkRecords {
     }
     const out: NetworkRecord[] = [];
     for (const name of names) {
+      const dir = join(this.dir, name);
+      if (name.startsWith('.removing-')) {
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
       try {
-        out.push(JSON.parse(readFileSync(join(this.dir, name, 'network.json'), 'utf8')) as NetworkRecord);
+        out.push(JSON.parse(readFileSync(join(dir, 'network.json'), 'utf8')) as NetworkRecord);
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') this.#log.warn({ network: name, err: messageOf(err) }, 'unreadable network record');
+        // Allocations without a record (an older berth wrote the record after the bridge): kept.
+        else if (!existsSync(join(dir, 'ipam.json'))) rmSync(dir, { recursive: true, force: true });
       }
     }
     return out;
@@ -56,9 +68,17 @@ export class NetworkRecords {
     await writeFileAtomic(file, text);
   }
 
-  /** The record and the network's allocations go together. */
+  /** The record and the network's allocations go together: renamed away first, so a removal cut short never leaves half a folder. */
   async remove(name: string): Promise<void> {
-    await rm(this.dirOf(name), { recursive: true, force: true });
+    const doomed = join(this.dir, `.removing-${name}`);
+    try {
+      await rename(this.dirOf(name), doomed);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    await syncDir(this.dir);
+    await rm(doomed, { recursive: true, force: true });
   }
 }
 

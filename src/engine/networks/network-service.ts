@@ -1,7 +1,7 @@
 import type { EventBus } from '../events.js';
 import type { AddressPool, NetworkConfig, NetworkDriver, NetworkInfo } from '../ports.js';
 import type { ConnectRequest } from '../containers/networks.js';
-import { BerthError, conflict, forbidden, invalidParameter, messageOf, notFound } from '../../lib/errors.js';
+import { BerthError, conflict, forbidden, invalidParameter, isKind, messageOf, notFound } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Logger } from '../../lib/logger.js';
 import { Mutex } from '../../lib/mutex.js';
@@ -127,7 +127,9 @@ export class NetworkService {
         await this.#d.driver.ensureNetwork(cfg);
       } catch (err) {
         // Nothing of a network that failed to come up is left, as a refused create.
-        await this.#d.driver.removeNetwork(cfg.name).catch((e: unknown) => this.#d.log.warn({ network: cfg.name, err: messageOf(e) }, 'cannot remove a network whose creation failed'));
+        await this.#d.driver.removeNetwork(cfg.name).catch((e: unknown) => {
+          if (!isKind(e, 'NotFound')) this.#d.log.warn({ network: cfg.name, err: messageOf(e) }, 'cannot remove a network whose creation failed');
+        });
         throw err;
       }
       this.#d.events.emit('network', 'create', cfg.id, { name: cfg.name, type: 'bridge' });
