@@ -48,6 +48,13 @@ export async function cleanupLeftovers({ force = false } = {}) {
       if (es.name === 'docker') e.containerdPid = ours(es.pids.containerd, es.dir);
       for (const n of await e.teardown()) log(`  ${es.name}: ${n}`);
     }
+    for (const r of st.registries ?? []) {
+      const pid = ours(r.pid, r.dir);
+      if (pid) {
+        process.kill(pid, 'SIGKILL');
+        log(`  docker-registry ${pid} killed`);
+      }
+    }
     if (st.net) for (const n of await restoreNetwork(st.net)) log(`  ${n}`);
     if (st.snapshot) rmSync(st.snapshot, { recursive: true, force: true });
     rmSync(root, { recursive: true, force: true });

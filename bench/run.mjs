@@ -13,11 +13,12 @@ import { abort, alive, loadavg, log, now, run, stats } from './lib/util.mjs';
 import { API } from './lib/http.mjs';
 import * as sc from './lib/scenarios.mjs';
 import * as dns from './lib/dns-scenarios.mjs';
+import { registryPullPush } from './lib/registry.mjs';
 import { textTable } from './lib/report.mjs';
 import { renderLatest } from './render.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'dns', 'ps', 'exec', 'mem', 'restart', 'many'];
+const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'registry', 'dns', 'ps', 'exec', 'mem', 'restart', 'many'];
 
 const USAGE = `Usage: node bench/run.mjs [options]     (as root; npm run bench)
 
@@ -154,7 +155,8 @@ async function main() {
   if (o.engines.includes('docker')) engines.push(new Docker(root, { iptables: o.dockerIptables }));
   const net = o.engines.includes('docker') ? await snapshotNetwork() : null;
 
-  const state = () => ({ harnessPid: process.pid, root, snapshot, net, engines: engines.map((e) => e.state()) });
+  const registries = [];
+  const state = () => ({ harnessPid: process.pid, root, snapshot, net, engines: engines.map((e) => e.state()), registries: registries.map((r) => ({ dir: r.dir, pid: r.pid })) });
   const saveState = () => writeFileSync(join(root, 'bench-state.json'), JSON.stringify(state(), null, 2));
   for (const e of engines) e.onLaunch = saveState;
   saveState();
@@ -277,6 +279,11 @@ async function main() {
     if (want('logs')) await step('logs', () => sc.logsThroughput(ctx));
     if (want('logsf')) await step('logsf', () => sc.logsFollowLatency(ctx));
     if (want('logsdown')) await step('logsdown', () => sc.logsWhileDown(ctx));
+    if (want('registry')) {
+      await step('registry', () =>
+        registryPullPush({ ...ctx, onRegistry: (r) => { registries.push(r); r.onLaunch = saveState; } }, root, tar),
+      );
+    }
     if (want('dns')) {
       await step('dns latency', () => dns.dnsLatency(ctx));
       await step('dns outage', () => dns.dnsOutage(ctx));

@@ -21,6 +21,7 @@ export type { EngineEvent } from '../engine/events.js';
 export type { ExecConfig } from '../engine/exec-service.js';
 export type { HistoryItem, ImageInfo, PruneReport } from '../images/image-service.js';
 export type { VolumeInfo } from '../volumes/volume.js';
+export type { ProgressEvent } from '../images/progress.js';
 export type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '../volumes/volume-service.js';
 export { familiarString, fullString, parseReference, withDefaultTag } from '../images/reference.js';
 
@@ -36,7 +37,7 @@ export type { ConnectRequest } from '../engine/containers/networks.js';
 export type { EndpointInfo, InterfaceStats, PortMapping } from '../engine/ports.js';
 import type { EndpointInfo, InterfaceStats } from '../engine/ports.js';
 import type { NetworkService } from '../engine/networks/network-service.js';
-export { portRequests } from '../network/ports.js';
+export { portRequests, wirePorts } from '../network/ports.js';
 
 /** Reading a container's log file (conmon's k8s-file), following it while the container runs. */
 export type LogBackend = { read(opts: ReadLogsOptions): AsyncIterable<LogMessage> };
@@ -67,9 +68,13 @@ export type ContainerBackend = Pick<
   | 'layerSize'
   | 'export'
   | 'changes'
+  | 'commit'
 >;
 
-export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage'>;
+export type ImageBackend = Pick<
+  ImageService,
+  'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage' | 'pull' | 'push' | 'save' | 'login'
+>;
 
 export type VolumeBackend = Pick<VolumeService, 'create' | 'get' | 'list' | 'remove' | 'prune' | 'usage'>;
 
@@ -92,6 +97,8 @@ export type SystemInfo = {
   /** As dockerd lists them: `name=seccomp,profile=builtin`, `name=no-new-privileges`. */
   securityOptions: string[];
   warnings: string[];
+  /** insecure-registries (names and CIDRs) and registry-mirrors, as `docker info` shows them. */
+  registries: { insecure: string[]; mirrors: string[] };
 };
 
 export type Backend = {

@@ -62,6 +62,12 @@ export const configMessages = {
   logModeNotSupported: (v: string) => `logger: logging mode not supported: ${v}`,
   maxBufferNeedsNonBlocking: () => `logger: max-buffer-size option is only supported with 'mode=non-blocking'`,
 
+  invalidMaxConcurrent: (what: string, v: number) => `invalid max concurrent ${what}: ${v}`,
+  insecureRegistryScheme: (v: string) => `insecure registry ${v} should not contain '://'`,
+  invalidMirrorScheme: (v: string) => `invalid mirror: unsupported scheme in ${JSON.stringify(v)}`,
+  invalidMirrorPath: (v: string) => `invalid mirror: path, query, or fragment at end of the URI ${JSON.stringify(v)}`,
+  invalidMirror: (v: string) => `invalid mirror: ${JSON.stringify(v)} is not a valid URI`,
+
   // berth's own: dockerd has no exact sentence for these
   fdSockets: (h: string) => `socket activation (${h}) is not supported by berth: use unix:// or tcp:// hosts`,
   tcpWithoutTls: (h: string) =>

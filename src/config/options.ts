@@ -125,6 +125,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Path to seccomp profile. Set to "unconfined" to disable the default seccomp profile' },
   { key: 'no-new-privileges', field: 'noNewPrivileges', flag: 'no-new-privileges', kind: 'bool', reload: false,
     help: 'Set no-new-privileges by default for new containers' },
+  // ---- registries (pull, push, login) ----
+  { key: 'max-concurrent-downloads', field: 'maxConcurrentDownloads', flag: 'max-concurrent-downloads', kind: 'int', reload: true,
+    help: 'Set the max concurrent downloads' },
+  { key: 'max-concurrent-uploads', field: 'maxConcurrentUploads', flag: 'max-concurrent-uploads', kind: 'int', reload: true,
+    help: 'Set the max concurrent uploads' },
+  { key: 'insecure-registries', field: 'insecureRegistries', flag: 'insecure-registry', kind: 'strings', reload: true,
+    help: 'Enable insecure registry communication (host[:port] or CIDR)' },
+  { key: 'registry-mirrors', field: 'registryMirrors', flag: 'registry-mirror', kind: 'strings', reload: true,
+    help: 'Preferred Docker registry mirror' },
+  { key: 'registry-certs-dir', field: 'registryCertsDir', flag: 'registry-certs-dir', kind: 'string', reload: true,
+    help: 'Directory of per-registry certificates (<dir>/<host:port>/ca.crt, client.cert, client.key)' },
+  { key: 'no-default-registry', field: 'noDefaultRegistry', flag: 'no-default-registry', kind: 'bool', reload: true,
+    help: 'Never contact Docker Hub: references without a registry host fail at once unless a registry mirror serves them' },
 ];
 
 export const OPTION_BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.key, o]));
@@ -173,6 +186,12 @@ export function defaultConfig(): DaemonConfig {
     defaultAddressPools: [],
     seccompProfile: 'builtin',
     noNewPrivileges: false,
+    maxConcurrentDownloads: 3,
+    maxConcurrentUploads: 5,
+    insecureRegistries: [],
+    registryMirrors: [],
+    registryCertsDir: '/etc/berth/certs.d',
+    noDefaultRegistry: false,
   };
 }
 

@@ -64,6 +64,17 @@ export type DaemonConfig = {
   seccompProfile: string;
   /** no-new-privileges for every container that does not set it. */
   noNewPrivileges: boolean;
+  // ---- registries ----
+  maxConcurrentDownloads: number;
+  maxConcurrentUploads: number;
+  /** host[:port] names and CIDRs whose registries may answer over plain HTTP or with any certificate. */
+  insecureRegistries: string[];
+  /** Mirrors tried before Docker Hub for docker.io references. */
+  registryMirrors: string[];
+  /** `<dir>/<host:port>/` holds a registry's extra CAs (*.crt) and client certificates (*.cert + *.key). */
+  registryCertsDir: string;
+  /** Docker Hub is never contacted: docker.io references go to the mirrors only, or fail at once. */
+  noDefaultRegistry: boolean;
 };
 
 export type OptionSource = 'default' | 'file' | 'flag';

@@ -16,6 +16,8 @@ import {
   validateDomain,
   validateIp,
   validateLabel,
+  validateInsecureRegistry,
+  validateMirror,
 } from './values.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -97,6 +99,16 @@ const CHECKS: Check[] = [
       }
     }
   } },
+  // ---- registries ----
+  { keys: ['max-concurrent-downloads'], run: (c) => {
+    if (c.maxConcurrentDownloads < 0) fail(m.invalidMaxConcurrent('downloads', c.maxConcurrentDownloads));
+  } },
+  { keys: ['max-concurrent-uploads'], run: (c) => {
+    if (c.maxConcurrentUploads < 0) fail(m.invalidMaxConcurrent('uploads', c.maxConcurrentUploads));
+  } },
+  { keys: ['insecure-registries'], run: (c) => c.insecureRegistries.forEach(validateInsecureRegistry) },
+  { keys: ['registry-mirrors'], run: (c) => c.registryMirrors.forEach(validateMirror) },
+  { keys: ['registry-certs-dir'], run: (c) => absolute('registry-certs-dir', c.registryCertsDir) },
 ];
 
 function absolute(key: string, path: string): void {

@@ -182,3 +182,24 @@ function goFloat(n: number): string {
   }
   return String(n);
 }
+
+/** moby ValidateIndexName/insecure-registry entries: a host[:port] or a CIDR, never a URL. */
+export function validateInsecureRegistry(v: string): string {
+  if (v.includes('://')) throw new ConfigError(m.insecureRegistryScheme(v));
+  return v;
+}
+
+/** moby ValidateMirror: an http(s) URL naming a host, with nothing after the host but `/`. */
+export function validateMirror(v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(m.invalidMirror(v));
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(m.invalidMirrorScheme(v));
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '' || u.username !== '') {
+    throw new ConfigError(m.invalidMirrorPath(v));
+  }
+  return v;
+}

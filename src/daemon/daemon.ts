@@ -14,6 +14,7 @@ import type { StorageDriver } from '../engine/ports.js';
 import { LayerStore } from '../storage/layer-store.js';
 import { ImageStore } from '../images/image-store.js';
 import { ImageService } from '../images/image-service.js';
+import { Registries } from '../images/registry/index.js';
 import { ContainerService } from '../engine/container-service.js';
 import { EventBus } from '../engine/events.js';
 import { ApiServer } from '../api/server.js';
@@ -94,7 +95,7 @@ export class Daemon {
     this.#log = o.log;
     const c = o.config;
     this.#storage = createStorageDriver(c.storageDriver, join(c.dataRoot, c.storageDriver));
-    this.#layers = new LayerStore(join(c.dataRoot, 'image', c.storageDriver, 'layers'), this.#storage, o.log);
+    this.#layers = new LayerStore(join(c.dataRoot, 'image', c.storageDriver, 'layers'), this.#storage, o.log, join(c.dataRoot, 'image', c.storageDriver, 'blobs'));
     this.#imageStore = new ImageStore(join(c.dataRoot, 'image', c.storageDriver), o.log);
     this.#store = new RecordStore<ContainerRecord>(join(c.dataRoot, 'containers'), 'container.json', migrateRecord);
     this.#runtime = new ConmonRuntime({
@@ -109,6 +110,8 @@ export class Daemon {
       tmpDir: join(c.dataRoot, 'tmp'),
       log: o.log,
       events: this.events,
+      registries: new Registries(() => this.#config, o.log),
+      sourcesFile: join(c.dataRoot, 'image', c.storageDriver, 'blob-sources.json'),
     });
     this.volumes = new VolumeService({
       driver: new LocalDriver(join(c.dataRoot, 'volumes'), o.log),
@@ -142,6 +145,7 @@ export class Daemon {
           return { id: info.image.id, runtimeConfig: (info.image.config.config ?? {}) as ImageRuntimeConfig, topLayer: info.topLayer };
         },
         layerCacheIds: (top) => layers.chain(top).map((l) => l.cacheId),
+        commit: (req, diff) => images.commitContainer(req, diff),
       },
       events: this.events,
       log: o.log,
@@ -269,6 +273,7 @@ export class Daemon {
     });
     await this.#networking.restore(this.containers.list());
     mark('restored');
+    await this.images.removeUnusedLayers(new Set(this.containers.list().map((r) => r.storage.layerId)));
     // Unchanged most of the time: skip the write and its two fsyncs.
     if (JSON.stringify(previous) !== JSON.stringify(fingerprint)) await writeFingerprint(c.dataRoot, fingerprint);
     this.#api.open();
@@ -331,6 +336,7 @@ export class Daemon {
       labels: c.labels,
       experimental: c.experimental,
       ...seccompInfo(this.#seccomp, c.noNewPrivileges),
+      registries: { insecure: c.insecureRegistries, mirrors: c.registryMirrors },
     };
   }
 

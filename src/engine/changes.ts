@@ -5,6 +5,9 @@ export type { Change };
 const INIT_FILES = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv'];
 const INIT_DIRS = ['/dev', '/proc', '/sys'];
 
+/** What `docker commit` leaves out of the new layer: berth's mount points and what is under them. */
+export const INIT_PATHS = [...INIT_FILES, ...INIT_DIRS];
+
 /**
  * The mount points berth itself makes in a container's layer (/etc/hosts and friends, /dev,
  * /proc, /sys) are not the container's changes: dockerd keeps them in a separate init layer

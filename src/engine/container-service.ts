@@ -12,11 +12,13 @@ import { Housekeeping } from './containers/housekeeping.js';
 import { waitFor, type WaitCondition, type WaitResult } from './containers/wait.js';
 import { attachTo, type AttachRequest } from './containers/attach.js';
 import { ContainerNetworks, type ConnectRequest } from './containers/networks.js';
+import { commitContainer, resumeAfterCommit, type CommitOptions } from './containers/commit.js';
 
 export type { ContainerServiceDeps } from './containers/context.js';
 export type { WaitCondition, WaitResult } from './containers/wait.js';
 export type { AttachRequest } from './containers/attach.js';
 export type { ConnectRequest } from './containers/networks.js';
+export type { CommitOptions } from './containers/commit.js';
 
 /**
  * The containers: one entry for the API and the restore pass, each concern in its own
@@ -124,6 +126,12 @@ export class ContainerService {
     return this.#exits.restartAtDaemonStart(id);
   }
 
+  /** A container a crashed `commit --pause` left frozen is unfrozen (restore). */
+  async resumeAfterCommit(id: string): Promise<void> {
+    const c = this.#x.reg.get(id);
+    if (c?.record.pausedFor === 'commit') await resumeAfterCommit(this.#x, c);
+  }
+
   finishRemoval(id: string, removeVolumes?: boolean): Promise<void> {
     return this.#life.finishRemoval(id, removeVolumes);
   }
@@ -206,6 +214,11 @@ export class ContainerService {
   }
 
   // ---- housekeeping -------------------------------------------------------------------
+
+  /** `docker commit`: the new image's id. */
+  commit(ref: string, o: CommitOptions): Promise<string> {
+    return commitContainer(this.#x, ref, o);
+  }
 
   export(ref: string): Promise<{ stream: Readable; done: Promise<void> }> {
     return this.#house.export(ref);

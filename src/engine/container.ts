@@ -197,6 +197,11 @@ export type ContainerRecord = {
   startedBy?: StartedBy;
   /** The networks it is attached to, in order; empty with `none`, `host` or `container:`. */
   networks: NetworkAttachment[];
+  /**
+   * Set while `docker commit --pause` has (or is about to have) the container frozen: the
+   * restore pass unfreezes such a container, and keeps a pause the user asked for.
+   */
+  pausedFor?: 'commit';
 };
 
 export function isRunningLike(state: ContainerState): state is Extract<ContainerState, { handle: RuntimeHandle }> {

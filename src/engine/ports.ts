@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ProcessIdentity } from '../lib/proc.js';
 import type { ContainerRecord, MountSpec, NetworkAttachment } from './container.js';
 import type { ImageRuntimeConfig } from './create-options.js';
@@ -167,6 +168,11 @@ export interface StorageDriver {
   containerLayerSize(containerId: string): Promise<number>;
   /** What the container changed against its image (`docker diff`), sorted by path. */
   changes(containerId: string, parentChain: string[]): Promise<Change[]>;
+  /**
+   * The container's changes as an OCI layer tar, whiteouts included (`docker commit`),
+   * without the paths in `exclude` (berth's own mount points).
+   */
+  diffTar(containerId: string, parentChain: string[], exclude: string[]): Promise<{ stream: Readable; done: Promise<void> }>;
   listContainerLayers(): Promise<string[]>;
 }
 
@@ -187,11 +193,34 @@ export type ImageForContainer = {
   topLayer: string | undefined;
 };
 
+/** `docker commit`: what the new image is made of, besides the container's changes. */
+export type CommitRequest = {
+  containerId: string;
+  imageId: string;
+  /** The container's configuration in Docker's spelling (Cmd, Env...), before the changes. */
+  config: Record<string, unknown>;
+  /** The request body's Config, laid over `config` (API clients may send one). */
+  override?: Record<string, unknown>;
+  /** Dockerfile instructions (`--change`). */
+  changes: string[];
+  /** History's created_by: the container's command. */
+  createdBy: string;
+  author: string;
+  comment: string;
+  repo?: string;
+  tag?: string;
+};
+
 /** Images and their layers, seen from the container lifecycle. */
 export interface ImagePort {
   resolve(ref: string): ImageForContainer;
   /** The storage driver's cache ids of the layers under `topLayer`, lowest first. */
   layerCacheIds(topLayer: string): string[];
+  /**
+   * Make an image of the parent image plus the layer `diff` produces; the request is checked
+   * (names, changes) before `diff` is called, so a bad request never pauses a container.
+   */
+  commit(req: CommitRequest, diff: () => Promise<{ stream: Readable; done: Promise<void> }>): Promise<string>;
 }
 
 /** Rotation of a container's log file by size, done while the container runs. */

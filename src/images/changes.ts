@@ -4,7 +4,7 @@ import { invalidParameter } from '../lib/errors.js';
  * The Dockerfile instructions `docker import --change` and `docker commit --change` accept,
  * applied to an image's runtime config (the `config` object of the image config).
  */
-const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
+const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
 
 export function applyChanges(config: Record<string, unknown>, changes: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
@@ -60,6 +60,9 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
       case 'STOPSIGNAL':
         out['StopSignal'] = rest;
         break;
+      case 'HEALTHCHECK':
+        out['Healthcheck'] = healthcheck(rest);
+        break;
       case 'ONBUILD':
         out['OnBuild'] = [...((out['OnBuild'] as string[] | undefined) ?? []), rest];
         break;
@@ -104,4 +107,56 @@ function keyValues(rest: string, instr: string): [string, string][] {
     if (eq <= 0) throw invalidParameter(`${instr} names can not be blank`);
     return [t.slice(0, eq), unquote(t.slice(eq + 1))];
   });
+}
+
+const HEALTH_FLAGS: Record<string, string> = {
+  interval: 'Interval',
+  timeout: 'Timeout',
+  'start-period': 'StartPeriod',
+  'start-interval': 'StartInterval',
+  retries: 'Retries',
+};
+
+/** `HEALTHCHECK NONE` or `HEALTHCHECK [--interval=30s ...] CMD <command>`, as the Dockerfile reads it. */
+function healthcheck(rest: string): Record<string, unknown> {
+  if (/^none$/i.test(rest.trim())) return { Test: ['NONE'] };
+  const out: Record<string, unknown> = {};
+  let s = rest.trim();
+  for (let m = /^--([a-z-]+)=(\S*)\s*/.exec(s); m; m = /^--([a-z-]+)=(\S*)\s*/.exec(s)) {
+    const key = HEALTH_FLAGS[m[1] as string];
+    if (!key) throw invalidParameter(`Unknown flag: ${m[1] as string}`);
+    const v = m[2] as string;
+    if (key === 'Retries') {
+      if (!/^\d+$/.test(v)) throw invalidParameter(`invalid retries value: ${v}`);
+      out[key] = Number(v);
+    } else out[key] = goDuration(v);
+    s = s.slice(m[0].length);
+  }
+  const cmd = /^cmd\s+([\s\S]*)$/i.exec(s);
+  if (!cmd) throw invalidParameter('Unknown type "' + (s.split(/\s+/)[0] ?? '') + '" in HEALTHCHECK (try CMD)');
+  const command = (cmd[1] as string).trim();
+  if (command.startsWith('[')) {
+    try {
+      return { Test: ['CMD', ...jsonArray(command)], ...out };
+    } catch {
+      // not JSON: the shell form
+    }
+  }
+  return { Test: ['CMD-SHELL', command], ...out };
+}
+
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration (`1m30s`, `500ms`) in nanoseconds. */
+function goDuration(v: string): number {
+  if (v === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let at = 0;
+  for (let m = re.exec(v); m; m = re.exec(v)) {
+    total += Number(m[1]) * (UNIT_NS[m[2] as string] as number);
+    at = re.lastIndex;
+  }
+  if (at !== v.length || v === '') throw invalidParameter(`time: invalid duration "${v}"`);
+  return Math.round(total);
 }

@@ -5,6 +5,7 @@ import type { LayerStore } from '../storage/index.js';
 import { applyChanges } from './changes.js';
 import {
   familiarString,
+  fullName,
   fullString,
   isFullImageId,
   looksLikeIdPrefix,
@@ -15,9 +16,16 @@ import {
 import { conflict, invalidParameter, notFound, systemError, BerthError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { Mutex } from '../lib/mutex.js';
-import type { EventBus } from '../engine/ports.js';
+import type { CommitRequest, EventBus } from '../engine/ports.js';
 import type { Logger } from '../lib/logger.js';
 import { chainIds, loadArchive, type ArchivedImage } from './load.js';
+import { pull } from './pull.js';
+import { push } from './push.js';
+import { saveImages, type SaveItem } from './save.js';
+import { BlobSources } from './blob-sources.js';
+import { decodeRegistryAuth, Registries, type Credentials } from './registry/index.js';
+import { parsePlatform } from './media-types.js';
+import { noProgress, type Progress } from './progress.js';
 
 export type ImageUser = { id: string; running: boolean };
 
@@ -30,6 +38,8 @@ export type PruneReport = { deleted: ImageDeleteItem[]; spaceReclaimed: number }
 export type ImageInfo = {
   image: StoredImage;
   repoTags: string[];
+  /** `localhost:5000/app@sha256:…`: the manifests the image was pulled as or pushed as. */
+  repoDigests: string[];
   size: number;
   topLayer: string | undefined;
   chainIds: string[];
@@ -47,14 +57,18 @@ export class ImageService {
   readonly #events: EventBus | undefined;
   /** Layers a load in progress relies on, with how many loads do: never removed meanwhile. */
   readonly #pinned = new Map<string, number>();
+  readonly registries: Registries;
+  readonly #sources: BlobSources;
 
   constructor(
     store: ImageStore,
     layers: LayerStore,
     usedBy: (imageId: string) => ImageUser[],
     engineVersion: string,
-    opts: { tmpDir: string; log: Logger; events?: EventBus },
+    opts: { tmpDir: string; log: Logger; events?: EventBus; registries: Registries; sourcesFile: string },
   ) {
+    this.registries = opts.registries;
+    this.#sources = new BlobSources(opts.sourcesFile, opts.log);
     this.#events = opts.events;
     this.#store = store;
     this.#layers = layers;
@@ -68,13 +82,151 @@ export class ImageService {
   async init(): Promise<void> {
     await rm(this.#tmpDir, { recursive: true, force: true });
     await mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
+    await this.#sources.init();
+  }
+
+  /**
+   * `docker pull` (`POST /images/create?fromImage=`): `tag` may also be a digest, as dockerd
+   * reads it; a name without tag or digest pulls every tag.
+   */
+  async pull(
+    fromImage: string,
+    tag: string | undefined,
+    opts: { platform?: string; auth?: string; progress?: Progress; signal?: AbortSignal },
+  ): Promise<void> {
+    let ref = parseReference(fromImage.replace(/:$/, ''));
+    if (tag) {
+      if (ref.tag !== undefined || ref.digest !== undefined) throw invalidParameter('invalid reference format');
+      ref = parseReference(`${fullString(ref)}${/^[a-z0-9]+:[0-9a-f]{32,}$/.test(tag) ? '@' : ':'}${tag}`);
+    }
+    const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+    const creds: Credentials | undefined = decodeRegistryAuth(opts.auth);
+    const progress = opts.progress ?? noProgress;
+    try {
+      await pull(
+        { ref, all: ref.tag === undefined && ref.digest === undefined, ...(platform ? { platform } : {}), ...(creds ? { creds } : {}), progress, ...(opts.signal ? { signal: opts.signal } : {}) },
+        {
+          registries: this.registries,
+          layers: this.#layers,
+          tmpDir: this.#tmpDir,
+          pin: (ids) => this.#pin(ids),
+          layerInUse: (id) => this.#layerInUse(id),
+          commit: (img, refs) => this.#lock.run(() => this.#commitPulled(img, refs)),
+          recordSource: (digest, repo) => this.#sources.add(digest, repo),
+          log: this.#log,
+        },
+      );
+    } finally {
+      await this.#sources.save();
+    }
+  }
+
+  /** `docker push` (`POST /images/{name}/push?tag=`): one tag, or every tag of the repository. */
+  async push(name: string, tag: string | undefined, opts: { auth?: string; progress?: Progress; signal?: AbortSignal }): Promise<void> {
+    let ref = parseReference(name);
+    if (tag) {
+      if (ref.tag !== undefined || ref.digest !== undefined) throw invalidParameter('invalid reference format');
+      ref = parseReference(`${fullString(ref)}:${tag}`);
+    }
+    if (ref.digest !== undefined) throw invalidParameter('cannot push a digest reference');
+    const creds = decodeRegistryAuth(opts.auth);
+    await push(
+      { ref, ...(creds ? { creds } : {}), progress: opts.progress ?? noProgress, ...(opts.signal ? { signal: opts.signal } : {}) },
+      {
+        registries: this.registries,
+        layers: this.#layers,
+        sources: this.#sources,
+        tagsOf: (repo) =>
+          [...this.#store.refs]
+            .filter(([r]) => fullName(parseReference(r)) === repo)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([r, id]) => ({ ref: r, image: this.#store.images.get(id) as StoredImage }))
+            .filter((t) => t.image !== undefined),
+        recordDigest: (digestRef, imageId) =>
+          this.#lock.run(async () => {
+            if (this.#store.images.has(imageId)) await this.#store.setRef(digestRef, imageId);
+          }),
+        log: this.#log,
+      },
+    );
+    const name2 = familiarString(ref);
+    this.#events?.emit('image', 'push', name2, { name: name2 });
+  }
+
+  /**
+   * `docker save`: images by name or id. A repository name alone saves each of its tags
+   * (dockerd's rule); an id saves the image without names.
+   */
+  async save(names: string[]): Promise<{ stream: Readable; done: Promise<void> }> {
+    const items = new Map<string, SaveItem>();
+    const add = (image: StoredImage, ref: string | undefined) => {
+      const item = items.get(image.id) ?? { image, refs: [] };
+      if (ref && !item.refs.includes(ref)) item.refs.push(ref);
+      items.set(image.id, item);
+    };
+    for (const n of names) {
+      let nameOnly: ImageRef | undefined;
+      try {
+        const r = parseReference(n);
+        if (r.tag === undefined && r.digest === undefined) nameOnly = r;
+      } catch (err) {
+        if (!looksLikeIdPrefix(n)) throw err;
+      }
+      const tagged = nameOnly
+        ? [...this.#store.refs].filter(([r]) => {
+            const p = parseReference(r);
+            return p.digest === undefined && fullName(p) === fullName(nameOnly as ImageRef);
+          })
+        : [];
+      if (tagged.length > 0) {
+        for (const [r, id] of tagged) add(this.#store.images.get(id) as StoredImage, r);
+        continue;
+      }
+      const info = this.resolve(n);
+      let ref: string | undefined;
+      try {
+        const p = withDefaultTag(parseReference(n));
+        if (p.digest === undefined && this.#store.refs.get(fullString(p)) === info.image.id) ref = fullString(p);
+      } catch {
+        ref = undefined;
+      }
+      add(info.image, ref);
+    }
+    return saveImages([...items.values()], this.#layers);
+  }
+
+  /** `docker login`: checks the credentials against the registry; nothing is kept here. */
+  login(body: { username?: unknown; password?: unknown; serveraddress?: unknown; identitytoken?: unknown; registrytoken?: unknown }, signal?: AbortSignal): Promise<string> {
+    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+    const creds: Credentials = {
+      ...(str(body.username) ? { username: str(body.username) as string } : {}),
+      ...(str(body.password) ? { password: str(body.password) as string } : {}),
+      ...(str(body.identitytoken) ? { identityToken: str(body.identitytoken) as string } : {}),
+      ...(str(body.registrytoken) ? { registryToken: str(body.registrytoken) as string } : {}),
+    };
+    return this.registries.login(str(body.serveraddress) ?? '', creds, signal);
+  }
+
+  async #commitPulled(img: { id: string; raw: string }, refs: { tag?: string; digestRef: string }): Promise<boolean> {
+    for (const [i, chainId] of chainIds((JSON.parse(img.raw) as ImageConfig).rootfs?.diff_ids ?? []).entries()) {
+      if (!this.#layers.has(chainId)) throw systemError(`layer ${i} of image ${img.id} went missing during the pull`);
+    }
+    const stored = await this.#store.putImage(img.raw);
+    if (stored.id !== img.id) throw systemError(`image config ${img.id} hashed to ${stored.id}`);
+    const before = refs.tag !== undefined ? this.#store.refs.get(refs.tag) : this.#store.refs.get(refs.digestRef);
+    await this.#store.setRef(refs.digestRef, img.id);
+    if (refs.tag !== undefined) await this.#store.setRef(refs.tag, img.id);
+    const name = familiarString(parseReference(refs.tag ?? refs.digestRef));
+    this.#events?.emit('image', 'pull', name, { name });
+    return before !== img.id;
   }
 
   /** `docker load`: returns the lines dockerd prints (`Loaded image: …`). */
-  async load(tar: Readable, signal?: AbortSignal): Promise<string[]> {
+  async load(tar: Readable, signal?: AbortSignal, progress?: Progress): Promise<string[]> {
     const lines = await loadArchive(
       tar,
       {
+        ...(progress ? { progress } : {}),
         layers: this.#layers,
         tmpDir: this.#tmpDir,
         pin: (ids) => this.#pin(ids),
@@ -141,6 +293,64 @@ export class ImageService {
     }
   }
 
+  /**
+   * `docker commit`: the parent image plus one layer of the container's changes (none when
+   * the container changed nothing, as dockerd does), with the container's configuration
+   * and the `--change` instructions; history gains the commit.
+   */
+  async commitContainer(req: CommitRequest, diff: () => Promise<{ stream: Readable; done: Promise<void> }>): Promise<string> {
+    let ref: ImageRef | undefined;
+    if (req.repo) {
+      ref = parseReference(req.repo);
+      if (req.tag) {
+        if (ref.tag || ref.digest) throw invalidParameter('invalid reference format');
+        ref = parseReference(`${fullString(ref)}:${req.tag}`);
+      }
+      if (ref.digest) throw invalidParameter('refusing to create a tag with a digest reference');
+      ref = withDefaultTag(ref);
+    }
+    const parent = this.#store.images.get(req.imageId);
+    if (!parent) throw notFound(`No such image: ${req.imageId}`);
+    let runtimeConfig: Record<string, unknown> = { ...(parent.config.config ?? {}), ...req.config };
+    if (req.override) for (const [k, v] of Object.entries(req.override)) if (!isEmptyValue(v)) runtimeConfig[k] = v;
+    runtimeConfig = applyChanges(runtimeConfig, req.changes);
+    const parentChain = chainIdsOf(parent.config);
+    const top = parentChain[parentChain.length - 1];
+    const tar = await diff();
+    const release = this.#pin(parentChain);
+    let layer;
+    try {
+      layer = await this.#layers.apply(tar.stream, top);
+      await tar.done;
+    } finally {
+      release();
+    }
+    const empty = layer.diffId === EMPTY_LAYER_DIFF_ID;
+    const created = new Date().toISOString();
+    const config: ImageConfig = {
+      ...(parent.config.architecture ? { architecture: parent.config.architecture } : { architecture: 'amd64' }),
+      ...(req.author ? { author: req.author } : {}),
+      ...(req.comment ? { comment: req.comment } : {}),
+      config: runtimeConfig,
+      container: req.containerId,
+      created,
+      docker_version: this.#engineVersion,
+      history: [
+        ...(parent.config.history ?? []),
+        { created, ...(req.author ? { author: req.author } : {}), created_by: req.createdBy, ...(req.comment ? { comment: req.comment } : {}), ...(empty ? { empty_layer: true } : {}) },
+      ],
+      os: parent.config.os ?? 'linux',
+      parent: parent.id,
+      rootfs: { type: 'layers', diff_ids: [...(parent.config.rootfs?.diff_ids ?? []), ...(empty ? [] : [layer.diffId])] },
+    };
+    return this.#lock.run(async () => {
+      if (empty && !this.#layerInUse(layer.chainId)) await this.#layers.remove(layer.chainId);
+      const img = await this.#store.putImage(JSON.stringify(config));
+      if (ref) await this.#store.setRef(fullString(ref), img.id);
+      return img.id;
+    });
+  }
+
   /** `docker import`: a root filesystem tarball becomes a one-layer image. */
   async importRootfs(
     tar: Readable,
@@ -201,9 +411,11 @@ export class ImageService {
     const chainIds = chainIdsOf(img.config);
     const present = chainIds.filter((c) => this.#layers.has(c));
     const size = present.reduce((n, c) => n + this.#layers.get(c).size, 0);
+    const refs = this.#store.refsOf(img.id).map((r) => parseReference(r));
     return {
       image: img,
-      repoTags: this.#store.refsOf(img.id).map((r) => familiarString(parseReference(r))),
+      repoTags: refs.filter((r) => r.digest === undefined).map((r) => familiarString(r)),
+      repoDigests: refs.filter((r) => r.digest !== undefined).map((r) => familiarString(r)),
       size,
       topLayer: chainIds[chainIds.length - 1],
       chainIds,
@@ -271,10 +483,18 @@ export class ImageService {
       const refs = this.#store.refsOf(img.id);
       const byName = !isIdLike(refOrId, img.id) && refs.length > 0;
       if (byName) {
-        const ref = fullString(withDefaultTag(parseReference(refOrId)));
-        if (refs.length > 1 || (users.length > 0 && force)) {
-          await this.#store.deleteRef(ref);
-          return [{ Untagged: familiarString(parseReference(ref)) }];
+        const named = withDefaultTag(parseReference(refOrId));
+        const ref = fullString(named);
+        // As dockerd: untagging the last tag of a repository also drops that repository's digests.
+        const toRemove = [ref];
+        if (named.digest === undefined) {
+          const sameRepo = refs.map((r) => parseReference(r)).filter((r) => fullName(r) === fullName(named) && fullString(r) !== ref);
+          if (!sameRepo.some((r) => r.digest === undefined)) toRemove.push(...sameRepo.map((r) => fullString(r)));
+        }
+        const remaining = refs.filter((r) => !toRemove.includes(r));
+        if (remaining.length > 0 || (users.length > 0 && force)) {
+          for (const r of toRemove) await this.#store.deleteRef(r);
+          return toRemove.map((r) => ({ Untagged: familiarString(parseReference(r)) }));
         }
         const user = users[0];
         if (user) {
@@ -344,7 +564,7 @@ export class ImageService {
       for (const img of [...this.#store.images.values()]) {
         if (this.#usedBy(img.id).length > 0) continue;
         const info = this.#info(img);
-        if (!opts.all && info.repoTags.length > 0) continue;
+        if (!opts.all && (info.repoTags.length > 0 || info.repoDigests.length > 0)) continue;
         if (!opts.select(info)) continue;
         const r = await this.#deleteImage(img);
         report.deleted.push(...r.deleted);
@@ -383,12 +603,43 @@ export class ImageService {
     return false;
   }
 
+  /**
+   * At start, after the restore pass: layers no image and no container uses are what a pull,
+   * load or commit that died with the daemon had made so far. They go, top first.
+   */
+  async removeUnusedLayers(containerTops: Set<string>): Promise<number> {
+    return this.#lock.run(async () => {
+      const keep = this.referencedLayers();
+      for (const top of containerTops) for (const l of this.#layers.has(top) ? this.#layers.chain(top) : []) keep.add(l.chainId);
+      let removed = 0;
+      for (let progress = true; progress; ) {
+        progress = false;
+        const all = this.#layers.all();
+        for (const l of all) {
+          if (keep.has(l.chainId) || all.some((o) => o.parent === l.chainId)) continue;
+          this.#log.info({ chainId: l.chainId }, 'removing a layer no image uses (left by an interrupted pull, load or commit)');
+          await this.#layers.remove(l.chainId);
+          removed++;
+          progress = true;
+        }
+      }
+      return removed;
+    });
+  }
+
   /** Layers still referenced by images or by the given container top layers. */
   referencedLayers(): Set<string> {
     const s = new Set<string>();
     for (const img of this.#store.images.values()) for (const c of chainIdsOf(img.config)) s.add(c);
     return s;
   }
+}
+
+/** The diff id of an empty tar (1024 zero bytes): a commit without changes adds no layer. */
+const EMPTY_LAYER_DIFF_ID = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
+
+function isEmptyValue(v: unknown): boolean {
+  return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 }
 
 export function chainIdsOf(config: ImageConfig): string[] {

@@ -9,6 +9,7 @@ import { chainIdOf, extractTar, type LayerStore } from '../storage/index.js';
 import { resolveInRoot } from '../lib/in-root.js';
 import { errnoCode, invalidParameter, isKind, messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { byteProgress, shortDigest, type Progress } from './progress.js';
 
 /**
  * `docker load`: a `docker save` archive (manifest.json, old `<id>/layer.tar` or Docker 25+
@@ -29,7 +30,8 @@ export type ArchivedImage = {
   refs: string[];
 };
 
-type LayerSource = { path: string; name: string };
+/** A layer file in the unpacked archive; `digest` when the archive names it by its digest (verified). */
+type LayerSource = { path: string; name: string; digest?: string };
 
 export type LoadDeps = {
   layers: LayerStore;
@@ -42,6 +44,8 @@ export type LoadDeps = {
   /** Store the images and their names; returns the lines to report. */
   commit(images: ArchivedImage[]): Promise<string[]>;
   log: Logger;
+  /** "Loading layer" bars, when the client wants them (`quiet=0`). */
+  progress?: Progress;
 };
 
 const MAX_JSON = 8 * 1024 * 1024;
@@ -64,9 +68,16 @@ export async function loadArchive(tar: Readable, deps: LoadDeps, signal?: AbortS
           if (deps.layers.has(chainId)) continue;
           signal?.throwIfAborted();
           try {
-            await deps.layers.apply(createReadStream(layer.path), chain[j - 1], {
+            let input: Readable = createReadStream(layer.path);
+            if (deps.progress) {
+              const counter = byteProgress(deps.progress, shortDigest(chainId), 'Loading layer', (await stat(layer.path)).size);
+              input.on('error', (e) => counter.destroy(e));
+              input = input.pipe(counter);
+            }
+            await deps.layers.apply(input, chain[j - 1], {
               expectDiffId: img.diffIds[j] as string,
               ...(signal ? { signal } : {}),
+              ...(layer.digest ? { blob: { file: layer.path, digest: layer.digest, size: (await stat(layer.path)).size } } : {}),
             });
           } catch (err) {
             throw withContext(err, `layer ${layer.name}`);
@@ -125,7 +136,7 @@ async function readDockerSave(root: string): Promise<ArchivedImage[]> {
       const path = await member(root, name, 'layer');
       const digest = name.startsWith('blobs/') ? digestInName(name) : undefined;
       if (digest) await verifyBlob(path, name, digest, undefined);
-      layers.push({ path, name });
+      layers.push({ path, name, ...(digest ? { digest } : {}) });
     }
     out.push({ ...config, layers: checkLayerCount(config.diffIds, layers), refs: repoTags.map((t: string) => taggedRef(t)) });
   }
@@ -149,7 +160,7 @@ async function readOciLayout(root: string): Promise<ArchivedImage[]> {
       const digest = checkDescriptor(l);
       const path = await member(root, blobPath(l), 'layer');
       await verifyBlob(path, blobPath(l), digest, l.size);
-      layers.push({ path, name: digest });
+      layers.push({ path, name: digest, digest });
     }
     out.push({ ...config, layers: checkLayerCount(config.diffIds, layers), refs: name ? [name] : [] });
   }

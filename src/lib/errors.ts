@@ -29,6 +29,7 @@ export const notFound = (msg: string, cause?: unknown) => new BerthError('NotFou
 export const invalidParameter = (msg: string, cause?: unknown) =>
   new BerthError('InvalidParameter', msg, { cause });
 export const conflict = (msg: string, cause?: unknown) => new BerthError('Conflict', msg, { cause });
+export const unauthorized = (msg: string, cause?: unknown) => new BerthError('Unauthorized', msg, { cause });
 export const forbidden = (msg: string, cause?: unknown) => new BerthError('Forbidden', msg, { cause });
 export const unavailable = (msg: string, cause?: unknown) => new BerthError('Unavailable', msg, { cause });
 export const notModified = (msg = '') => new BerthError('NotModified', msg);

@@ -100,10 +100,13 @@ async function settle(d: RestoreDeps, r: ContainerRecord): Promise<Verdict> {
       d.log.info({ containerId: r.id, exitCode: c.exit.exitCode }, 'container exited while the daemon was down');
       return { id: r.id, action: 'exited', exitCode: c.exit.exitCode };
     case 'adopt':
+      await d.containers.resumeAfterCommit(r.id);
       d.containers.watch(r.id);
       return { id: r.id, action: 'adopted' };
     case 'stop':
       d.log.info({ containerId: r.id }, 'live restore is off: stopping container found running');
+      // A frozen container would not see its stop signal.
+      await d.containers.resumeAfterCommit(r.id);
       await d.containers.stopFound(r.id);
       return { id: r.id, action: 'stopped' };
     case 'refuse':

@@ -23,6 +23,7 @@ import type { Header } from 'tar-stream';
 import { BerthError, errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import { makeWhiteout, markOpaque } from './overlay-whiteouts.js';
+import { createZstdDecompress } from './zstd.js';
 
 /**
  * tar-stream's declared header is the ustar ideal; at run time an unknown typeflag gives a null
@@ -50,6 +51,8 @@ export type ExtractOptions = { signal?: AbortSignal; whiteouts?: WhiteoutMode };
 export type ExtractResult = {
   /** `sha256:<hex>` of the uncompressed tar stream: the layer's DiffID. */
   diffId: string;
+  /** Length of the uncompressed tar stream. */
+  tarSize: number;
   /** Sum of the sizes of the regular files written. */
   size: number;
   entries: number;
@@ -84,9 +87,10 @@ export async function extractTar(
     const root = await realpath(target);
     const { head, body } = await sniff(src);
     signal?.throwIfAborted();
-    const gzip = detectCompression(head) === 'gzip';
+    const compression = detectCompression(head);
 
     const hash = createHash('sha256');
+    const counted = { bytes: 0 };
     // Loaded on first use: berthd starts faster without it.
     const tar = (await import('tar-stream')).default;
     const extract = tar.extract();
@@ -94,7 +98,8 @@ export async function extractTar(
       stopInput();
       extract.destroy(reason instanceof Error ? reason : new Error(String(reason)));
     };
-    const stages = gzip ? [body, createGunzip(), hashTap(hash), extract] : [body, hashTap(hash), extract];
+    const inflate = compression === 'gzip' ? [createGunzip()] : compression === 'zstd' ? [await createZstdDecompress()] : [];
+    const stages = [body, ...inflate, hashTap(hash, counted), extract];
     done = pipeline(stages);
     // The loop below sees the same failure first and reports it; this only keeps the
     // rejection from counting as unhandled when the loop ends early.
@@ -104,7 +109,7 @@ export async function extractTar(
     for await (const entry of extract) await writer.add(entry.header as Headers, entry);
     await done;
     await writer.finish();
-    return { diffId: `sha256:${hash.digest('hex')}`, ...writer.result() };
+    return { diffId: `sha256:${hash.digest('hex')}`, tarSize: counted.bytes, ...writer.result() };
   } catch (err) {
     tearDown(err);
     if (signal?.aborted) throw signal.reason;
@@ -132,7 +137,7 @@ function isStreamTeardown(err: unknown): boolean {
   return code === 'STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
-type Compression = 'none' | 'gzip';
+type Compression = 'none' | 'gzip' | 'zstd';
 
 const MAGIC: { name: string; bytes: number[] }[] = [
   { name: 'gzip', bytes: [0x1f, 0x8b] },
@@ -145,7 +150,7 @@ const MAGIC_LEN = 6;
 function detectCompression(head: Buffer): Compression {
   const found = MAGIC.find((m) => m.bytes.every((b, i) => head[i] === b));
   if (!found) return 'none';
-  if (found.name === 'gzip') return 'gzip';
+  if (found.name === 'gzip' || found.name === 'zstd') return found.name;
   throw invalidParameter(`unsupported compression format: ${found.name}`);
 }
 
@@ -182,10 +187,11 @@ function toBuffer(chunk: unknown): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
 }
 
-function hashTap(hash: Hash): Transform {
+function hashTap(hash: Hash, counted: { bytes: number }): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
+      counted.bytes += chunk.length;
       cb(null, chunk);
     },
   });
@@ -238,7 +244,7 @@ class LayerWriter {
     this.#signal = signal;
   }
 
-  result(): Omit<ExtractResult, 'diffId'> {
+  result(): Omit<ExtractResult, 'diffId' | 'tarSize'> {
     return { size: this.#size, entries: this.#entries, skipped: this.#skipped };
   }
 

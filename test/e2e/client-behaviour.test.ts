@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { collectOutput } from '../helpers/streams.js';
 import { daemonForFile, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { makeTar } from '../helpers/tars.js';
 import { writeFileSync } from 'node:fs';
@@ -17,19 +18,7 @@ daemonForFile((x) => {
   docker = new Docker({ socketPath: x.sock });
 });
 
-function demux(stream: NodeJS.ReadableStream): Promise<{ out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let o = '';
-    let e = '';
-    out.on('data', (c: Buffer) => (o += c.toString()));
-    err.on('data', (c: Buffer) => (e += c.toString()));
-    docker.modem.demuxStream(stream, out, err);
-    stream.on('end', () => resolve({ out: o, err: e }));
-    stream.on('error', reject);
-  });
-}
+const demux = (stream: NodeJS.ReadableStream) => collectOutput(docker, stream);
 
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;

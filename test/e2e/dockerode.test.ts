@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { daemonForFile } from '../helpers/daemon.js';
+import { collectOutput } from '../helpers/streams.js';
 
 // dockerode (what many Node tools use) against berthd: its own requests, not the CLI's.
 let docker: Docker;
@@ -11,20 +12,7 @@ daemonForFile((x) => {
   docker = new Docker({ socketPath: x.sock });
 });
 
-function collect(stream: NodeJS.ReadableStream, demux: boolean): Promise<{ out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let o = '';
-    let e = '';
-    out.on('data', (c: Buffer) => (o += c.toString()));
-    err.on('data', (c: Buffer) => (e += c.toString()));
-    if (demux) docker.modem.demuxStream(stream, out, err);
-    else stream.on('data', (c: Buffer) => (o += c.toString()));
-    stream.on('end', () => resolve({ out: o, err: e }));
-    stream.on('error', reject);
-  });
-}
+const collect = (stream: NodeJS.ReadableStream, demux: boolean) => collectOutput(docker, stream, demux);
 
 test('dockerode: ping, version, info', async () => {
   assert.equal(String(await docker.ping()), 'OK');

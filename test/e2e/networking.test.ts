@@ -3,18 +3,21 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import Docker from 'dockerode';
-import { daemonForFile, sleep, waitFor, type TestDaemon } from '../helpers/daemon.js';
+import { spawnSync } from 'node:child_process';
+import { daemonForFile, sleep, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
+import { freePort } from '../helpers/net-fixture.js';
 
 // The default bridge network with the real docker CLI: addresses from bip, published ports by
 // kernel rules (no proxy), Docker's port conflicts, and ports that keep answering while berthd
 // is killed. Every daemon of the suite has a bridge and a /24 of its own (test/helpers/daemon.ts).
 let d: TestDaemon;
 
+// With ip-forward (the hairpin case needs it); `berth network-cleanup` puts it back after.
 daemonForFile(
   (x) => {
     d = x;
   },
-  { liveRestore: true },
+  { liveRestore: true, extraArgs: ['--ip-forward=true'] },
 );
 
 /** GET http://host:port/ from the host; resolves to the body, or undefined if nothing answers. */
@@ -31,17 +34,6 @@ function get(port: number, host = '127.0.0.1', timeoutMs = 3000): Promise<string
       resolve(undefined);
     });
     req.end();
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
   });
 }
 
@@ -192,4 +184,29 @@ test('kill -9 berthd: a published port answers while it is down and after the re
   assert.equal(inspect('steady', '{{.NetworkSettings.IPAddress}}'), ip);
   assert.equal(d.ok(['port', 'steady', '80']).trim(), `127.0.0.1:${h}`);
   d.ok(['rm', '-f', 'steady']);
+});
+
+test('berthd in a network namespace of its own: its bridge, rules and published ports live there, not on the host', async () => {
+  const inner = await startDaemon({ ownNetns: true });
+  try {
+    const pid = inner.proc?.pid as number;
+    // Free on the host, so that nothing there answers it either.
+    const h = await freePort();
+    const inNs = (args: string[]) => spawnSync('nsenter', ['--net=/proc/' + pid + '/ns/net', ...args], { encoding: 'utf8', timeout: 30_000 });
+    inner.ok(['run', '-d', '--name', 'nsweb', '-p', `127.0.0.1:${h}:80`, 'busybox', ...HTTPD('inside')]);
+    const bridge = JSON.parse(inner.ok(['network', 'inspect', '-f', '{{json .Options}}', 'bridge'])) as Record<string, string>;
+    const name = bridge['com.docker.network.bridge.name'] as string;
+    assert.equal(inNs(['ip', 'link', 'show', name]).status, 0, 'the bridge is in the daemon namespace');
+    assert.notEqual(spawnSync('ip', ['link', 'show', name]).status, 0, 'and not on the host');
+    const got = await waitFor('the port answers inside', () => {
+      const r = inNs(['busybox', 'sh', '-c', `echo -e "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 127.0.0.1 ${h}`]);
+      return /inside/.test(r.stdout) ? r.stdout : undefined;
+    });
+    assert.match(got, /inside/);
+    assert.equal(await get(h, '127.0.0.1', 1000), undefined, 'the host loopback has no such port');
+    inner.ok(['rm', '-f', 'nsweb']);
+  } finally {
+    const { leftovers } = await inner.cleanup();
+    assert.deepEqual(leftovers, []);
+  }
 });

@@ -2,27 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { connect } from 'node:tls';
 import { startDaemon, TestDaemon, type DaemonOptions } from '../helpers/daemon.js';
 import { makeCa, makeCert } from '../helpers/certs.js';
 import { testTmpDir } from '../helpers/paths.js';
+import { freePort } from '../helpers/net-fixture.js';
 
 /** The real docker CLI against a TCP host, with the given TLS flags. */
 function dockerTcp(host: string, tlsArgs: string[], args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync('docker', ['-H', host, ...tlsArgs, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, DOCKER_CONFIG: '/nonexistent-berth-test' } });
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 function groupId(name: string): number | undefined {

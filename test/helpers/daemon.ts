@@ -20,6 +20,11 @@ export type DaemonOptions = {
   storageDriver?: 'overlay2' | 'vfs';
   /** Share another daemon's exec-root (data-root isolation tests). */
   execRoot?: string;
+  /**
+   * Run berthd in a network namespace of its own (loopback up, nothing else), as the swarm
+   * harness runs one daemon per namespace. It dies with berthd: no process stays in it.
+   */
+  ownNetns?: boolean;
 };
 
 const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs');
@@ -65,6 +70,11 @@ export class TestDaemon {
     return join(this.dataRoot, this.opts.storageDriver ?? 'overlay2');
   }
 
+  /** The daemon's certs.d (`<host:port>/ca.crt`, `client.cert`, `client.key`). */
+  get certsDir(): string {
+    return join(this.dir, 'certs.d');
+  }
+
   get configFile(): string {
     return join(this.dir, 'daemon.json');
   }
@@ -77,6 +87,9 @@ export class TestDaemon {
       '--pidfile', join(this.dir, 'berthd.pid'),
       '--cgroup-parent', this.cgroupParent,
       '--log-level', 'debug',
+      // Tests never reach Docker Hub: names without a registry host fail at once.
+      '--no-default-registry',
+      '--registry-certs-dir', this.certsDir,
     ];
     if (this.opts.storageDriver) a.push('--storage-driver', this.opts.storageDriver);
     // Each test daemon's default bridge on a subnet of its own (its bridge is named after its
@@ -99,7 +112,10 @@ export class TestDaemon {
   /** Launch berthd (in its own session, so it outlives nothing of ours) and wait for /_ping. */
   async start(): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    const proc = spawn(process.execPath, [BERTHD, ...this.args()], {
+    const [cmd, argv] = this.opts.ownNetns
+      ? ['unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, BERTHD, ...this.args()]]
+      : [process.execPath, [BERTHD, ...this.args()]];
+    const proc = spawn(cmd, argv, {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...(this.opts.env ?? {}) },
       detached: true,

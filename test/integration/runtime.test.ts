@@ -134,15 +134,21 @@ test('attach: stdin reaches the container, output comes back framed by stream, E
   const req = request(['sh', '-c', 'while read l; do echo "got $l"; echo "e $l" >&2; done; echo bye'], { stdin: true });
   const received: string[] = [];
   let session: import('../../src/engine/ports.js').AttachSession | undefined;
+  let closed!: Promise<void>;
   const h = await rt.start(req, async (handle) => {
     session = await rt.attach(handle, { stdin: true, stdout: true, stderr: true });
     session.onData((stream, data) => received.push(`${stream}:${data.toString()}`));
+    const s = session;
+    closed = new Promise((resolve) => s.onClose(resolve));
   });
   assert.ok(session);
   session.write(Buffer.from('one\ntwo\n'));
   session.closeStdin();
   const exit = await rt.waitExit(h, AbortSignal.timeout(20_000));
   assert.equal(exit.exitCode, 0);
+  // The exit file can be there before the last output is read off the socket: the session
+  // ends once conmon has sent everything (what an attached client waits for too).
+  await closed;
   const out = received.filter((r) => r.startsWith('stdout:')).map((r) => r.slice(7)).join('');
   const err = received.filter((r) => r.startsWith('stderr:')).map((r) => r.slice(7)).join('');
   assert.equal(out, 'got one\ngot two\nbye\n');

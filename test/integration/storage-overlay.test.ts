@@ -38,7 +38,7 @@ describe('overlay2 specifics', () => {
     await scratch(async (base) => {
       const driver = new OverlayDriver(join(base, 'driver'));
       await driver.init();
-      const layers = new LayerStore(join(base, 'layers'), driver, silentLogger());
+      const layers = new LayerStore(join(base, 'layers'), driver, silentLogger(), join(base, 'blobs'));
       await layers.init();
       const lower = await layers.apply(Readable.from([await makeTar([{ name: 'd/f', data: 'x' }, { name: 'g', data: 'y' }])]), undefined);
       const upper = await layers.apply(
@@ -66,7 +66,7 @@ describe('overlay2 specifics', () => {
     await scratch(async (base) => {
       const driver = new OverlayDriver(join(base, 'driver'));
       await driver.init();
-      const layers = new LayerStore(join(base, 'layers'), driver, silentLogger());
+      const layers = new LayerStore(join(base, 'layers'), driver, silentLogger(), join(base, 'blobs'));
       await layers.init();
       let parent: string | undefined;
       for (let i = 0; i < 125; i++) {

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { StorageDriver } from '../../src/engine/ports.js';
 import { LayerStore } from '../../src/storage/layer-store.js';
 import { BerthError } from '../../src/lib/errors.js';
@@ -89,7 +90,7 @@ async function withStore(f: DriverFixture, fn: (s: Store) => Promise<void>): Pro
     const root = join(base, 'driver');
     const driver = f.make(root);
     await driver.init();
-    const layers = new LayerStore(join(base, 'layers'), driver, silentLogger());
+    const layers = new LayerStore(join(base, 'layers'), driver, silentLogger(), join(base, 'blobs'));
     await layers.init();
     await fn({ base, root, driver, layers });
   } finally {
@@ -209,6 +210,46 @@ export function storageSuite(name: string, f: DriverFixture): void {
       });
     });
 
+    it('turns a container\'s changes into a layer tar (whiteouts, opaque dirs) that gives the same tree on its image', async () => {
+      await withStore(f, async (s) => {
+        const { chain, top } = await stack(s, await threeLayers());
+        const a = await newContainer(s, ID_A, chain);
+        writeFileSync(join(a, 'etc/b'), 'changed');
+        writeFileSync(join(a, 'hello.txt'), 'hi');
+        unlinkSync(join(a, 'keep/x'));
+        rmSync(join(a, 'gone-dir'), { recursive: true });
+        mkdirSync(join(a, 'gone-dir'));
+        writeFileSync(join(a, 'gone-dir/fresh'), 'fresh');
+        writeFileSync(join(a, 'etc/hosts'), '');
+        const expected = tree(a);
+        delete expected['etc/hosts'];
+        const tar = await s.driver.diffTar(ID_A, chain, ['/etc/hosts']);
+        const layer = await s.layers.apply(tar.stream, top);
+        await tar.done;
+        const next = await newContainer(s, ID_B, [...chain, layer.cacheId]);
+        assert.deepEqual(tree(next), expected);
+        for (const id of [ID_A, ID_B]) await s.driver.removeContainerLayer(id);
+      });
+    });
+
+    it('keeps each layer\'s blob: a gzip layer byte for byte, a plain tar gzip-compressed; removed with its last layer', async () => {
+      await withStore(f, async (s) => {
+        const [base, second] = await threeLayers();
+        assert.ok(base && second);
+        const gz = gzipSync(base);
+        const one = await s.layers.apply(Readable.from([gz]), undefined);
+        assert.deepEqual(one.blob, { digest: sha256(gz), size: gz.length, compression: 'gzip' });
+        assert.equal(one.tarSize, base.length);
+        assert.ok(readFileSync(s.layers.blobPath(one) as string).equals(gz));
+        const two = await s.layers.apply(Readable.from([second]), one.chainId);
+        assert.equal(two.blob?.compression, 'gzip');
+        assert.ok(gunzipSync(readFileSync(s.layers.blobPath(two) as string)).equals(second));
+        await s.layers.remove(two.chainId);
+        assert.equal(existsSync(s.layers.blobPath(two) as string), false);
+        assert.equal(existsSync(s.layers.blobPath(one) as string), true);
+      });
+    });
+
     it('after a crash, a new daemon drops unrecorded layers and unmounts and removes what it finds', async () => {
       await withStore(f, async (s) => {
         const { chain } = await stack(s, await threeLayers());
@@ -219,7 +260,7 @@ export function storageSuite(name: string, f: DriverFixture): void {
 
         const driver = f.make(s.root);
         await driver.init();
-        const layers = new LayerStore(join(s.base, 'layers'), driver, silentLogger());
+        const layers = new LayerStore(join(s.base, 'layers'), driver, silentLogger(), join(s.base, 'blobs'));
         await layers.init();
         assert.deepEqual((await driver.listLayers()).sort(), [...chain].sort());
         assert.deepEqual(await driver.listContainerLayers(), [ID_A]);

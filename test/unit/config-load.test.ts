@@ -68,6 +68,12 @@ describe('daemon configuration: defaults and merge', () => {
       defaultAddressPools: [],
       seccompProfile: 'builtin',
       noNewPrivileges: false,
+      maxConcurrentDownloads: 3,
+      maxConcurrentUploads: 5,
+      insecureRegistries: [],
+      registryMirrors: [],
+      registryCertsDir: '/etc/berth/certs.d',
+      noDefaultRegistry: false,
     });
     assert.ok(Object.values(sources).every((s) => s === 'default'));
     assert.equal(sources['live-restore'], 'default');
@@ -332,5 +338,22 @@ describe('daemon configuration: values', () => {
       () => load([], '{"default-address-pools": [{"base": "10.0.0.0/16", "size": 8}]}'),
       v('invalid default-address-pools entry {base: 10.0.0.0/16, size: 8}: size must be between 16 and 32'),
     );
+  });
+  it('takes the registry options with dockerd names and checks them', () => {
+    const { config } = load(
+      ['--insecure-registry', '10.0.0.0/8', '--insecure-registry', 'reg.local:5000', '--max-concurrent-downloads', '6', '--no-default-registry'],
+      '{"registry-mirrors": ["https://mirror.example:5000"], "max-concurrent-uploads": 2, "registry-certs-dir": "/srv/certs.d"}',
+    );
+    assert.deepEqual(config.insecureRegistries, ['10.0.0.0/8', 'reg.local:5000']);
+    assert.deepEqual(config.registryMirrors, ['https://mirror.example:5000']);
+    assert.equal(config.maxConcurrentDownloads, 6);
+    assert.equal(config.maxConcurrentUploads, 2);
+    assert.equal(config.registryCertsDir, '/srv/certs.d');
+    assert.equal(config.noDefaultRegistry, true);
+    const v = (s: string) => `${PREFIX}merged configuration validation from file and command line flags failed: ${s}`;
+    throwsMessage(() => load([], '{"max-concurrent-downloads": -1}'), v('invalid max concurrent downloads: -1'));
+    throwsMessage(() => load([], '{"insecure-registries": ["http://reg:5000"]}'), v("insecure registry http://reg:5000 should not contain '://'"));
+    throwsMessage(() => load([], '{"registry-mirrors": ["ftp://m"]}'), v('invalid mirror: unsupported scheme in "ftp://m"'));
+    throwsMessage(() => load([], '{"registry-mirrors": ["https://m/v2/"]}'), v('invalid mirror: path, query, or fragment at end of the URI "https://m/v2/"'));
   });
 });

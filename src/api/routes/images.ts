@@ -1,13 +1,15 @@
 import type { Route } from '../router.js';
 import type { Backend } from '../backend.js';
-import { boolParam, sendJson } from '../body.js';
-import type { IncomingMessage } from 'node:http';
+import { boolParam, readJson, sendJson } from '../body.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { imageHistoryJson, imageInspectJson, imagePruneJson, imageSummaryJson } from '../wire/image-json.js';
 import { filterImageList, pruneSelection } from '../wire/image-filters.js';
-import { invalidParameter, notImplemented } from '../../lib/errors.js';
+import { invalidParameter } from '../../lib/errors.js';
 import { parseReference, fullString, withDefaultTag } from '../backend.js';
 import { writeStreamError } from '../http-errors.js';
+import { JsonMessages } from '../streams/json-messages.js';
+import { streamJson } from '../wire/progress-json.js';
 
 export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
   return [
@@ -26,19 +28,21 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
     {
       method: 'POST',
       path: '/images/load',
-      handler: async ({ req, res }) => {
-        // `quiet` only silences progress bars, which berth does not draw: the result lines always come.
+      handler: async ({ req, res, query }) => {
+        // dockerd's default is quiet; the CLI asks for the bars (quiet=0) on a terminal.
+        const quiet = query.get('quiet') === null ? true : boolParam(query, 'quiet');
+        const out = new JsonMessages(res, b.log);
         let lines: string[];
         try {
-          lines = await withBody(req, (body, signal) => b.images.load(body, signal));
+          lines = await withBody(req, (body, signal) => b.images.load(body, signal, quiet ? undefined : out.progress));
         } catch (err) {
           // dockerd answers 200 and reports a failed load in the JSON stream: clients read it
           // there (the CLI exits 1 with the message; docker-py raises its load error).
           writeStreamError(res, err, b.log);
           return;
         }
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(lines.map((stream) => `${JSON.stringify({ stream })}\n`).join(''));
+        for (const l of lines) out.write(streamJson(l));
+        out.end();
       },
     },
     {
@@ -57,7 +61,19 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
         const fromImage = query.get('fromImage');
         if (fromImage) {
           req.resume();
-          throw notImplemented(`pulling images is not supported by this version of berth: use docker load or docker import (${fromImage})`);
+          const out = new JsonMessages(res, b.log);
+          try {
+            await b.images.pull(fromImage, query.get('tag') || undefined, {
+              ...(query.get('platform') ? { platform: query.get('platform') as string } : {}),
+              ...registryAuth(req),
+              progress: out.progress,
+              signal: closeSignal(req, res),
+            });
+            out.end();
+          } catch (err) {
+            out.fail(err);
+          }
+          return;
         }
         if (fromSrc !== '-') {
           req.resume();
@@ -78,6 +94,61 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(`${JSON.stringify({ status: id })}\r\n`);
       },
+    },
+    {
+      method: 'POST',
+      path: '/images/{name:*}/push',
+      handler: async ({ req, res, params, query }) => {
+        req.resume();
+        const out = new JsonMessages(res, b.log);
+        try {
+          await b.images.push(params['name'] as string, query.get('tag') || undefined, { ...registryAuth(req), progress: out.progress, signal: closeSignal(req, res) });
+          out.end();
+        } catch (err) {
+          out.fail(err);
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/commit',
+      handler: async ({ req, res, query }) => {
+        const container = query.get('container');
+        if (!container) {
+          req.resume();
+          throw invalidParameter('container name or ID is required');
+        }
+        const body = await readJson(req);
+        const id = await b.containers.commit(container, {
+          ...(query.get('repo') ? { repo: query.get('repo') as string } : {}),
+          ...(query.get('tag') ? { tag: query.get('tag') as string } : {}),
+          author: query.get('author') ?? '',
+          comment: query.get('comment') ?? '',
+          changes: query.getAll('changes'),
+          ...(body && typeof body === 'object' && !Array.isArray(body) ? { config: body as Record<string, unknown> } : {}),
+          pause: query.get('pause') === null ? true : boolParam(query, 'pause'),
+        });
+        sendJson(res, 201, { Id: id });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/auth',
+      handler: async ({ req, res }) => {
+        const body = ((await readJson(req)) ?? {}) as Record<string, unknown>;
+        const status = await b.images.login(body);
+        sendJson(res, 200, { Status: status, IdentityToken: '' });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/images/get',
+      handler: ({ res, query }) => save(b, res, query.getAll('names')),
+    },
+    {
+      method: 'GET',
+      path: '/images/{name:*}/get',
+      handler: ({ res, params }) => save(b, res, [params['name'] as string]),
     },
     {
       method: 'GET',
@@ -113,6 +184,39 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
       },
     },
   ];
+}
+
+/** X-Registry-Auth, passed on as it came (the image service decodes it). */
+function registryAuth(req: IncomingMessage): { auth?: string } {
+  const h = req.headers['x-registry-auth'];
+  return typeof h === 'string' && h !== '' ? { auth: h } : {};
+}
+
+/** Aborted when the client goes away before the answer is complete (dockerd cancels then too). */
+function closeSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort(new Error('client went away'));
+  });
+  req.socket.once('close', () => {
+    if (!res.writableFinished) ac.abort(new Error('client went away'));
+  });
+  return ac.signal;
+}
+
+/** `docker save`: names resolved before the first byte, so a missing one is a 404. */
+async function save(b: Backend, res: ServerResponse, names: string[]): Promise<void> {
+  if (names.length === 0) throw invalidParameter('no image names given');
+  const tar = await b.images.save(names);
+  res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+  tar.stream.pipe(res);
+  try {
+    await tar.done;
+  } catch (err) {
+    b.log.error({ err }, 'docker save failed mid-stream');
+    res.destroy();
+    return;
+  }
 }
 
 /**

@@ -127,7 +127,7 @@ export function systemRoutes(b: Backend): Route[] {
           OSType: 'linux',
           Architecture: arch() === 'x64' ? 'x86_64' : arch(),
           IndexServerAddress: 'https://index.docker.io/v1/',
-          RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ['127.0.0.0/8'], Mirrors: [] },
+          RegistryConfig: registryConfigJson(s.registries),
           NCPU: cpus().length,
           MemTotal: totalmem(),
           GenericResources: null,
@@ -161,4 +161,16 @@ export function systemRoutes(b: Backend): Route[] {
       },
     },
   ];
+}
+
+/** dockerd's RegistryConfig: insecure CIDRs (loopback always), insecure names as index configs, mirrors. */
+function registryConfigJson(r: { insecure: string[]; mirrors: string[] }): Record<string, unknown> {
+  const cidrs = ['::1/128', '127.0.0.0/8', ...r.insecure.filter((x) => x.includes('/'))];
+  const names = r.insecure.filter((x) => !x.includes('/'));
+  const index = (name: string, secure: boolean, mirrors: string[]) => ({ Name: name, Mirrors: mirrors, Secure: secure, Official: name === 'docker.io' });
+  return {
+    IndexConfigs: Object.fromEntries([['docker.io', index('docker.io', true, r.mirrors)], ...names.map((n) => [n, index(n, false, [])])]),
+    InsecureRegistryCIDRs: cidrs,
+    Mirrors: r.mirrors,
+  };
 }

@@ -1,4 +1,4 @@
-import type { ContainerRecord, EndpointInfo, NetworkAttachment, PortMapping } from '../backend.js';
+import { wirePorts, type ContainerRecord, type EndpointInfo, type NetworkAttachment } from '../backend.js';
 import { containerStatusText } from '../../lib/human-duration.js';
 import { mountPointJson } from './mount-json.js';
 
@@ -163,7 +163,7 @@ function networkSettings(r: ContainerRecord, net: ContainerNet): Record<string, 
     Bridge: '',
     SandboxID: first ? first.endpointId : '',
     SandboxKey: first?.netnsPath ?? '',
-    Ports: running ? portsJson(withPorts?.ports ?? [], r.spec.endpoint?.exposed ?? []) : {},
+    Ports: running ? wirePorts(withPorts?.ports ?? [], r.spec.endpoint?.exposed ?? []) : {},
     HairpinMode: false,
     LinkLocalIPv6Address: '',
     LinkLocalIPv6PrefixLen: 0,
@@ -179,19 +179,6 @@ function networkSettings(r: ContainerRecord, net: ContainerNet): Record<string, 
     MacAddress: onBridge?.mac ?? '',
     Networks: networks,
   };
-}
-
-/** NetworkSettings.Ports: each published port with its host binding; exposed ones without, null. */
-function portsJson(mappings: PortMapping[], exposed: string[]): Record<string, { HostIp: string; HostPort: string }[] | null> {
-  const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
-  for (const key of exposed) out[key.includes('/') ? key : `${key}/tcp`] ??= null;
-  for (const m of mappings) {
-    const key = `${m.containerPort}/${m.proto}`;
-    const list = out[key] ?? [];
-    list.push({ HostIp: m.hostIp === '' ? '0.0.0.0' : m.hostIp, HostPort: String(m.hostPort) });
-    out[key] = list;
-  }
-  return out;
 }
 
 /** The PORTS column of `docker ps`: published ports, then exposed ones without a host port. */

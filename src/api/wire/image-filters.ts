@@ -24,14 +24,16 @@ export function filterImageList(list: ImageInfo[], raw: string | null, resolve: 
   for (const p of patterns ?? []) globMatch(p, ''); // reject a malformed pattern even on an empty list
   const out: ImageInfo[] = [];
   for (const i of list) {
-    if (dangling !== undefined && (i.repoTags.length === 0) !== dangling) continue;
+    if (dangling !== undefined && (i.repoTags.length === 0 && i.repoDigests.length === 0) !== dangling) continue;
     if (!labels.every((l) => matchLabel(labelsOf(i), l))) continue;
     const t = createdMs(i);
     if (!before.every((b) => t < b) || !since.every((s) => t > s)) continue;
     if (patterns) {
       const tags = i.repoTags.filter((tag) => patterns.some((p) => referenceMatch(p, tag)));
-      if (tags.length === 0) continue;
-      out.push({ ...i, repoTags: tags });
+      // A digest reference matches by its name (dockerd lists it under RepoDigests).
+      const digests = i.repoDigests.filter((r) => patterns.some((p) => referenceMatch(p, r.slice(0, r.indexOf('@')))));
+      if (tags.length === 0 && digests.length === 0) continue;
+      out.push({ ...i, repoTags: tags, repoDigests: digests });
     } else out.push(i);
   }
   return out;

@@ -12,7 +12,7 @@ export function imageSummaryJson(i: ImageInfo, containers: number): Record<strin
     Id: i.image.id,
     ParentId: '',
     RepoTags: i.repoTags,
-    RepoDigests: [],
+    RepoDigests: i.repoDigests,
     Created: toSeconds(c.created),
     Size: i.size,
     SharedSize: -1,
@@ -28,7 +28,7 @@ export function imageInspectJson(i: ImageInfo, driver: string): Record<string, u
   return {
     Id: i.image.id,
     RepoTags: i.repoTags,
-    RepoDigests: [],
+    RepoDigests: i.repoDigests,
     Parent: '',
     Comment: c.comment ?? '',
     Created: c.created ?? '',

@@ -11,6 +11,7 @@ import { dirSize } from '../../lib/dir-size.js';
 import { overlayChanges } from '../changes.js';
 import type { Change } from '../../engine/ports.js';
 import { listDir } from '../list-dir.js';
+import { overlayDiffTar, type TarStream } from '../tar-pack.js';
 
 /** Names under the driver root that are not layers. */
 const LINKS_DIR = 'l';
@@ -128,6 +129,10 @@ export class OverlayDriver implements StorageDriver {
   async changes(containerId: string, parentChain: string[]): Promise<Change[]> {
     const lowers = [...parentChain].reverse().map((c) => join(this.#root, c, 'diff'));
     return overlayChanges(join(this.#containers, containerId, 'upper'), lowers);
+  }
+
+  diffTar(containerId: string, _parentChain: string[], exclude: string[]): Promise<TarStream> {
+    return overlayDiffTar(join(this.#containers, containerId, 'upper'), exclude);
   }
 
   containerLayerSize(containerId: string): Promise<number> {

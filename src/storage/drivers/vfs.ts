@@ -7,6 +7,7 @@ import { dirSize } from '../../lib/dir-size.js';
 import { treeChanges } from '../changes.js';
 import type { Change } from '../../engine/ports.js';
 import { listDir } from '../list-dir.js';
+import { vfsDiffTar, type TarStream } from '../tar-pack.js';
 
 /**
  * vfs: every layer is a full copy of the tree (parent + diff), and a container's writable
@@ -66,6 +67,11 @@ export class VfsDriver implements StorageDriver {
     const top = parentChain[parentChain.length - 1];
     if (top === undefined) throw systemError(`container ${containerId} has no image layers`);
     return treeChanges(join(this.#layers, top), join(this.#containers, containerId));
+  }
+
+  async diffTar(containerId: string, parentChain: string[], exclude: string[]): Promise<TarStream> {
+    const current = join(this.#containers, containerId);
+    return vfsDiffTar(current, await this.changes(containerId, parentChain), exclude);
   }
 
   containerLayerSize(containerId: string): Promise<number> {
