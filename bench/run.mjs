@@ -13,6 +13,7 @@ import { machineFacts, restoreNetwork, snapshotNetwork, versions } from './lib/h
 import { abort, alive, loadavg, log, now, run, stats } from './lib/util.mjs';
 import { API } from './lib/http.mjs';
 import * as sc from './lib/scenarios.mjs';
+import * as dns from './lib/dns-scenarios.mjs';
 import { registryPullPush } from './lib/registry.mjs';
 import * as net from './lib/netscenarios.mjs';
 import { takeTestLock } from './lib/lock.mjs';
@@ -20,7 +21,7 @@ import { textTable } from './lib/report.mjs';
 import { renderLatest } from './render.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'registry', 'runnet', 'ports', 'outage', 'ps', 'exec', 'mem', 'restart', 'many', 'netrestart', 'netmany'];
+const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'registry', 'dns', 'runnet', 'ports', 'outage', 'ps', 'exec', 'mem', 'restart', 'many', 'netrestart', 'netmany'];
 
 const USAGE = `Usage: node bench/run.mjs [options]     (as root; npm run bench)
 
@@ -343,6 +344,10 @@ async function main() {
       await step('registry', () =>
         registryPullPush({ ...ctx, onRegistry: (r) => { registries.push(r); r.onLaunch = saveState; } }, root, tar),
       );
+    }
+    if (want('dns')) {
+      await step('dns latency', () => dns.dnsLatency(ctx));
+      await step('dns outage', () => dns.dnsOutage(ctx));
     }
     if (want('runnet')) await step('runnet', () => net.runNetworked(ctx));
     if (want('ports')) await step('ports', () => net.publishedPorts(ctx));

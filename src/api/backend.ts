@@ -11,8 +11,8 @@ import type { Logger } from '../lib/logger.js';
  * and the domain types and pure helpers the wire code needs. Nothing else in api/ imports
  * engine/, images/, volumes/ or logs/ (the lint's boundary rule holds it).
  */
-export type { ContainerRecord, EndpointRequest, HostTuning, MountSpec, RestartPolicy, Ulimit } from '../engine/container.js';
-export type { CreateOptions } from '../engine/create-options.js';
+export type { ContainerRecord, EndpointRequest, HostTuning, MountSpec, NetworkAttachment, RestartPolicy, Ulimit } from '../engine/container.js';
+export type { CreateOptions, EndpointSettings } from '../engine/create-options.js';
 export type { SeccompAction, SeccompArg, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../engine/seccomp.js';
 export { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_OPERATORS } from '../engine/seccomp.js';
 export type { WaitCondition } from '../engine/container-service.js';
@@ -25,23 +25,18 @@ export type { ProgressEvent } from '../images/progress.js';
 export type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '../volumes/volume-service.js';
 export { familiarString, fullString, parseReference, withDefaultTag } from '../images/reference.js';
 
-/** The networks and containers' endpoints, as `network ls/inspect` and inspect's NetworkSettings show them. */
-export type NetworkBackend = {
-  networks(): NetworkView[];
-  endpoint(containerId: string): EndpointInfo | undefined;
+/** The networks and containers' endpoints, as `docker network` and inspect's NetworkSettings show them. */
+export type NetworkBackend = Pick<NetworkService, 'list' | 'find' | 'attached' | 'create' | 'remove' | 'prune' | 'connect' | 'disconnect'> & {
+  /** A container's endpoints, in the order it joined its networks. */
+  endpointsOf(containerId: string): EndpointInfo[];
   stats(containerId: string, pid?: number): Promise<Record<string, InterfaceStats>>;
 };
 
-/** A network as the API shows it: the built-in `none` and `host`, and the default `bridge`. */
-export type NetworkView = {
-  name: string;
-  id: string;
-  driver: 'null' | 'host' | 'bridge';
-  ipam?: { subnet: string; gateway: string; ipRange?: string | undefined };
-  options: Record<string, string>;
-};
+export type { NetworkView, NetworkCreateRequest } from '../engine/networks/network-service.js';
+export type { ConnectRequest } from '../engine/containers/networks.js';
 export type { EndpointInfo, InterfaceStats, PortMapping } from '../engine/ports.js';
 import type { EndpointInfo, InterfaceStats } from '../engine/ports.js';
+import type { NetworkService } from '../engine/networks/network-service.js';
 export { portRequests, wirePorts } from '../network/ports.js';
 
 /** Reading a container's log file (conmon's k8s-file), following it while the container runs. */

@@ -16,8 +16,9 @@ Commands:
                                  (default 10), then record the exit (all of them without names)
   network-cleanup [--data-root D] [--exec-root E] [--force]
                                  With berthd stopped and no container left: remove its
-                                 bridges, endpoints and firewall chains, and put ip_forward
-                                 back as it was (defaults /var/lib/berth, /run/berth)
+                                 bridges (user networks' too), endpoints, firewall chains and
+                                 name resolver, and put ip_forward back as it was (defaults
+                                 /var/lib/berth, /run/berth)
 
 Options:
   -H, --host string   Daemon socket (default: $DOCKER_HOST or unix:///run/berth/berth.sock)
@@ -123,7 +124,7 @@ async function networkCleanup(argv: string[]): Promise<number> {
   const driver = new BridgeDriver({ dataRoot, execRoot, iptables: true, ipForward: true, log: silentLogger() });
   await driver.init();
   const r = await driver.removeAll();
-  process.stdout.write(`removed: ${r.bridges.length} bridge(s)${r.bridges.length ? ` (${r.bridges.join(', ')})` : ''}, ${r.endpoints.length} endpoint(s)${r.rules ? ', firewall chains' : ''}${r.ipForward !== undefined ? `; ip_forward back to ${r.ipForward}` : ''}\n`);
+  process.stdout.write(`removed: ${r.bridges.length} bridge(s)${r.bridges.length ? ` (${r.bridges.join(', ')})` : ''}, ${r.endpoints.length} endpoint(s)${r.rules ? ', firewall chains' : ''}${r.resolver ? ', the name resolver' : ''}${r.ipForward !== undefined ? `; ip_forward back to ${r.ipForward}` : ''}\n`);
   return 0;
 }
 

@@ -120,7 +120,17 @@ export class Daemon {
       events: this.events,
       log: o.log,
     });
-    this.#networking = new DaemonNetworking({ config: () => this.#config, log: o.log });
+    this.#networking = new DaemonNetworking({
+      config: () => this.#config,
+      log: o.log,
+      events: this.events,
+      containers: () => ({
+        connectNetwork: (ref, network, req) => this.containers.connectNetwork(ref, network, req),
+        disconnectNetwork: (ref, network, force) => this.containers.disconnectNetwork(ref, network, force),
+        nameOf: (id) => this.#containerById(id)?.name,
+      }),
+    });
+    const networkStep = this.#networking.step({ container: (id) => this.#containerById(id), dirOf: (id) => this.#store.dirOf(id) });
     const limits = hardLimits();
     const hostCaps = hostCapabilities();
     const images = this.images;
@@ -147,7 +157,8 @@ export class Daemon {
       tarDirectory,
       volumes: this.volumes,
       bridgeEnabled: () => this.#networking.bridgeEnabled,
-      steps: [this.#networking.step({ container: (id) => this.#containerById(id), dirOf: (id) => this.#store.dirOf(id) })],
+      steps: [networkStep],
+      network: networkStep,
       specs: new OciSpecBuilder(() => {
         const cfg = this.#config;
         return {
@@ -180,7 +191,7 @@ export class Daemon {
       images: this.images,
       volumes: this.volumes,
       events: this.events,
-      networks: this.#networking,
+      networks: this.#networking.backend,
       logs: { read: readLogs },
       system: () => this.systemInfo(),
       log: o.log,
@@ -282,7 +293,10 @@ export class Daemon {
       await this.containers.stopAll(this.#config.shutdownTimeout);
       await this.volumes.close();
     }
-    if (this.#runtimeStarted) this.#runtime.close();
+    if (this.#runtimeStarted) {
+      this.#runtime.close();
+      await this.#networking.shutdown(this.#config.liveRestore);
+    }
     for (const path of this.#listening) await rm(path, { force: true });
     if (this.#claimedPidfile) await rm(this.#config.pidfile, { force: true });
     this.#log.info('Daemon shutdown complete');

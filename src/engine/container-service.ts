@@ -11,11 +11,13 @@ import { Unadopted } from './containers/unadopted.js';
 import { Housekeeping } from './containers/housekeeping.js';
 import { waitFor, type WaitCondition, type WaitResult } from './containers/wait.js';
 import { attachTo, type AttachRequest } from './containers/attach.js';
+import { ContainerNetworks, type ConnectRequest } from './containers/networks.js';
 import { commitContainer, resumeAfterCommit, type CommitOptions } from './containers/commit.js';
 
 export type { ContainerServiceDeps } from './containers/context.js';
 export type { WaitCondition, WaitResult } from './containers/wait.js';
 export type { AttachRequest } from './containers/attach.js';
+export type { ConnectRequest } from './containers/networks.js';
 export type { CommitOptions } from './containers/commit.js';
 
 /**
@@ -29,6 +31,7 @@ export class ContainerService {
   readonly #life: Lifecycle;
   readonly #unadopted: Unadopted;
   readonly #house: Housekeeping;
+  readonly #networks: ContainerNetworks;
 
   constructor(deps: ContainerServiceDeps) {
     const x = new ContainerContext(deps);
@@ -39,6 +42,7 @@ export class ContainerService {
     });
     this.#life = new Lifecycle(x, this.#exits);
     this.#unadopted = new Unadopted(x, this.#exits);
+    this.#networks = new ContainerNetworks(x);
     this.#house = new Housekeeping(x, async (c) => {
       await this.#exits.cancelRestart(c);
       await this.#life.removeNow(c, { force: false });
@@ -196,6 +200,17 @@ export class ContainerService {
     const st = c.record.state;
     if (!isRunningLike(st)) throw conflict(`Container ${c.record.id} is not running`);
     return this.#x.d.runtime.top(st.handle, psArgs);
+  }
+
+  // ---- networks -----------------------------------------------------------------------
+
+  /** `docker network connect`: recorded, and an endpoint at once if the container runs. */
+  connectNetwork(ref: string, network: string, req: ConnectRequest): Promise<{ id: string; name: string; network: string; networkId: string }> {
+    return this.#networks.connect(ref, network, req);
+  }
+
+  disconnectNetwork(ref: string, network: string, force: boolean): Promise<{ id: string; name: string; network: string }> {
+    return this.#networks.disconnect(ref, network, force);
   }
 
   // ---- housekeeping -------------------------------------------------------------------

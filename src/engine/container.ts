@@ -2,7 +2,8 @@ import type { ContainerId, ImageId } from '../lib/ids.js';
 import type { PortRequest, RuntimeHandle } from './ports.js';
 import type { SeccompChoice } from './seccomp.js';
 
-export const RECORD_SCHEMA_VERSION = 1;
+/** 2: `networks` (the networks a container is attached to) joined the record. */
+export const RECORD_SCHEMA_VERSION = 2;
 
 export type RestartPolicy = { name: 'no' | 'always' | 'unless-stopped' | 'on-failure'; maximumRetryCount: number };
 
@@ -48,7 +49,23 @@ export type EndpointRequest = {
   ports: PortRequest[];
   /** Config.ExposedPorts keys (`80/tcp`), shown in NetworkSettings.Ports. */
   exposed: string[];
-  /** --ip (user networks only), --mac-address. */
+  /** --ip (user networks only), --mac-address: for the network of HostConfig.NetworkMode (kept in its attachment). */
+  ipv4Address?: string;
+  macAddress?: string;
+};
+
+/**
+ * A network the container is attached to (`--network`, NetworkingConfig, `docker network
+ * connect`): it gets an endpoint there at each start. The first is HostConfig.NetworkMode's.
+ */
+export type NetworkAttachment = {
+  /** The network's name (inspect's NetworkSettings.Networks is keyed by it; looked up at each start). */
+  network: string;
+  /** Its id when the container was attached, shown by inspect. */
+  networkId?: string;
+  /** `--network-alias`, compose's service name: names that resolve to the container on this network. */
+  aliases: string[];
+  /** `--ip`: a static address on this network. */
   ipv4Address?: string;
   macAddress?: string;
 };
@@ -178,6 +195,8 @@ export type ContainerRecord = {
   logPath: string;
   /** The berth version and critical options of the daemon that last started it. */
   startedBy?: StartedBy;
+  /** The networks it is attached to, in order; empty with `none`, `host` or `container:`. */
+  networks: NetworkAttachment[];
   /**
    * Set while `docker commit --pause` has (or is about to have) the container frozen: the
    * restore pass unfreezes such a container, and keeps a pause the user asked for.
@@ -189,10 +208,31 @@ export function isRunningLike(state: ContainerState): state is Extract<Container
   return state.status === 'running' || state.status === 'paused';
 }
 
+/** Whether a network mode names a network the container gets an endpoint on (the default bridge or a user network). */
+export function isNetworkName(mode: string): boolean {
+  return mode !== 'none' && mode !== 'host' && mode !== '' && mode !== 'default' && !mode.startsWith('container:');
+}
+
+/**
+ * Records are read through numbered migrations, one per schema change, so a newer berth reads
+ * every older record (a downgrade is refused by the version check):
+ *   1 → 2: the container's networks, from its network mode and the --ip/--mac-address it had.
+ */
 export function migrateRecord(raw: Record<string, unknown>): ContainerRecord {
-  const version = raw['schemaVersion'];
+  let rec = raw;
+  if (rec['schemaVersion'] === 1) rec = migrate1to2(rec);
+  const version = rec['schemaVersion'];
   if (version !== RECORD_SCHEMA_VERSION) {
     throw new Error(`unsupported container record schema version ${String(version)}`);
   }
-  return raw as unknown as ContainerRecord;
+  return rec as unknown as ContainerRecord;
+}
+
+function migrate1to2(raw: Record<string, unknown>): Record<string, unknown> {
+  const spec = raw['spec'] as ContainerSpec;
+  const e = spec.endpoint;
+  const networks: NetworkAttachment[] = isNetworkName(spec.networkMode)
+    ? [{ network: spec.networkMode, aliases: [], ...(e?.ipv4Address ? { ipv4Address: e.ipv4Address } : {}), ...(e?.macAddress ? { macAddress: e.macAddress } : {}) }]
+    : [];
+  return { ...raw, schemaVersion: 2, networks };
 }

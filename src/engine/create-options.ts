@@ -1,4 +1,4 @@
-import type { ContainerSpec, EndpointRequest, NetworkMode } from './container.js';
+import { isNetworkName, type ContainerSpec, type EndpointRequest, type NetworkMode } from './container.js';
 import { invalidParameter } from '../lib/errors.js';
 import { parseSignal } from './signals.js';
 import { withImageVolumes } from './mounts.js';
@@ -31,12 +31,19 @@ export type CreateOptions = Pick<
   networkMode: string;
   /** Published and exposed ports, --ip, --mac-address. */
   endpoint?: EndpointRequest;
+  /**
+   * NetworkingConfig.EndpointsConfig by network name: aliases (`--network-alias`), --ip and
+   * --mac-address per network; more than one network at create since API 1.44.
+   */
+  endpointsConfig?: Record<string, EndpointSettings>;
   logConfig?: { driver: string; opts: Record<string, string> };
   /** HostConfig.Runtime: a runtime the daemon knows, or the daemon's default. */
   runtime?: string;
   platform?: string;
   request: { config: Record<string, unknown>; hostConfig: Record<string, unknown> };
 };
+
+export type EndpointSettings = { aliases: string[]; ipv4Address?: string; macAddress?: string };
 
 export type ImageRuntimeConfig = {
   Entrypoint?: string[] | null;
@@ -78,7 +85,7 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
     ...(o.stopTimeout !== undefined ? { stopTimeout: o.stopTimeout } : {}),
     autoRemove: o.autoRemove,
     networkMode,
-    ...(networkMode === 'bridge' && o.endpoint ? { endpoint: o.endpoint } : {}),
+    ...(isNetworkName(networkMode) && o.endpoint ? { endpoint: o.endpoint } : {}),
     restartPolicy: o.restartPolicy,
     memory: o.memory,
     memorySwap: o.memorySwap,

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ProcessIdentity } from '../lib/proc.js';
-import type { ContainerRecord, MountSpec } from './container.js';
+import type { ContainerRecord, MountSpec, NetworkAttachment } from './container.js';
 import type { ImageRuntimeConfig } from './create-options.js';
 import type { HeldPorts } from './network-port.js';
 
@@ -9,7 +9,7 @@ import type { HeldPorts } from './network-port.js';
  * storage/, network/, images/, volumes/, state/, logs/) implement. Adapters import the
  * engine only through this file; the domain types they need are re-exported here.
  */
-export type { ContainerRecord, ContainerSpec, HostTuning, MountSpec } from './container.js';
+export type { ContainerRecord, ContainerSpec, HostTuning, MountSpec, NetworkAttachment } from './container.js';
 export type { SeccompAction, SeccompArg, SeccompChoice, SeccompCondition, SeccompProfile } from './seccomp.js';
 export type { VolumePort, RootfsAccess } from './volume-port.js';
 export type { EventBus } from './events.js';
@@ -259,6 +259,12 @@ export type EtcFilesRequest = {
   mode: 'host' | 'none' | 'bridge';
   ip?: string;
   dns?: { servers: string[]; search: string[]; options: string[] } | undefined;
+  /**
+   * On networks with a resolver: its addresses (the networks' gateways) are the container's
+   * only nameservers; `dns` then gives only search domains and options (the resolver forwards
+   * other names to the container's own servers).
+   */
+  resolvers?: string[] | undefined;
   /** `name:ip` entries, `host-gateway` already replaced by an address. */
   extraHosts?: string[] | undefined;
 };
@@ -279,6 +285,21 @@ export interface StartStep {
   start(c: ContainerRecord, containerDir: string, signal?: AbortSignal): Promise<StartContribution>;
   stop(c: ContainerRecord): Promise<void>;
   remove(c: ContainerRecord): Promise<void>;
+}
+
+/**
+ * Networks of a running container changing under it (`docker network connect/disconnect`, a
+ * rename changing its names): implemented by the network start step.
+ */
+export interface NetworkAttach {
+  /** Give the running container an endpoint on one more network; its /etc files follow. */
+  attach(c: ContainerRecord, attachment: NetworkAttachment, signal?: AbortSignal): Promise<void>;
+  /** Remove its endpoint on a network (its static address goes too). */
+  detach(c: ContainerRecord, network: string): Promise<void>;
+  /** Its names changed (rename): the resolver's entries follow. */
+  renamed(c: ContainerRecord): Promise<void>;
+  /** What a network is to a container being attached: undefined if there is no such network. */
+  describe(network: string): { name: string; id: string; user: boolean; internal: boolean; subnetGiven: boolean } | undefined;
 }
 
 /** Turns a container, its mounted rootfs and its prepared mounts into what the runtime starts. */

@@ -16,6 +16,8 @@ export type EndpointSpec = {
   gateway: string;
   mac: string;
   mtu: number;
+  /** The container's default route goes through this interface (one per namespace). */
+  defaultRoute: boolean;
 };
 
 export type { InterfaceStats };
@@ -33,8 +35,15 @@ export function insideLines(s: EndpointSpec, o: { createVeth: boolean; peerNetns
       : [`link set dev ${s.ifName} address ${s.mac} mtu ${s.mtu}`]),
     `addr replace ${s.ip}/${s.prefixLen} dev ${s.ifName}`,
     `link set dev ${s.ifName} up`,
-    `route replace default via ${s.gateway} dev ${s.ifName}`,
+    // Another network's interface reaches only its subnet (the kernel's route for the address).
+    ...(s.defaultRoute ? [`route replace default via ${s.gateway} dev ${s.ifName}`] : []),
   ];
+}
+
+/** Move the default route to another interface (its network took over as the gateway). One spawn. */
+export async function setDefaultRoute(cmds: NetCommands, netnsPath: string, s: { ifName: string; gateway: string }): Promise<void> {
+  const r = await cmds.ipIn(netnsPath, 'enter', [`route replace default via ${s.gateway} dev ${s.ifName}`]);
+  if (!r.ok) throw systemError(`cannot set the default route of ${netnsPath}: ${r.stderr.trim()}`);
 }
 
 /**
@@ -70,24 +79,25 @@ export function netnsInode(path: string): number | undefined {
 }
 
 /**
- * Make the endpoint; two spawns when nothing exists yet. Leftovers of an attempt cut short
+ * Make the endpoint; two spawns when nothing exists yet. The namespace is made at the first
+ * interface and reused by the next ones (one per network). Leftovers of an attempt cut short
  * (netns without veth, veth without netns) are completed or replaced; an endpoint already in
  * place is re-asserted without being recreated (the same two spawns, nothing changes).
  */
 export async function createEndpoint(cmds: NetCommands, s: EndpointSpec): Promise<{ created: boolean }> {
   const links = localLinks();
-  let mounted = isNetnsMounted(s.netnsPath);
+  const mounted = isNetnsMounted(s.netnsPath);
   if (mounted && links.has(s.hostVeth)) {
     const r = await cmds.ipIn(s.netnsPath, 'enter', insideLines(s, { createVeth: false, peerNetnsPid: process.pid }));
     if (r.ok) {
       await cmds.must(`cannot attach ${s.hostVeth} to ${s.bridge}`, 'ip', ['-batch', '-'], `${hostLines(s).join('\n')}\n`);
       return { created: false };
     }
-    // The veth is not this namespace's: start again from nothing.
-    await removeEndpoint(cmds, s);
-    mounted = false;
+    // The host end is not this namespace's interface: replace it. The namespace stays (the
+    // container may run in it, with its other interfaces).
+    await removeLinks(cmds, [s.hostVeth]);
   } else if (links.has(s.hostVeth)) {
-    await deleteLink(cmds, s.hostVeth);
+    await removeLinks(cmds, [s.hostVeth]);
   }
   if (!mounted) {
     mkdirSync(dirname(s.netnsPath), { recursive: true, mode: 0o700 });
@@ -100,25 +110,32 @@ export async function createEndpoint(cmds: NetCommands, s: EndpointSpec): Promis
   return { created: true };
 }
 
+/** A container's namespace and the host ends of its veths (one per network). */
+export type SandboxLinks = { netnsPath: string; hostVeths: string[] };
+
 /**
- * Idempotent: deleting the host end removes the pair; then the namespace file is unmounted
- * and removed. What is already gone costs no spawn. The veth is deleted explicitly rather than
- * left to die with the namespace: a copy of the mount in another mount namespace would keep
- * the namespace (and its address on the bridge) alive.
+ * Idempotent: deleting the host ends removes the pairs; then the namespace file is unmounted
+ * and removed. What is already gone costs no spawn. The veths are deleted explicitly rather
+ * than left to die with the namespace: a copy of the mount in another mount namespace would
+ * keep the namespace (and its addresses on the bridges) alive.
  */
-export function removeEndpoint(cmds: NetCommands, s: { netnsPath: string; hostVeth: string }): Promise<void> {
+export function removeEndpoint(cmds: NetCommands, s: SandboxLinks): Promise<void> {
   return removeEndpoints(cmds, [s]);
 }
 
-/** Many at once (the restore pass after many exits): one `ip -batch` and one `umount` for all. */
-export async function removeEndpoints(cmds: NetCommands, list: { netnsPath: string; hostVeth: string }[]): Promise<void> {
+/** Host veths only (one network left, the namespace stays with the running container): one spawn, none if they are gone. */
+export async function removeLinks(cmds: NetCommands, veths: string[]): Promise<void> {
   const links = localLinks();
-  const doomed = list.map((s) => s.hostVeth).filter((v) => v !== '' && links.has(v));
-  if (doomed.length > 0) {
-    const r = await cmds.exec('ip', ['-force', '-batch', '-'], `${doomed.map((v) => `link del dev ${v}`).join('\n')}\n`);
-    const errors = r.stderr.split('\n').filter((l) => l.trim() !== '' && !isNoSuchDevice(l) && !/^Command failed/.test(l));
-    if (!r.ok && errors.length > 0) throw systemError(`cannot delete ${doomed.join(', ')}: ${errors.join('; ')}`);
-  }
+  const doomed = veths.filter((v) => v !== '' && links.has(v));
+  if (doomed.length === 0) return;
+  const r = await cmds.exec('ip', ['-force', '-batch', '-'], `${doomed.map((v) => `link del dev ${v}`).join('\n')}\n`);
+  const errors = r.stderr.split('\n').filter((l) => l.trim() !== '' && !isNoSuchDevice(l) && !/^Command failed/.test(l));
+  if (!r.ok && errors.length > 0) throw systemError(`cannot delete ${doomed.join(', ')}: ${errors.join('; ')}`);
+}
+
+/** Many at once (the restore pass after many exits): one `ip -batch` and one `umount` for all. */
+export async function removeEndpoints(cmds: NetCommands, list: SandboxLinks[]): Promise<void> {
+  await removeLinks(cmds, list.flatMap((s) => s.hostVeths));
   const mounted = list.map((s) => s.netnsPath).filter((p) => isNetnsMounted(p));
   if (mounted.length > 0) {
     const r = await cmds.exec('umount', mounted);
@@ -126,11 +143,6 @@ export async function removeEndpoints(cmds: NetCommands, list: { netnsPath: stri
     if (!r.ok && errors.length > 0) throw systemError(`cannot unmount network namespaces: ${errors.join('; ')}`);
   }
   for (const s of list) rmSync(s.netnsPath, { force: true });
-}
-
-async function deleteLink(cmds: NetCommands, name: string): Promise<void> {
-  const r = await cmds.exec('ip', ['link', 'del', 'dev', name]);
-  if (!r.ok && !isNoSuchDevice(r.stderr)) throw systemError(`cannot delete ${name}: ${r.stderr.trim()}`);
 }
 
 /** /proc/net/dev → counters per interface. */

@@ -62,8 +62,11 @@ export async function writeEtcFiles(i: EtcFilesRequest): Promise<ContainerFile[]
       hosts += `${i.ip}\t${fqdn}${i.hostname}\n`;
     }
     await writeFile(hostnamePath, `${i.hostname}\n`);
-    const resolv = containerResolvConf(hostResolv);
-    await writeFile(resolvPath, i.dns ? resolvConfWith(resolv, i.dns) : resolv);
+    const base = containerResolvConf(hostResolv);
+    const resolv = i.dns ? resolvConfWith(base, i.dns) : base;
+    // Written in place (truncate, write): the file is bind-mounted into a running container
+    // when its networks change, and a new inode would not be seen through the mount.
+    await writeFile(resolvPath, i.resolvers?.length ? resolvConfWith(resolv, { servers: i.resolvers, search: [], options: [] }) : resolv);
   }
   for (const e of i.extraHosts ?? []) {
     const at = e.indexOf(':');

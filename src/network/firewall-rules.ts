@@ -8,8 +8,11 @@ import type { PortMapping } from './ports.js';
  */
 export type Table = 'nat' | 'filter';
 
-/** A network's share of the base chains. */
-export type FirewallNetwork = { bridge: string; subnet: string; icc: boolean; ipMasq: boolean };
+/**
+ * A network's share of the base chains. `internal`: nothing leaves it or enters it from outside
+ * its bridge, and no masquerade; `dns`: its containers may reach the resolver on its gateway.
+ */
+export type FirewallNetwork = { bridge: string; subnet: string; icc: boolean; ipMasq: boolean; internal?: boolean; dns?: boolean };
 
 /** One container's published ports, DNATed to its address. */
 export type ContainerPorts = { chain: string; ip: string; ports: PortMapping[] };
@@ -28,13 +31,20 @@ export function jumps(n: ChainNames): Jump[] {
     { table: 'nat', chain: 'POSTROUTING', rule: `-j ${n.post}`, position: 'append' },
     // At the top: a DROP policy or a DROP rule left by dockerd must not block berth's bridges.
     { table: 'filter', chain: 'FORWARD', rule: `-j ${n.forward}`, position: 'top' },
+    // The resolver of user networks listens on their gateways: a DROP policy must not hide it.
+    { table: 'filter', chain: 'INPUT', rule: `-j ${n.input}`, position: 'top' },
   ];
+}
+
+/** Networks in a fixed order (by bridge), so the rules do not depend on the order networks were set up in. */
+function byBridge(nets: FirewallNetwork[]): FirewallNetwork[] {
+  return [...nets].sort((a, b) => (a.bridge < b.bridge ? -1 : a.bridge > b.bridge ? 1 : 0));
 }
 
 export function postRules(nets: FirewallNetwork[]): string[] {
   const out: string[] = [];
-  for (const net of nets) {
-    if (net.ipMasq) out.push(`-s ${net.subnet} ! -o ${net.bridge} -j MASQUERADE`);
+  for (const net of byBridge(nets)) {
+    if (net.ipMasq && !net.internal) out.push(`-s ${net.subnet} ! -o ${net.bridge} -j MASQUERADE`);
     // The host reaching 127.0.0.1:port: after the DNAT the packet leaves by the bridge with a
     // loopback source (allowed by route_localnet), which the container could not answer.
     out.push(`-s 127.0.0.0/8 -o ${net.bridge} -m conntrack --ctstate DNAT -j MASQUERADE`);
@@ -45,17 +55,45 @@ export function postRules(nets: FirewallNetwork[]): string[] {
   return out;
 }
 
-export function forwardRules(nets: FirewallNetwork[]): string[] {
+/**
+ * Forwarding between bridges and the world. Networks are isolated from each other as in
+ * Docker (its DOCKER-ISOLATION chains): what leaves a bridge for another of this instance's
+ * bridges is dropped in the isolation chain, unless it is DNATed to a published port (Docker
+ * reaches those through its proxy from any network; berth has no proxy, so the DNATed
+ * connection is accepted before the isolation check). An internal network has no way out and
+ * no way in but its own bridge, published ports included.
+ */
+export function forwardRules(nets: FirewallNetwork[], n: Pick<ChainNames, 'isolation'>): string[] {
   const out: string[] = [];
-  for (const net of nets) {
+  const sorted = byBridge(nets);
+  for (const net of sorted.filter((x) => x.internal)) {
+    out.push(`-i ${net.bridge} ! -o ${net.bridge} -j DROP`);
+    out.push(`! -i ${net.bridge} -o ${net.bridge} -j DROP`);
+  }
+  for (const net of sorted) {
     const br = net.bridge;
     out.push(`-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
-    // Published ports, including the hairpin case, whatever `icc` says.
-    out.push(`-o ${br} -m conntrack --ctstate DNAT -j ACCEPT`);
-    out.push(`-i ${br} ! -o ${br} -j ACCEPT`);
+    if (!net.internal) {
+      // Published ports, including the hairpin case, whatever `icc` says.
+      out.push(`-o ${br} -m conntrack --ctstate DNAT -j ACCEPT`);
+      if (sorted.length > 1) out.push(`-i ${br} ! -o ${br} -j ${n.isolation}`);
+      out.push(`-i ${br} ! -o ${br} -j ACCEPT`);
+    }
     out.push(`-i ${br} -o ${br} -j ${net.icc ? 'ACCEPT' : 'DROP'}`);
   }
   return out;
+}
+
+/** The isolation chain: anything leaving a bridge for one of the instance's other bridges. */
+export function isolationRules(nets: FirewallNetwork[]): string[] {
+  return nets.length > 1 ? byBridge(nets).map((net) => `-o ${net.bridge} -j DROP`) : [];
+}
+
+/** DNS to the resolver on a user network's gateway (UDP: aardvark-dns 1.4 serves nothing else). */
+export function inputRules(nets: FirewallNetwork[]): string[] {
+  return byBridge(nets)
+    .filter((x) => x.dns)
+    .map((net) => `-i ${net.bridge} -p udp -m udp --dport 53 -j ACCEPT`);
 }
 
 /**
@@ -76,7 +114,14 @@ export function desiredChains(n: ChainNames, nets: FirewallNetwork[], containers
     [n.post, postRules(nets)],
   ]);
   for (const c of sorted) nat.set(c.chain, dnatRules(c));
-  return { nat, filter: new Map([[n.forward, forwardRules(nets)]]) };
+  return {
+    nat,
+    filter: new Map([
+      [n.forward, forwardRules(nets, n)],
+      [n.isolation, isolationRules(nets)],
+      [n.input, inputRules(nets)],
+    ]),
+  };
 }
 
 export type SavedTable = { chains: Set<string>; rules: Map<string, string[]> };

@@ -15,9 +15,37 @@ export function instanceTag(dataRoot: string): string {
 /** Linux interface names are at most 15 bytes (IFNAMSIZ 16 with the NUL). */
 export const IFNAMSIZ_MAX = 15;
 
-export function hostVethName(containerId: string): string {
+/**
+ * The host end of a container's veth on a network: `vb` + 9 hex of the container id + 4 of
+ * the network id (15 bytes), one per (container, network) so that a container on several
+ * networks has one per interface. Records made before user networks named the one endpoint
+ * `vb` + 11 hex of the container id ({@link legacyHostVethName}); records keep the name they
+ * were made with.
+ */
+export function hostVethName(containerId: string, networkId: string): string {
+  if (!/^[0-9a-f]{11,}$/.test(containerId)) throw invalidParameter(`not a container id: ${containerId}`);
+  if (!/^[0-9a-f]{4,}$/.test(networkId)) throw invalidParameter(`not a network id: ${networkId}`);
+  return `vb${containerId.slice(0, 9)}${networkId.slice(0, 4)}`;
+}
+
+export function legacyHostVethName(containerId: string): string {
   if (!/^[0-9a-f]{11,}$/.test(containerId)) throw invalidParameter(`not a container id: ${containerId}`);
   return `vb${containerId.slice(0, 11)}`;
+}
+
+/** Host veths that may belong to a container (any network, either naming), for cleanups without a record. */
+export function isHostVethOf(link: string, containerId: string): boolean {
+  return link.length <= IFNAMSIZ_MAX && (link === `vb${containerId.slice(0, 11)}` || (link.length === 15 && link.startsWith(`vb${containerId.slice(0, 9)}`)));
+}
+
+/** A user network's bridge when `com.docker.network.bridge.name` does not name one: `br-` + 12 hex of its id, as dockerd's. */
+export function userBridgeName(networkId: string): string {
+  return `br-${networkId.slice(0, 12)}`;
+}
+
+/** The resolver's folder (its config, its record), per instance like the netns folder. */
+export function resolverDir(execRoot: string, tag: string): string {
+  return join(execRoot, 'dns', tag);
 }
 
 /**
@@ -46,11 +74,15 @@ export type ChainNames = {
   prefix: string;
   /** Per-container chain prefix (nat, DNAT rules of its published ports). */
   containerPrefix: string;
+  /** filter: traffic leaving one network for another of this instance's bridges is dropped here. */
+  isolation: string;
+  /** filter: jumped to from the top of INPUT; lets containers reach the resolver on their gateway. */
+  input: string;
 };
 
 export function chainNames(tag: string): ChainNames {
   const prefix = `BERTH-${tag}-`;
-  return { prefix, dnat: `${prefix}DNAT`, post: `${prefix}POST`, forward: `${prefix}FWD`, containerPrefix: `${prefix}C-` };
+  return { prefix, dnat: `${prefix}DNAT`, post: `${prefix}POST`, forward: `${prefix}FWD`, containerPrefix: `${prefix}C-`, isolation: `${prefix}ISO`, input: `${prefix}IN` };
 }
 
 export function containerChain(tag: string, containerId: string): string {

@@ -57,7 +57,8 @@ export function classify(r: ContainerRecord, probe: ProbeResult | undefined, vie
       if (!sameMinor(startedBy.engineVersion, view.engineVersion)) {
         return { kind: 'refuse', reason: `started by berth ${startedBy.engineVersion}, this is ${view.engineVersion}` };
       }
-      const changes = criticalChanges(startedBy.critical, view.critical, r.spec.networkMode === 'bridge');
+      const onBridge = r.spec.networkMode === 'bridge' || r.networks.some((a) => a.network === 'bridge');
+      const changes = criticalChanges(startedBy.critical, view.critical, onBridge);
       if (changes.length > 0) return { kind: 'refuse', reason: changes.join(', ') };
       if (!view.liveRestore) return { kind: 'stop', reason: 'live restore is off' };
       return { kind: 'adopt' };

@@ -45,6 +45,8 @@ export class TestDaemon {
   readonly opts: DaemonOptions;
   /** The default bridge's address, chosen free at construction (10.213.N.1/24). */
   readonly bip: string;
+  /** Where its user networks' subnets come from: a /21 of 10.214.0.0/15 of its own, cut in /24s. */
+  readonly addressPool: string;
   proc: ChildProcess | undefined;
   #exit: Promise<number | null> | undefined;
 
@@ -58,6 +60,7 @@ export class TestDaemon {
     this.cgroupParent = `/berth-test-${this.dir.slice(-6)}`;
     this.logFile = join(this.dir, 'berthd.log');
     this.bip = freeTestSubnet();
+    this.addressPool = freeTestPool();
     // Written once: tests edit it later (SIGHUP, restarts with another configuration).
     writeFileSync(this.configFile, JSON.stringify(opts.config ?? {}));
   }
@@ -94,6 +97,9 @@ export class TestDaemon {
     // 127.0.0.1 inside a container is the container's own loopback, where nothing answers.
     const given = (key: string) => key in (this.opts.config ?? {}) || (this.opts.extraArgs ?? []).some((x) => x === `--${key}` || x.startsWith(`--${key}=`));
     if (!given('bip') && !given('bridge')) a.push('--bip', this.bip);
+    // User networks too: several daemons run at once, each creating networks (berth also skips
+    // subnets routed on the host, which covers another daemon's networks once they exist).
+    if (!given('default-address-pools') && !given('default-address-pool')) a.push('--default-address-pool', `base=${this.addressPool},size=24`);
     if (!given('dns')) a.push('--dns', '127.0.0.1');
     // ip_forward is one setting for the whole host, shared by every daemon running: test
     // daemons leave it alone unless a test asks (hairpin through the gateway needs it).
@@ -389,6 +395,26 @@ function freeTestSubnet(): string {
   const pick = free[Math.floor(Math.random() * free.length)];
   if (pick === undefined) throw new Error('no free 10.213.N.0/24 subnet for a test daemon');
   return `10.213.${pick}.1/24`;
+}
+
+/** A 10.214-215.N.0/21 that no route of the host overlaps: 64 choices, 8 networks each. */
+function freeTestPool(): string {
+  const routes: { base: number; mask: number }[] = [];
+  for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const le = (h: string) => {
+      const n = Number.parseInt(h, 16);
+      return (((n & 0xff) << 24) | (((n >>> 8) & 0xff) << 16) | (((n >>> 16) & 0xff) << 8) | ((n >>> 24) & 0xff)) >>> 0;
+    };
+    const mask = le(f[7] as string);
+    if (mask !== 0) routes.push({ base: (le(f[1] as string) & mask) >>> 0, mask });
+  }
+  const blocks = Array.from({ length: 64 }, (_, i) => (((10 << 24) | (214 << 16)) + i * 2048) >>> 0);
+  const free = blocks.filter((b) => !routes.some((r) => ((b & r.mask) >>> 0) === r.base || ((r.base & 0xfffff800) >>> 0) === b));
+  const pick = free[Math.floor(Math.random() * free.length)];
+  if (pick === undefined) throw new Error('no free 10.214.0.0/15 block for a test daemon');
+  return `${[pick >>> 24, (pick >>> 16) & 255, (pick >>> 8) & 255, pick & 255].join('.')}/21`;
 }
 
 export function sleep(ms: number): Promise<void> {

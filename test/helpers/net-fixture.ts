@@ -63,7 +63,7 @@ export function linkMac(name: string): string {
 /** What a test's network objects left behind: must be empty after teardown. */
 export function leftovers(o: { bridge: string; vethPrefixes: string[]; chainPrefix: string; execRoot: string }): string[] {
   const found: string[] = [];
-  for (const l of linkNames()) if (l === o.bridge || o.vethPrefixes.some((p) => l === p)) found.push(`link ${l}`);
+  for (const l of linkNames()) if (l === o.bridge || o.vethPrefixes.some((p) => l.startsWith(p))) found.push(`link ${l}`);
   for (const line of iptablesSave().split('\n')) if (line.includes(o.chainPrefix)) found.push(`rule ${line}`);
   for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) if (line.includes(o.execRoot)) found.push(`mount ${line}`);
   return found;

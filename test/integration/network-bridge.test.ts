@@ -98,7 +98,7 @@ test('a container namespace on the bridge reaches its gateway', async () => {
   const { endpoint, reservation } = await driver.connect(id, { network: 'bridge', ports: [] });
   reservation.close();
   assert.equal(endpoint.ifName, 'eth0');
-  assert.match(endpoint.hostVeth, /^vb[0-9a-f]{11}$/);
+  assert.equal(endpoint.hostVeth, `vb${id.slice(0, 9)}${net.id.slice(0, 4)}`, 'one name per container and network, 15 bytes');
   assert.equal(endpoint.mac, `02:42:${endpoint.ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`);
   const ping = spawnSync('nsenter', [`--net=${endpoint.netnsPath}`, 'busybox', 'ping', '-c', '1', '-W', '5', net.gateway], { encoding: 'utf8', timeout: 15_000 });
   assert.equal(ping.status, 0, ping.stdout + ping.stderr);
@@ -368,6 +368,40 @@ test('after a bip change a restart leaves the old endpoints alone and reports th
   await driver.ensureNetwork(net);
 });
 
+test('a container on two networks: one namespace, eth0 and eth1, the default route via the first; disconnecting the first hands it to the second; stop removes both', async () => {
+  const s = freeSubnet();
+  const side: NetworkConfig = { name: 'side', id: newId(), bridge: uniqueBridge(), external: false, subnet: s.subnet, gateway: s.gateway, mtu: 1500, icc: true, ipMasq: true };
+  await driver.ensureNetwork(net);
+  await driver.ensureNetwork(side);
+  const id = newContainer();
+  const a = await driver.connect(id, { network: 'bridge', ports: [] });
+  const b = await driver.connect(id, { network: 'side', ports: [] });
+  a.reservation.close();
+  b.reservation.close();
+  assert.equal(a.endpoint.netnsPath, b.endpoint.netnsPath, 'one namespace');
+  assert.deepEqual([a.endpoint.ifName, b.endpoint.ifName], ['eth0', 'eth1']);
+  assert.notEqual(a.endpoint.hostVeth, b.endpoint.hostVeth);
+  assert.deepEqual([a.endpoint.gatewayRoute, b.endpoint.gatewayRoute], [true, false]);
+  const routes = () => spawnSync('nsenter', [`--net=${a.endpoint.netnsPath}`, 'ip', 'route'], { encoding: 'utf8' }).stdout;
+  assert.match(routes(), new RegExp(`default via ${net.gateway.replaceAll('.', '\\.')} dev eth0`));
+  assert.match(routes(), new RegExp(`${s.subnet.replace('/24', '').replaceAll('.', '\\.')}/24 dev eth1`));
+  const ping = spawnSync('nsenter', [`--net=${b.endpoint.netnsPath}`, 'busybox', 'ping', '-c', '1', '-W', '5', side.gateway], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(ping.status, 0, ping.stdout + ping.stderr);
+
+  await driver.disconnect(id, { network: 'bridge', keepStaticAddress: false });
+  assert.ok(!linkNames().includes(a.endpoint.hostVeth));
+  assert.ok(existsSync(b.endpoint.netnsPath), 'the namespace stays with the other network');
+  assert.match(routes(), new RegExp(`default via ${side.gateway.replaceAll('.', '\\.')} dev eth1`), 'the other network takes the default route');
+  assert.deepEqual(driver.endpointsOf(id).map((e) => [e.network, e.gatewayRoute]), [['side', true]]);
+
+  await driver.disconnect(id, { keepStaticAddress: false });
+  assert.ok(!linkNames().includes(b.endpoint.hostVeth));
+  assert.ok(!existsSync(b.endpoint.netnsPath));
+  assert.deepEqual(driver.endpointsOf(id), []);
+  await driver.removeNetwork('side');
+  assert.ok(!linkNames().includes(side.bridge));
+});
+
 test('removing everything leaves no link, namespace, rule, chain or mount', async () => {
   const id = newContainer();
   const port = await freePort();
@@ -377,10 +411,11 @@ test('removing everything leaves no link, namespace, rule, chain or mount', asyn
   const report = await driver.removeAll();
   assert.deepEqual(report.bridges, [net.bridge]);
   assert.deepEqual(
-    leftovers({ bridge: net.bridge, vethPrefixes: ids.map((i) => `vb${i.slice(0, 11)}`), chainPrefix: driver.firewall.names.prefix, execRoot }),
+    leftovers({ bridge: net.bridge, vethPrefixes: ids.map((i) => `vb${i.slice(0, 9)}`), chainPrefix: driver.firewall.names.prefix, execRoot }),
     [],
   );
   assert.deepEqual(readdirSync(netnsDir(execRoot, instanceTag(dataRoot))), []);
   const again = await driver.removeAll();
   assert.equal(again.rules, '', 'a second cleanup finds nothing');
 });
+

@@ -52,7 +52,8 @@ test('a daemon killed -9 in the middle of connecting containers leaves nothing a
       // Nothing runs: every endpoint, rule and address must go.
       const report = await next.restore({ running: new Map(), existing: new Set() });
       assert.ok(report.cleaned.length + report.leftovers.netns.length >= n);
-      const veths = [...seen].map((id) => `vb${id.slice(0, 11)}`);
+      // A container's veths start with vb + 9 hex of its id (then 4 of the network's).
+      const veths = [...seen].map((id) => `vb${id.slice(0, 9)}`);
       assert.deepEqual(leftovers({ bridge: '-', vethPrefixes: veths, chainPrefix: next.firewall.names.containerPrefix, execRoot: join(dir, 'exec') }), []);
       assert.deepEqual(next.endpoints(), []);
       const ipam = JSON.parse(readFileSync(join(dir, 'data', 'network', 'networks', 'bridge', 'ipam.json'), 'utf8')) as { allocations: object };

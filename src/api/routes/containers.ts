@@ -293,12 +293,12 @@ async function replayLogs(b: Backend, r: ContainerRecord, want: { stdout: boolea
 }
 
 function networkIds(b: Backend): Map<string, string> {
-  return new Map(b.networks.networks().map((n) => [n.name, n.id]));
+  return new Map(b.networks.list().map((n) => [n.name, n.id]));
 }
 
-/** The container's endpoint and its network's id, for inspect and ps. */
+/** The container's endpoints and the networks' ids, for inspect and ps. */
 export function containerNet(b: Backend, r: ContainerRecord, ids: Map<string, string>): ContainerNet {
-  return { endpoint: b.networks.endpoint(r.id), networkId: ids.get(r.spec.networkMode) ?? '' };
+  return { endpoints: b.networks.endpointsOf(r.id), networkIds: ids };
 }
 
 /** How ps and inspect show the image: as the user named it. */
@@ -332,7 +332,7 @@ async function statsHandler(b: Backend, { req, res, params, query }: Ctx): Promi
     const s = await b.containers.stats(r.id).catch(() => undefined);
     const st = b.containers.get(r.id).state;
     const pid = st.status === 'running' || st.status === 'paused' ? st.handle.container.pid : undefined;
-    const net = s && b.networks.endpoint(r.id) ? await b.networks.stats(r.id, pid).catch(() => undefined) : undefined;
+    const net = s && b.networks.endpointsOf(r.id).length > 0 ? await b.networks.stats(r.id, pid).catch(() => undefined) : undefined;
     return { at, s, net };
   };
   let prev = stream || boolParam(query, 'one-shot') ? undefined : await sample();

@@ -1,4 +1,4 @@
-import { wirePorts, type ContainerRecord, type EndpointInfo } from '../backend.js';
+import { wirePorts, type ContainerRecord, type EndpointInfo, type NetworkAttachment } from '../backend.js';
 import { containerStatusText } from '../../lib/human-duration.js';
 import { mountPointJson } from './mount-json.js';
 
@@ -18,11 +18,13 @@ function command(r: ContainerRecord): { path: string; args: string[] } {
   return { path: all[0] ?? '', args: all.slice(1) };
 }
 
-/** `GET /containers/{id}/json`. */
-/** The container's network as the API shows it: its endpoint (if it has one) and its network's id. */
-export type ContainerNet = { endpoint?: EndpointInfo | undefined; networkId: string };
+/** The container's network as the API shows it: its endpoints (running) and the ids of the networks by name. */
+export type ContainerNet = { endpoints: EndpointInfo[]; networkIds: ReadonlyMap<string, string> };
 
-export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: string, net: ContainerNet = { networkId: '' }): Record<string, unknown> {
+const NO_NET: ContainerNet = { endpoints: [], networkIds: new Map() };
+
+/** `GET /containers/{id}/json`. */
+export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: string, net: ContainerNet = NO_NET): Record<string, unknown> {
   const { path, args } = command(r);
   const running = r.state.status === 'running' || r.state.status === 'paused';
   const config = {
@@ -83,7 +85,7 @@ export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: 
     GraphDriver: { Name: r.storage.driver, Data: null },
     Mounts: r.spec.mounts.map(mountPointJson),
     Config: config,
-    NetworkSettings: networkSettings(r, net.endpoint, net.networkId),
+    NetworkSettings: networkSettings(r, net),
   };
 }
 
@@ -121,60 +123,68 @@ function hostConfigJson(r: ContainerRecord): Record<string, unknown> {
   };
 }
 
-/** NetworkSettings as API 1.47 has it; a container off the bridge or stopped has empty values. */
-function networkSettings(r: ContainerRecord, e: EndpointInfo | undefined, networkId: string): Record<string, unknown> {
+/**
+ * NetworkSettings as API 1.47 has it: one entry in Networks per network the container is
+ * attached to, with its endpoint while it runs (empty values when stopped, as dockerd). The
+ * top-level address fields are the default bridge's only, as in Docker (empty for a
+ * container on user networks only).
+ */
+function networkSettings(r: ContainerRecord, net: ContainerNet): Record<string, unknown> {
   const running = r.state.status === 'running' || r.state.status === 'paused';
-  const ep = running ? e : undefined;
-  const top = {
-    IPAddress: ep?.ip ?? '',
-    IPPrefixLen: ep?.prefixLen ?? 0,
-    Gateway: ep?.gateway ?? '',
-    MacAddress: ep?.mac ?? '',
+  const eps = running ? net.endpoints : [];
+  const onBridge = eps.find((e) => e.network === 'bridge');
+  const withPorts = eps.find((e) => e.ports.length > 0);
+  const first = eps[0];
+  const mode = r.spec.networkMode;
+  const entry = (name: string, att: NetworkAttachment | undefined): Record<string, unknown> => {
+    const ep = eps.find((e) => e.network === name);
+    return {
+      IPAMConfig: att?.ipv4Address ? { IPv4Address: att.ipv4Address } : null,
+      Links: null,
+      Aliases: att && att.aliases.length > 0 ? att.aliases : null,
+      MacAddress: ep?.mac ?? '',
+      DriverOpts: null,
+      NetworkID: ep?.networkId ?? net.networkIds.get(name) ?? att?.networkId ?? '',
+      EndpointID: ep?.endpointId ?? '',
+      Gateway: ep?.gateway ?? '',
+      IPAddress: ep?.ip ?? '',
+      IPPrefixLen: ep?.prefixLen ?? 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      DNSNames: ep && ep.dnsNames.length > 0 ? ep.dnsNames : null,
+    };
   };
-  const mode = r.spec.networkMode.startsWith('container:') ? null : r.spec.networkMode;
+  let networks: Record<string, unknown>;
+  if (mode.startsWith('container:')) networks = {};
+  else if (mode === 'host' || mode === 'none') networks = { [mode]: entry(mode, undefined) };
+  else networks = Object.fromEntries(r.networks.map((a) => [a.network, entry(a.network, a)]));
   return {
     Bridge: '',
-    SandboxID: ep ? ep.endpointId : '',
-    SandboxKey: ep?.netnsPath ?? '',
-    Ports: running ? wirePorts(ep?.ports ?? [], r.spec.endpoint?.exposed ?? []) : {},
+    SandboxID: first ? first.endpointId : '',
+    SandboxKey: first?.netnsPath ?? '',
+    Ports: running ? wirePorts(withPorts?.ports ?? [], r.spec.endpoint?.exposed ?? []) : {},
     HairpinMode: false,
     LinkLocalIPv6Address: '',
     LinkLocalIPv6PrefixLen: 0,
     SecondaryIPAddresses: null,
     SecondaryIPv6Addresses: null,
-    EndpointID: ep?.endpointId ?? '',
+    EndpointID: onBridge?.endpointId ?? '',
     GlobalIPv6Address: '',
     GlobalIPv6PrefixLen: 0,
     IPv6Gateway: '',
-    ...top,
-    Networks:
-      mode === null
-        ? {}
-        : {
-            [mode]: {
-              IPAMConfig: null,
-              Links: null,
-              Aliases: null,
-              MacAddress: top.MacAddress,
-              DriverOpts: null,
-              NetworkID: mode === 'bridge' ? (ep?.networkId ?? networkId) : networkId,
-              EndpointID: ep?.endpointId ?? '',
-              Gateway: top.Gateway,
-              IPAddress: top.IPAddress,
-              IPPrefixLen: top.IPPrefixLen,
-              IPv6Gateway: '',
-              GlobalIPv6Address: '',
-              GlobalIPv6PrefixLen: 0,
-              DNSNames: null,
-            },
-          },
+    IPAddress: onBridge?.ip ?? '',
+    IPPrefixLen: onBridge?.prefixLen ?? 0,
+    Gateway: onBridge?.gateway ?? '',
+    MacAddress: onBridge?.mac ?? '',
+    Networks: networks,
   };
 }
 
 /** The PORTS column of `docker ps`: published ports, then exposed ones without a host port. */
-function summaryPorts(r: ContainerRecord, e: EndpointInfo | undefined): Record<string, unknown>[] {
+function summaryPorts(r: ContainerRecord, eps: EndpointInfo[]): Record<string, unknown>[] {
   const running = r.state.status === 'running' || r.state.status === 'paused';
-  const published = running ? (e?.ports ?? []) : [];
+  const published = running ? eps.flatMap((e) => e.ports) : [];
   const out: Record<string, unknown>[] = published.map((m) => ({
     IP: m.hostIp === '' ? '0.0.0.0' : m.hostIp,
     PrivatePort: m.containerPort,
@@ -195,7 +205,7 @@ function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unkn
 }
 
 /** One entry of `GET /containers/json`. */
-export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number, notAdopted?: string, net: ContainerNet = { networkId: '' }): Record<string, unknown> {
+export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number, notAdopted?: string, net: ContainerNet = NO_NET): Record<string, unknown> {
   const all = [...r.spec.entrypoint, ...r.spec.cmd];
   return {
     Id: r.id,
@@ -205,12 +215,12 @@ export function summaryJson(r: ContainerRecord, imageName: string, nowMs: number
     // dockerd quotes arguments that contain a space, and nothing else.
     Command: [all[0] ?? '', ...all.slice(1).map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' '),
     Created: Math.floor(Date.parse(r.created) / 1000),
-    Ports: summaryPorts(r, net.endpoint),
+    Ports: summaryPorts(r, net.endpoints),
     Labels: r.spec.labels,
     State: dockerStatus(r),
     Status: statusText(r, nowMs, notAdopted),
     HostConfig: { NetworkMode: r.spec.networkMode },
-    NetworkSettings: { Networks: networkSettings(r, net.endpoint, net.networkId)['Networks'] as Record<string, unknown> },
+    NetworkSettings: { Networks: networkSettings(r, net)['Networks'] as Record<string, unknown> },
     Mounts: r.spec.mounts.map(mountPointJson),
   };
 }

@@ -1,42 +1,11 @@
-import { portRequests, type CreateOptions, type EndpointRequest, type MountSpec, type RestartPolicy, type Ulimit } from '../backend.js';
+import { portRequests, type CreateOptions, type EndpointRequest, type EndpointSettings, type MountSpec, type RestartPolicy, type Ulimit } from '../backend.js';
 import { parseRequestMounts } from './mounts.js';
 import { parseHostTuning } from './host-tuning.js';
 import { invalidParameter } from '../../lib/errors.js';
 import { isIP } from 'node:net';
 import { validateLogOpts } from '../../config/validate.js';
 
-type Json = Record<string, unknown>;
-
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function field<T>(obj: Json, key: string, where: string, check: (v: unknown) => v is T, type: string): T | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (!check(v)) throw invalidParameter(`json: cannot unmarshal ${jsType(v)} into Go struct field ${where}.${key} of type ${type}`);
-  return v;
-}
-
-function jsType(v: unknown): string {
-  if (Array.isArray(v)) return 'array';
-  if (v === null) return 'null';
-  return typeof v === 'object' ? 'object' : typeof v;
-}
-
-const isStr = (v: unknown): v is string => typeof v === 'string';
-const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v);
-const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
-const isStrMap = (v: unknown): v is Record<string, string> => isObj(v) && Object.values(v).every(isStr);
-
-/** Docker's strslice: a JSON string or a list of strings. */
-function strSlice(obj: Json, key: string, where: string): string[] | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return [v];
-  if (isStrArr(v)) return v;
-  throw invalidParameter(`json: cannot unmarshal ${jsType(v)} into Go struct field ${where}.${key} of type strslice.StrSlice`);
-}
+import { field, isBool, isInt, isObj, isStr, isStrArr, isStrMap, jsType, strSlice, type Json } from './json-fields.js';
 
 const MIN_MEMORY = 6 * 1024 * 1024;
 
@@ -100,6 +69,7 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     autoRemove,
     networkMode,
     ...(endpoint ? { endpoint } : {}),
+    ...optional('endpointsConfig', endpointsConfig(body)),
     restartPolicy: restart,
     memory,
     memorySwap,
@@ -162,6 +132,32 @@ function parseEndpoint(body: Json, config: Json, hostConfig: Json, networkMode: 
   const mac = macEntry ?? macConfig;
   if (ports.length === 0 && exposed.length === 0 && ip === undefined && mac === undefined) return undefined;
   return { ports, exposed, ...(ip ? { ipv4Address: ip } : {}), ...(mac ? { macAddress: mac } : {}) };
+}
+
+/**
+ * NetworkingConfig.EndpointsConfig: per network, its aliases (`--network-alias`, compose's
+ * service name), --ip and --mac-address. Several networks at create since API 1.44.
+ */
+function endpointsConfig(body: Json): Record<string, EndpointSettings> | undefined {
+  const networking = body['NetworkingConfig'];
+  if (networking === undefined || networking === null) return undefined;
+  if (!isObj(networking)) throw invalidParameter(`json: cannot unmarshal ${jsType(networking)} into Go value of type network.NetworkingConfig`);
+  const all = field(networking, 'EndpointsConfig', 'NetworkingConfig', isObj, 'map[string]*network.EndpointSettings');
+  if (!all) return undefined;
+  const out: Record<string, EndpointSettings> = {};
+  for (const [name, e] of Object.entries(all)) {
+    if (e === null || e === undefined) {
+      out[name] = { aliases: [] };
+      continue;
+    }
+    if (!isObj(e)) throw invalidParameter(`json: cannot unmarshal ${jsType(e)} into Go value of type network.EndpointSettings`);
+    const aliases = field(e, 'Aliases', 'EndpointSettings', isStrArr, '[]string') ?? [];
+    const ipam = field(e, 'IPAMConfig', 'EndpointSettings', isObj, 'network.EndpointIPAMConfig') ?? {};
+    const ip = field(ipam, 'IPv4Address', 'EndpointIPAMConfig', isStr, 'string');
+    const mac = field(e, 'MacAddress', 'EndpointSettings', isStr, 'string');
+    out[name] = { aliases: aliases.filter((a) => a !== ''), ...(ip ? { ipv4Address: ip } : {}), ...(mac ? { macAddress: mac } : {}) };
+  }
+  return out;
 }
 
 function parseRestartPolicy(v: unknown): RestartPolicy {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ContainerRecord, CriticalOptions } from '../container.js';
-import type { ImagePort, LogRotation, OciRuntime, SpecBuilder, StartStep, StateStore, StorageDriver, VolumePort } from '../ports.js';
+import type { ImagePort, LogRotation, NetworkAttach, OciRuntime, SpecBuilder, StartStep, StateStore, StorageDriver, VolumePort } from '../ports.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../lib/logger.js';
 import { KeyedMutex } from '../../lib/mutex.js';
@@ -22,6 +22,8 @@ export type ContainerServiceDeps = {
   critical: () => CriticalOptions;
   /** Whether the daemon has its default bridge network (`bridge` is not `none`). */
   bridgeEnabled: () => boolean;
+  /** Networks changing under running containers (connect, disconnect, rename); absent in tests without networking. */
+  network?: NetworkAttach;
   /** The daemon's runtimes: its default and every name a container may ask for. */
   runtimes: () => { defaultName: string; names: string[] };
   /** The daemon's default log driver and options, merged into each new container. */

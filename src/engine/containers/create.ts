@@ -6,7 +6,7 @@ import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js
 import { invalidParameter } from '../../lib/errors.js';
 import { Rollback } from '../../lib/rollback.js';
 import type { ContainerContext } from './context.js';
-import { resolveNetworkMode } from '../networks/network-mode.js';
+import { initialAttachments, resolveNetworkMode } from '../networks/network-mode.js';
 
 /**
  * `docker create`: the container's spec from the request and its image, its name, its
@@ -24,11 +24,17 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
   const image = d.images.resolve(o.image);
   const id = newId() as ContainerId;
   const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => x.reg.nameTaken(n));
-  const { mode, warnings } = resolveNetworkMode(
-    o.networkMode,
-    { endpoint: o.endpoint, hostnameGiven: !!o.hostname, dnsGiven: !!o.dns, extraHostsGiven: (o.extraHosts?.length ?? 0) > 0 },
-    { bridgeEnabled: d.bridgeEnabled(), containerId: (ref) => x.reg.find(ref).record.id },
-  );
+  const modeReq = {
+    endpoint: o.endpoint,
+    endpointsConfig: o.endpointsConfig,
+    hostnameGiven: !!o.hostname,
+    dnsGiven: !!o.dns,
+    extraHostsGiven: (o.extraHosts?.length ?? 0) > 0,
+  };
+  const lookup = d.network ? (ref: string) => d.network?.describe(ref) : undefined;
+  const modeCtx = { bridgeEnabled: d.bridgeEnabled(), containerId: (ref: string) => x.reg.find(ref).record.id, ...(lookup ? { network: lookup } : {}) };
+  const { mode, warnings } = resolveNetworkMode(o.networkMode, modeReq, modeCtx);
+  const networks = initialAttachments(mode, o.networkMode, modeReq, modeCtx);
   const spec = deriveSpec(o, image.runtimeConfig, shortId(id), mode);
   spec.runtime = runtime;
   const defaults = d.logDefaults();
@@ -69,6 +75,7 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
       manuallyStopped: false,
       storage: { driver: d.storage.name, layerId: top },
       logPath: join(x.dirOf(id), 'container.log'),
+      networks,
     };
     rb.push('remove record', () => d.store.remove(id));
     await d.store.write(id, record);

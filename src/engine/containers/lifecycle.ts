@@ -331,6 +331,10 @@ export class Lifecycle {
       throw err;
     }
     x.reg.releaseName(old, c.record.id);
+    // Its name resolves on its user networks: the resolver's entries follow (best effort: the rename is done).
+    if (isRunningLike(c.record.state)) {
+      await x.d.network?.renamed(c.record).catch((err: unknown) => x.d.log.warn({ containerId: c.record.id, err: messageOf(err) }, 'cannot update the container names in the resolver'));
+    }
     x.emit('rename', c.record, { oldName: `/${old}` });
   }
 

@@ -1,4 +1,5 @@
-import type { EndpointRequest, NetworkMode } from '../container.js';
+import type { EndpointRequest, NetworkAttachment, NetworkMode } from '../container.js';
+import type { EndpointSettings } from '../create-options.js';
 import { invalidParameter, notFound } from '../../lib/errors.js';
 
 export type ModeContext = {
@@ -6,6 +7,8 @@ export type ModeContext = {
   bridgeEnabled: boolean;
   /** Docker's lookup of another container (id, name or unique id prefix); throws if missing. */
   containerId: (ref: string) => string;
+  /** A network by name, id or id prefix, if it exists now. */
+  network?: (ref: string) => { name: string; id: string; user: boolean; subnetGiven: boolean } | undefined;
 };
 
 /** What of the create request depends on the network mode. */
@@ -14,6 +17,8 @@ export type ModeRequest = {
   hostnameGiven: boolean;
   dnsGiven: boolean;
   extraHostsGiven: boolean;
+  /** NetworkingConfig.EndpointsConfig, by the network names the client used. */
+  endpointsConfig?: Record<string, EndpointSettings> | undefined;
 };
 
 /**
@@ -25,7 +30,8 @@ export type ModeRequest = {
 export function resolveNetworkMode(requested: string, req: ModeRequest, ctx: ModeContext): { mode: NetworkMode; warnings: string[] } {
   const warnings: string[] = [];
   const ports = req.endpoint?.ports ?? [];
-  if (req.endpoint?.ipv4Address) throw invalidParameter('user specified IP address is supported on user defined networks only');
+  const builtin = requested === '' || requested === 'default' || requested === 'bridge' || requested === 'host' || requested === 'none' || requested.startsWith('container:');
+  if (req.endpoint?.ipv4Address && builtin) throw invalidParameter('user specified IP address is supported on user defined networks only');
   if (requested === '' || requested === 'default') return { mode: ctx.bridgeEnabled ? 'bridge' : 'none', warnings };
   if (requested === 'bridge') {
     if (!ctx.bridgeEnabled) throw notFound('network bridge not found');
@@ -47,6 +53,52 @@ export function resolveNetworkMode(requested: string, req: ModeRequest, ctx: Mod
     return { mode: `container:${ctx.containerId(ref)}`, warnings };
   }
   // A network that does not exist (yet) fails the start, not the create, as in dockerd: the
-  // CLI takes a 404 from create for a missing image and would try to pull it.
-  return { mode: requested as NetworkMode, warnings };
+  // CLI takes a 404 from create for a missing image and would try to pull it. One that exists
+  // is kept by name, also when asked for by id.
+  const net = ctx.network?.(requested);
+  if (net?.user && req.endpoint?.ipv4Address && !net.subnetGiven) {
+    throw invalidParameter('user specified IP address is supported only when connecting to networks with user configured subnets');
+  }
+  return { mode: (net?.name ?? requested) as NetworkMode, warnings };
+}
+
+/**
+ * The networks a new container is attached to: its network mode's first (with the --ip and
+ * --mac-address of the request), then the other networks NetworkingConfig names, each with its
+ * aliases. Aliases are refused on the default bridge, as in Docker.
+ */
+export function initialAttachments(
+  mode: NetworkMode,
+  requested: string,
+  req: Pick<ModeRequest, 'endpoint' | 'endpointsConfig'>,
+  ctx: Pick<ModeContext, 'network'>,
+): NetworkAttachment[] {
+  if (mode === 'none' || mode === 'host' || mode.startsWith('container:')) return [];
+  const given = req.endpointsConfig ?? {};
+  const keys = Object.keys(given);
+  const primaryKey = [requested, mode, 'default'].find((k) => k in given) ?? (keys.length === 1 ? keys[0] : undefined);
+  const settings = (name: string, s: EndpointSettings | undefined, primary: boolean): NetworkAttachment => {
+    const net = ctx.network?.(name);
+    const aliases = [...new Set(s?.aliases ?? [])];
+    if (aliases.length > 0 && (name === 'bridge' || (net !== undefined && !net.user))) {
+      throw invalidParameter('network-scoped alias is supported only for containers in user defined networks');
+    }
+    const ip = primary ? (req.endpoint?.ipv4Address ?? s?.ipv4Address) : s?.ipv4Address;
+    const mac = primary ? (req.endpoint?.macAddress ?? s?.macAddress) : s?.macAddress;
+    return {
+      network: net?.name ?? name,
+      ...(net ? { networkId: net.id } : {}),
+      aliases,
+      ...(ip ? { ipv4Address: ip } : {}),
+      ...(mac ? { macAddress: mac } : {}),
+    };
+  };
+  const out = [settings(mode, primaryKey === undefined ? undefined : given[primaryKey], true)];
+  for (const k of keys) {
+    if (k === primaryKey) continue;
+    const att = settings(k, given[k], false);
+    if (att.network === 'host' || att.network === 'none') throw invalidParameter(`container cannot be connected to network ${att.network} and to another network`);
+    if (!out.some((a) => a.network === att.network)) out.push(att);
+  }
+  return out;
 }
