@@ -13,6 +13,7 @@ import type { Logger } from '../lib/logger.js';
  */
 export type { ContainerRecord, HostTuning, MountSpec, RestartPolicy, Ulimit } from '../engine/container.js';
 export type { CreateOptions } from '../engine/create-options.js';
+export type { ResourceUpdate } from '../engine/resource-update.js';
 export type { WaitCondition } from '../engine/container-service.js';
 export type { AttachSession, RawStats } from '../engine/ports.js';
 export type { EngineEvent } from '../engine/events.js';
@@ -51,6 +52,7 @@ export type ContainerBackend = Pick<
   | 'layerSize'
   | 'export'
   | 'changes'
+  | 'update'
 >;
 
 export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage'>;

@@ -60,11 +60,17 @@ export const configMessages = {
   maxFileBelowOne: () => 'max-file cannot be less than 1',
   logModeNotSupported: (v: string) => `logger: logging mode not supported: ${v}`,
   maxBufferNeedsNonBlocking: () => `logger: max-buffer-size option is only supported with 'mode=non-blocking'`,
+  unknownLocalLogOpt: (key: string) => `unknown log opt '${key}' for log driver local`,
+  localInvalidValue: (key: string, v: string, why: string) => `invalid value for ${key}: ${v}: ${why}`,
+  localMaxFileNegative: () => 'max file count cannot be less than 0',
+  localCompressOneFile: () => 'compression cannot be enabled when max file count is 1',
+  unregisteredLogDriver: (v: string) => `logger: no log driver named '${v}' is registered`,
 
   // berth's own: dockerd has no exact sentence for these
   onlyUnixSockets: (h: string) => `only unix sockets are supported: ${h}`,
   invalidStorageDriver: (v: string, valid: readonly string[]) =>
     `invalid storage driver: ${v} (supported: ${valid.join(', ')})`,
+  refusedLogDriver: (v: string) => `the ${v} log driver is not supported by berth: use json-file, local or none`,
   invalidLogDriver: (v: string, valid: readonly string[]) => `invalid log driver: ${v} (supported: ${valid.join(', ')})`,
   runtimeWithoutPath: (name: string) => `runtime '${name}' has no path`,
   invalidShutdownTimeout: (v: number) => `invalid shutdown-timeout: ${v} (must be 0 or more seconds)`,

@@ -40,6 +40,7 @@ import { statSync } from 'node:fs';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { tarDirectory } from '../storage/tar-export.js';
 import { OciSpecBuilder } from '../runtime/container-spec.js';
+import { hostResources } from '../runtime/cgroups.js';
 import { NetworkFilesStep } from '../network/network-files-step.js';
 import type { ImageRuntimeConfig } from '../engine/create-options.js';
 
@@ -131,6 +132,7 @@ export class Daemon {
       logDefaults: () => ({ driver: this.#config.logDriver, opts: this.#config.logOpts }),
       runtimes: () => ({ defaultName: this.#config.defaultRuntime, names: Object.keys(this.#config.runtimes) }),
       rotator: this.#rotator,
+      host: hostResources,
       tarDirectory,
       volumes: this.volumes,
       steps: [

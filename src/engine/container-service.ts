@@ -11,6 +11,8 @@ import { Unadopted } from './containers/unadopted.js';
 import { Housekeeping } from './containers/housekeeping.js';
 import { waitFor, type WaitCondition, type WaitResult } from './containers/wait.js';
 import { attachTo, type AttachRequest } from './containers/attach.js';
+import { updateContainer } from './containers/update.js';
+import type { ResourceUpdate } from './resource-update.js';
 
 export type { ContainerServiceDeps } from './containers/context.js';
 export type { WaitCondition, WaitResult } from './containers/wait.js';
@@ -168,6 +170,11 @@ export class ContainerService {
 
   resize(ref: string, height: number, width: number): Promise<void> {
     return this.#life.resize(ref, height, width);
+  }
+
+  /** `docker update`: new limits and restart policy, kept in the record and applied to a running container. */
+  update(ref: string, u: ResourceUpdate): Promise<{ warnings: string[] }> {
+    return updateContainer(this.#x, ref, u);
   }
 
   wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<WaitResult> {

@@ -1,6 +1,7 @@
 import type { ProcessIdentity } from '../lib/proc.js';
 import type { ContainerRecord, MountSpec } from './container.js';
 import type { ImageRuntimeConfig } from './create-options.js';
+import type { ResourceLimits } from './resource-update.js';
 
 /*
  * The engine's ports: what it needs from the world, as interfaces the adapters (runtime/,
@@ -11,6 +12,7 @@ export type { ContainerRecord, ContainerSpec, HostTuning, MountSpec } from './co
 export type { VolumePort, RootfsAccess } from './volume-port.js';
 export type { EventBus } from './events.js';
 export type { ImageRuntimeConfig } from './create-options.js';
+export type { HostResources, ResourceLimits } from './resource-update.js';
 
 /** One entry of `docker diff`: Docker's kinds, 0 changed, 1 added, 2 deleted. */
 export type Change = { path: string; kind: 0 | 1 | 2 };
@@ -126,6 +128,8 @@ export interface OciRuntime {
   exec(handle: RuntimeHandle, req: ExecRequest): Promise<ExecProcess>;
   /** Make the monitor reopen the container's log file (after a rotation). */
   reopenLog(handle: RuntimeHandle): Promise<void>;
+  /** Apply new cgroup limits to the running container (`docker update`). */
+  update(handle: RuntimeHandle, limits: ResourceLimits): Promise<void>;
   pause(handle: RuntimeHandle): Promise<void>;
   resume(handle: RuntimeHandle): Promise<void>;
   /** Remove the runtime's state and the runtime files; idempotent. */

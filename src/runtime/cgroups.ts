@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
-import type { RawStats } from '../engine/ports.js';
+import { existsSync, readFileSync } from 'node:fs';
+import type { HostResources, RawStats, ResourceLimits } from '../engine/ports.js';
 
 /** controller → cgroup path of a process (cgroup v1 hierarchy, as on these machines). */
 export async function cgroupPaths(pid: number): Promise<Map<string, string>> {
@@ -71,4 +72,47 @@ export async function readStats(pid: number): Promise<RawStats> {
     pids: num(await read('pids', p.get('pids'), 'pids.current')),
     pidsLimit: pidsMax === undefined || pidsMax === 'max' ? 0 : Number(pidsMax),
   };
+}
+
+const CPU_PERIOD = 100_000;
+
+/**
+ * What `runc update -r` takes for the limits of a container. Everything is sent, so the
+ * cgroup ends up as a start with these limits would set it; 0 leaves a value alone (runc's
+ * rule), so "unlimited" is -1.
+ */
+export function runcResources(l: ResourceLimits): Record<string, unknown> {
+  const cpu: Record<string, unknown> = { shares: l.cpuShares, quota: l.cpuQuota, period: l.cpuPeriod, cpus: l.cpusetCpus, mems: l.cpusetMems };
+  if (l.nanoCpus > 0) {
+    cpu['period'] = CPU_PERIOD;
+    cpu['quota'] = Math.round((l.nanoCpus * CPU_PERIOD) / 1e9);
+  }
+  return {
+    memory: { limit: l.memory, reservation: l.memoryReservation, swap: l.memorySwap },
+    cpu,
+    pids: { limit: l.pidsLimit > 0 ? l.pidsLimit : -1 },
+  };
+}
+
+let host: HostResources | undefined;
+
+/** The machine's cpus, memory nodes and cgroup features, read once (dockerd's sysinfo). */
+export function hostResources(): HostResources {
+  if (host) return host;
+  const text = (p: string, fallback: string) => {
+    try {
+      return readFileSync(p, 'utf8').trim();
+    } catch {
+      return fallback;
+    }
+  };
+  const numCpu = cpus().length;
+  host = {
+    numCpu,
+    cpus: text('/sys/fs/cgroup/cpuset/cpuset.cpus', numCpu > 1 ? `0-${numCpu - 1}` : '0'),
+    mems: text('/sys/fs/cgroup/cpuset/cpuset.mems', '0'),
+    blkioWeight: existsSync('/sys/fs/cgroup/blkio/blkio.weight') || existsSync('/sys/fs/cgroup/blkio/blkio.bfq.weight'),
+    swapLimit: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
+  };
+  return host;
 }

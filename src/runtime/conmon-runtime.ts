@@ -12,6 +12,7 @@ import type {
   RuntimeHandle,
   StartRequest,
   RawStats,
+  ResourceLimits,
 } from '../engine/ports.js';
 import { identify, isAlive, readStatSync, signalIdentity, type ProcessIdentity } from '../lib/proc.js';
 import { launchConmon } from './conmon.js';
@@ -19,7 +20,7 @@ import { RuncCli } from './runc.js';
 import { ExitWatcher } from './exit-watcher.js';
 import { connectAttach } from './attach.js';
 import { launchExec } from './conmon-exec.js';
-import { containerPids, readStats } from './cgroups.js';
+import { containerPids, readStats, runcResources } from './cgroups.js';
 import { run } from '../lib/exec.js';
 import { resolveUser } from './user.js';
 import { mergeEnv } from '../lib/env.js';
@@ -267,6 +268,10 @@ export class ConmonRuntime implements OciRuntime {
 
   async reopenLog(h: RuntimeHandle): Promise<void> {
     await writeCtl(h.ctlFifo, '2 0 0\n');
+  }
+
+  async update(h: RuntimeHandle, limits: ResourceLimits): Promise<void> {
+    await this.#runc(h).update(h.id, runcResources(limits));
   }
 
   async pause(h: RuntimeHandle): Promise<void> {

@@ -2,6 +2,7 @@ import type { Route, Ctx } from '../router.js';
 import type { Backend } from '../backend.js';
 import { boolParam, intParam, readJson, sendJson, sendNoContent } from '../body.js';
 import { parseCreateBody } from '../wire/create-request.js';
+import { parseUpdateBody } from '../wire/update-request.js';
 import { inspectJson, summaryJson } from '../wire/container-json.js';
 import { statsJson } from '../wire/stats-json.js';
 import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../streams/hijack.js';
@@ -144,6 +145,14 @@ export function containerRoutes(b: Backend): Route[] {
     },
     {
       method: 'POST',
+      path: '/containers/{id}/update',
+      handler: async ({ req, res, params }) => {
+        const { warnings } = await b.containers.update(params['id'] as string, parseUpdateBody(await readJson(req)));
+        sendJson(res, 200, { Warnings: warnings.length > 0 ? warnings : null });
+      },
+    },
+    {
+      method: 'POST',
       path: '/containers/{id}/rename',
       handler: async ({ res, params, query }) => {
         const name = query.get('name');
@@ -280,6 +289,7 @@ async function attachHandler(b: Backend, ctx: Ctx): Promise<void> {
 
 /** What the container wrote so far, framed as the attach stream frames it. */
 async function replayLogs(b: Backend, r: ContainerRecord, want: { stdout: boolean; stderr: boolean }, conn: Duplex): Promise<void> {
+  if (r.logPath === '') return;
   for await (const m of b.logs.read({ path: r.logPath, follow: false })) {
     if (conn.destroyed) return;
     if ((m.stream === 'stdout' && !want.stdout) || (m.stream === 'stderr' && !want.stderr)) continue;

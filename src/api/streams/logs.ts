@@ -3,7 +3,7 @@ import type { ContainerRecord, LogBackend } from '../backend.js';
 import { boolParam } from '../body.js';
 import { formatTimestamp, parseDockerTime } from '../../lib/docker-time.js';
 import { frame } from '../stdcopy.js';
-import { invalidParameter } from '../../lib/errors.js';
+import { invalidParameter, notImplemented } from '../../lib/errors.js';
 import { MULTIPLEXED_STREAM, RAW_STREAM } from './hijack.js';
 
 /**
@@ -15,6 +15,8 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
   const stdout = boolParam(query, 'stdout');
   const stderr = boolParam(query, 'stderr');
   if (!stdout && !stderr) throw invalidParameter('Bad parameters: you must choose at least one stream');
+  // The none driver keeps no file.
+  if (r.logPath === '') throw notImplemented('configured logging driver does not support reading');
   const follow = boolParam(query, 'follow');
   const timestamps = boolParam(query, 'timestamps');
   const tailRaw = query.get('tail');

@@ -3,7 +3,7 @@ import { parseRequestMounts } from './mounts.js';
 import { parseHostTuning } from './host-tuning.js';
 import { invalidParameter } from '../../lib/errors.js';
 import { isIP } from 'node:net';
-import { validateLogOpts } from '../../config/validate.js';
+import { checkLogDriver, validateLogOpts } from '../../config/validate.js';
 
 type Json = Record<string, unknown>;
 
@@ -151,7 +151,7 @@ function parseNetworkMode(mode: string): string {
   return mode;
 }
 
-function parseRestartPolicy(v: unknown): RestartPolicy {
+export function parseRestartPolicy(v: unknown): RestartPolicy {
   if (v === undefined || v === null) return { name: 'no', maximumRetryCount: 0 };
   if (!isObj(v)) throw invalidParameter('json: cannot unmarshal into Go struct field HostConfig.RestartPolicy');
   const name = v['Name'] ?? '';
@@ -191,9 +191,7 @@ function consoleSize(v: unknown): { consoleSize?: [number, number] } {
   return h > 0 && w > 0 ? { consoleSize: [h, w] } : {};
 }
 
-const LOG_DRIVERS = ['json-file', 'k8s-file', 'local'];
-
-/** HostConfig.LogConfig; every driver is stored in conmon's k8s-file format. */
+/** HostConfig.LogConfig: json-file and local are stored in conmon's k8s-file format, none in no file. */
 function logConfig(v: unknown): { logConfig?: { driver: string; opts: Record<string, string> } } {
   if (v === undefined || v === null) return {};
   if (!isObj(v)) throw invalidParameter('json: cannot unmarshal into Go struct field HostConfig.LogConfig');
@@ -201,7 +199,7 @@ function logConfig(v: unknown): { logConfig?: { driver: string; opts: Record<str
   const config = v['Config'] ?? {};
   if (typeof type !== 'string' || !isStrMap(config)) throw invalidParameter('invalid LogConfig');
   if (type === '' && Object.keys(config).length === 0) return {};
-  if (type !== '' && !LOG_DRIVERS.includes(type)) throw invalidParameter(`logger: no log driver named '${type}' is registered`);
+  if (type !== '') checkLogDriver(type);
   validateLogOpts(type || 'json-file', config);
   return { logConfig: { driver: type, opts: config } };
 }

@@ -5,6 +5,7 @@ import { generateName, validateName } from '../names.js';
 import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js';
 import { invalidParameter } from '../../lib/errors.js';
 import { Rollback } from '../../lib/rollback.js';
+import { keepsLogFile } from '../log-config.js';
 import type { ContainerContext } from './context.js';
 
 /**
@@ -62,7 +63,8 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
       hasBeenStarted: false,
       manuallyStopped: false,
       storage: { driver: d.storage.name, layerId: top },
-      logPath: join(x.dirOf(id), 'container.log'),
+      // The none driver keeps no file (conmon is told so).
+      logPath: keepsLogFile(spec.log) ? join(x.dirOf(id), 'container.log') : '',
     };
     rb.push('remove record', () => d.store.remove(id));
     await d.store.write(id, record);
