@@ -30,6 +30,8 @@ export type CreateOptions = Pick<
   /** As given; checked against what this daemon supports at create. */
   networkMode: string;
   logConfig?: { driver: string; opts: Record<string, string> };
+  /** `--volumes-from`: containers by name or id, and `:ro`/`:rw` (undefined: as they are). */
+  volumesFrom?: { container: string; readOnly: boolean | undefined }[];
   /** HostConfig.Runtime: a runtime the daemon knows, or the daemon's default. */
   runtime?: string;
   platform?: string;

@@ -32,7 +32,11 @@ export type RawStats = {
   memoryStat: Record<string, number>;
   pids: number;
   pidsLimit: number;
+  /** Block I/O per device and operation (bytes, and operations), from the blkio cgroup. */
+  blkio: { serviceBytes: BlkioEntry[]; serviced: BlkioEntry[] };
 };
+
+export type BlkioEntry = { major: number; minor: number; op: string; value: number };
 
 
 /**

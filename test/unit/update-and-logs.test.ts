@@ -4,7 +4,7 @@ import { applyUpdate, checkUpdate, hostConfigAfter, limitsOf, parseUintList, typ
 import { deriveSpec, type CreateOptions } from '../../src/engine/create-options.js';
 import { logRotation } from '../../src/engine/log-config.js';
 import { checkLogDriver, validateLogOpts } from '../../src/config/validate.js';
-import { runcResources } from '../../src/runtime/cgroups.js';
+import { parseBlkio, runcResources } from '../../src/runtime/cgroups.js';
 import { parseUpdateBody } from '../../src/api/wire/update-request.js';
 
 const HOST = { numCpu: 2, cpus: '0-1', mems: '0', blkioWeight: false, swapLimit: true };
@@ -97,4 +97,13 @@ test('log rotation: json-file only with max-size, local always with its defaults
   assert.deepEqual(logRotation({ driver: 'local', opts: { 'max-size': '2m' } }), { maxSize: 2 * MiB, maxFile: 5 });
   assert.equal(logRotation({ driver: 'none', opts: { 'max-size': '1m' } }), undefined);
   assert.equal(logRotation(undefined), undefined);
+});
+
+test('blkio counter files parse into per-device entries', () => {
+  assert.deepEqual(parseBlkio('8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n'), [
+    { major: 8, minor: 0, op: 'Read', value: 4096 },
+    { major: 8, minor: 0, op: 'Write', value: 8192 },
+    { major: 8, minor: 0, op: 'Total', value: 12288 },
+  ]);
+  assert.deepEqual(parseBlkio('Total 0\n'), []);
 });

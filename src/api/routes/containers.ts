@@ -63,24 +63,28 @@ export function containerRoutes(b: Backend): Route[] {
     {
       method: 'GET',
       path: '/containers/json',
-      handler: ({ res, query }) => {
+      handler: async ({ res, query }) => {
         const now = Date.now();
         const all = boolParam(query, 'all');
         const limit = intParam(query, 'limit') ?? -1;
         let list = filterContainers(b.containers.list(), query.get('filters'), all || limit > 0);
         list.sort((x, y) => (y.created < x.created ? -1 : y.created > x.created ? 1 : 0));
         if (limit > 0) list = list.slice(0, limit);
-        sendJson(res, 200, list.map((r) => summaryJson(r, imageName(r), now, b.containers.notAdoptedReason(r.id))));
+        const rows = list.map((r) => summaryJson(r, imageName(r), now, b.containers.notAdoptedReason(r.id)));
+        // `ps --size`: walking every container layer is why it is asked for, not done by default.
+        if (boolParam(query, 'size')) await Promise.all(list.map(async (r, i) => Object.assign(rows[i] as object, await sizesOf(b, r))));
+        sendJson(res, 200, rows);
       },
     },
     {
       method: 'GET',
       path: '/containers/{id}/json',
-      handler: ({ res, params }) => {
+      handler: async ({ res, params, query }) => {
         const r = b.containers.get(params['id'] as string);
         const json = inspectJson(r, imageName(r), b.containers.notAdoptedReason(r.id));
         const execs = b.exec.idsOf(r.id);
-        sendJson(res, 200, { ...json, ExecIDs: execs.length > 0 ? execs : null });
+        const sizes = boolParam(query, 'size') ? await sizesOf(b, r) : {};
+        sendJson(res, 200, { ...json, ExecIDs: execs.length > 0 ? execs : null, ...sizes });
       },
     },
     {
@@ -299,6 +303,18 @@ async function replayLogs(b: Backend, r: ContainerRecord, want: { stdout: boolea
       conn.once('close', resolve);
     });
   }
+}
+
+/** SizeRw (the container's own layer) and SizeRootFs (with its image), as `--size` shows them. */
+async function sizesOf(b: Backend, r: ContainerRecord): Promise<{ SizeRw: number; SizeRootFs: number }> {
+  const rw = await b.containers.layerSize(r.id).catch(() => 0);
+  let image = 0;
+  try {
+    image = b.images.resolve(r.imageId).size;
+  } catch {
+    // The image is gone (rmi -f): its size is unknown.
+  }
+  return { SizeRw: rw, SizeRootFs: rw + image };
 }
 
 /** How ps and inspect show the image: as the user named it. */

@@ -131,6 +131,7 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     ...parseHostTuning(config, hostConfig),
     ...extraHosts(field(hostConfig, 'ExtraHosts', H, isStrArr, '[]string') ?? []),
     ...optional('runtime', field(hostConfig, 'Runtime', H, isStr, 'string')),
+    ...volumesFrom(field(hostConfig, 'VolumesFrom', H, isStrArr, '[]string') ?? []),
     ...optional('platform', platform),
     request: { config: stripHostConfig(config), hostConfig },
   };
@@ -235,4 +236,17 @@ function extraHosts(list: string[]): { extraHosts?: string[] } {
     return `${m[1]}:${m[2]}`;
   });
   return out.length > 0 ? { extraHosts: out } : {};
+}
+
+/** `--volumes-from ctr[:ro|:rw]`. */
+function volumesFrom(list: string[]): { volumesFrom?: { container: string; readOnly: boolean | undefined }[] } {
+  const out = list.map((spec) => {
+    if (spec === '') throw invalidParameter('volumes-from specification cannot be an empty string');
+    const i = spec.indexOf(':');
+    const container = i < 0 ? spec : spec.slice(0, i);
+    const mode = i < 0 ? '' : spec.slice(i + 1);
+    if (mode !== '' && mode !== 'ro' && mode !== 'rw') throw invalidParameter(`invalid mode: ${mode}`);
+    return { container, readOnly: mode === 'ro' ? true : undefined };
+  });
+  return out.length > 0 ? { volumesFrom: out } : {};
 }

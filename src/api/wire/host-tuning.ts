@@ -12,7 +12,6 @@ const isEmpty = (v: unknown): boolean =>
  */
 const UNSUPPORTED: [key: string, flag: string, where: 'host' | 'config'][] = [
   ['Links', '--link', 'host'],
-  ['VolumesFrom', '--volumes-from', 'host'],
   ['DeviceRequests', '--gpus', 'host'],
   ['DeviceCgroupRules', '--device-cgroup-rule', 'host'],
   ['BlkioWeight', '--blkio-weight', 'host'],

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
-import { RECORD_SCHEMA_VERSION, type ContainerRecord } from '../container.js';
+import { RECORD_SCHEMA_VERSION, type ContainerRecord, type MountSpec } from '../container.js';
 import { deriveSpec, type CreateOptions } from '../create-options.js';
 import { generateName, validateName } from '../names.js';
 import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js';
-import { invalidParameter } from '../../lib/errors.js';
+import { invalidParameter, isKind } from '../../lib/errors.js';
 import { Rollback } from '../../lib/rollback.js';
 import { keepsLogFile } from '../log-config.js';
+import { withVolumesFrom } from '../mounts.js';
 import type { ContainerContext } from './context.js';
 
 /**
@@ -24,7 +25,9 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
   const image = d.images.resolve(o.image);
   const id = newId() as ContainerId;
   const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => x.reg.nameTaken(n));
-  const spec = deriveSpec(o, image.runtimeConfig, shortId(id));
+  // Before the image's volumes, which are not made where another container's mount lands.
+  const sources = (o.volumesFrom ?? []).map((v) => ({ mounts: volumesFromSource(x, v.container), readOnly: v.readOnly }));
+  const spec = deriveSpec({ ...o, mounts: withVolumesFrom(o.mounts, sources) }, image.runtimeConfig, shortId(id));
   spec.runtime = runtime;
   const defaults = d.logDefaults();
   spec.log =
@@ -72,6 +75,19 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
     return record;
   } catch (err) {
     await rb.run();
+    throw err;
+  }
+}
+
+/**
+ * The mounts of a `--volumes-from` container. A missing one is a 400, not dockerd's 404: the
+ * CLI takes a 404 from create for a missing image and would try to pull it.
+ */
+function volumesFromSource(x: ContainerContext, ref: string): readonly MountSpec[] {
+  try {
+    return x.reg.find(ref).record.spec.mounts;
+  } catch (err) {
+    if (isKind(err, 'NotFound')) throw invalidParameter(`No such container: ${ref}`);
     throw err;
   }
 }
