@@ -12,6 +12,7 @@ import { Housekeeping } from './containers/housekeeping.js';
 import { waitFor, type WaitCondition, type WaitResult } from './containers/wait.js';
 import { attachTo, type AttachRequest } from './containers/attach.js';
 import { updateContainer } from './containers/update.js';
+import { HealthMonitor } from './containers/health-monitor.js';
 import type { ResourceUpdate } from './resource-update.js';
 
 export type { ContainerServiceDeps } from './containers/context.js';
@@ -32,6 +33,7 @@ export class ContainerService {
 
   constructor(deps: ContainerServiceDeps) {
     const x = new ContainerContext(deps);
+    x.steps = [...deps.steps, new HealthMonitor(x)];
     this.#x = x;
     this.#exits = new ExitHandling(x, {
       restart: (c) => this.#life.startNow(c, true),
@@ -94,7 +96,9 @@ export class ContainerService {
   /** Take a container that is really running (checked against the machine) under watch. */
   watch(id: string): void {
     const c = this.#x.reg.get(id);
-    if (c && isRunningLike(c.record.state)) this.#exits.monitor(c, c.record.state.handle);
+    if (!c || !isRunningLike(c.record.state)) return;
+    this.#exits.monitor(c, c.record.state.handle);
+    for (const step of this.#x.steps) step.adopt?.(c.record);
   }
 
   markNotAdopted(id: string, reason: string): void {

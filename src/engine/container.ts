@@ -1,5 +1,6 @@
 import type { ContainerId, ImageId } from '../lib/ids.js';
 import type { RuntimeHandle } from './ports.js';
+import type { HealthConfig, HealthState } from './health.js';
 
 export const RECORD_SCHEMA_VERSION = 1;
 
@@ -96,6 +97,8 @@ export type ContainerSpec = {
   log?: { driver: string; opts: Record<string, string> };
   /** Initial terminal size [height, width] (the CLI sends it so output is right from the start). */
   consoleSize?: [number, number];
+  /** The health check, the request's over the image's; absent: none (or NONE). */
+  healthcheck?: HealthConfig;
 };
 
 /**
@@ -151,6 +154,8 @@ export type ContainerRecord = {
   logPath: string;
   /** The berth version and critical options of the daemon that last started it. */
   startedBy?: StartedBy;
+  /** State.Health: set when a container with a health check starts, kept after it stops. */
+  health?: HealthState;
 };
 
 export function isRunningLike(state: ContainerState): state is Extract<ContainerState, { handle: RuntimeHandle }> {

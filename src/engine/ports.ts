@@ -103,13 +103,21 @@ export type ExecRequest = {
   consoleSize?: [number, number];
   /** Attach the caller's stdio (otherwise the process runs detached, output discarded). */
   attach?: AttachStreams;
+  /**
+   * Seconds after which the process's monitor kills it, whether or not berthd is still there
+   * (health probes: none may outlive a crash of the daemon for longer than that).
+   */
+  timeoutSeconds?: number;
 };
 
 export type ExecProcess = {
   pid: number;
   session?: AttachSession;
+  /** The exit code; -1 when it is not known (the monitor killed it on its timeout). */
   exit: Promise<number>;
   resize(height: number, width: number): Promise<void>;
+  /** SIGKILL the process and its process group (checked to be the one started). */
+  kill(): Promise<void>;
 };
 
 export interface OciRuntime {
@@ -215,8 +223,8 @@ export type StartContribution = {
 
 /**
  * A part of a container's start that lives outside the runtime and the storage driver: its
- * network files today; network endpoints, published-port reservations and health monitors
- * as they come. Steps run in order before the runtime starts the container; their `stop`
+ * network files, its health monitor; network endpoints and published-port reservations as
+ * they come. Steps run in order before the runtime starts the container; their `stop`
  * runs in reverse order after a failed start and at every exit (also exits the restore pass
  * records), their `remove` when the container is removed. Both are idempotent.
  */
@@ -225,6 +233,10 @@ export interface StartStep {
   start(c: ContainerRecord, containerDir: string, signal?: AbortSignal): Promise<StartContribution>;
   stop(c: ContainerRecord): Promise<void>;
   remove(c: ContainerRecord): Promise<void>;
+  /** A running container taken over again by a new daemon (live restore): resume what runs beside it. */
+  adopt?(c: ContainerRecord): void;
+  /** The daemon lets go of its containers (live restore): stop what runs here, touch nothing else. */
+  detach?(): void;
 }
 
 /** Turns a container, its mounted rootfs and its prepared mounts into what the runtime starts. */

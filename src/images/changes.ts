@@ -1,10 +1,11 @@
 import { invalidParameter } from '../lib/errors.js';
+import { parseGoDuration } from '../lib/go-duration.js';
 
 /**
  * The Dockerfile instructions `docker import --change` and `docker commit --change` accept,
  * applied to an image's runtime config (the `config` object of the image config).
  */
-const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
+const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
 
 export function applyChanges(config: Record<string, unknown>, changes: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
@@ -60,12 +61,62 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
       case 'STOPSIGNAL':
         out['StopSignal'] = rest;
         break;
+      case 'HEALTHCHECK':
+        out['Healthcheck'] = healthcheck(rest);
+        break;
       case 'ONBUILD':
         out['OnBuild'] = [...((out['OnBuild'] as string[] | undefined) ?? []), rest];
         break;
     }
   }
   return out;
+}
+
+const HEALTH_FLAGS: Record<string, string> = {
+  interval: 'Interval',
+  timeout: 'Timeout',
+  'start-period': 'StartPeriod',
+  'start-interval': 'StartInterval',
+};
+
+/** `HEALTHCHECK [--interval=…] [--timeout=…] [--start-period=…] [--start-interval=…] [--retries=N] CMD …` or `HEALTHCHECK NONE`. */
+function healthcheck(rest: string): Record<string, unknown> {
+  let text = rest;
+  const out: Record<string, unknown> = {};
+  for (;;) {
+    const m = /^--([a-z-]+)=(\S*)\s*/.exec(text);
+    if (!m) break;
+    text = text.slice(m[0].length);
+    const [, flag, value] = m as unknown as [string, string, string];
+    if (flag === 'retries') {
+      if (!/^\d+$/.test(value)) throw invalidParameter(`Error parsing HEALTHCHECK --retries: invalid value "${value}"`);
+      out['Retries'] = Number(value);
+      continue;
+    }
+    const key = HEALTH_FLAGS[flag];
+    if (!key) throw invalidParameter(`Unknown flag: ${flag}`);
+    const ns = parseGoDuration(value);
+    if (ns === undefined || ns < 0) throw invalidParameter(`Error parsing HEALTHCHECK --${flag}: time: invalid duration "${value}"`);
+    out[key] = ns;
+  }
+  const m = /^(\S+)\s*([\s\S]*)$/.exec(text);
+  const kind = (m?.[1] ?? '').toUpperCase();
+  const cmd = (m?.[2] ?? '').trim();
+  if (kind === 'NONE') {
+    if (cmd !== '' || Object.keys(out).length > 0) throw invalidParameter('HEALTHCHECK NONE takes no arguments');
+    return { Test: ['NONE'] };
+  }
+  if (kind !== 'CMD') throw invalidParameter(`Unknown type "${kind}" in HEALTHCHECK (try CMD)`);
+  if (cmd === '') throw invalidParameter('Missing command after HEALTHCHECK CMD');
+  let test: string[] = ['CMD-SHELL', cmd];
+  if (cmd.startsWith('[')) {
+    try {
+      test = ['CMD', ...jsonArray(cmd)];
+    } catch {
+      // The shell form, as for CMD.
+    }
+  }
+  return { Test: test, ...out };
 }
 
 function commandForm(rest: string): string[] {

@@ -1,6 +1,7 @@
 import type { CreateOptions, MountSpec, RestartPolicy, Ulimit } from '../backend.js';
 import { parseRequestMounts } from './mounts.js';
 import { parseHostTuning } from './host-tuning.js';
+import { parseHealthcheck } from './healthcheck.js';
 import { invalidParameter } from '../../lib/errors.js';
 import { isIP } from 'node:net';
 import { checkLogDriver, validateLogOpts } from '../../config/validate.js';
@@ -132,6 +133,7 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     ...extraHosts(field(hostConfig, 'ExtraHosts', H, isStrArr, '[]string') ?? []),
     ...optional('runtime', field(hostConfig, 'Runtime', H, isStr, 'string')),
     ...volumesFrom(field(hostConfig, 'VolumesFrom', H, isStrArr, '[]string') ?? []),
+    ...parseHealthcheck(config),
     ...optional('platform', platform),
     request: { config: stripHostConfig(config), hostConfig },
   };

@@ -29,7 +29,6 @@ const UNSUPPORTED: [key: string, flag: string, where: 'host' | 'config'][] = [
   ['UsernsMode', '--userns', 'host'],
   ['Cgroup', '--cgroup', 'host'],
   ['StorageOpt', '--storage-opt', 'host'],
-  ['Healthcheck', '--health-cmd', 'config'],
 ];
 
 const NAMESPACE_MODES: [key: string, flag: string, ns: 'ipc' | 'pid' | 'uts'][] = [
@@ -49,8 +48,6 @@ function int(h: Json, key: string, min: number, max: number, msg?: string): numb
 export function parseHostTuning(config: Json, h: Json): { tuning?: HostTuning } {
   for (const [key, flag, where] of UNSUPPORTED) {
     const v = where === 'host' ? h[key] : config[key];
-    // An empty healthcheck ({"Test": null} or NONE) is no healthcheck.
-    if (key === 'Healthcheck' && (isEmpty(v) || JSON.stringify((v as Json)['Test'] ?? null) === 'null' || JSON.stringify((v as Json)['Test']) === '["NONE"]')) continue;
     if (!isEmpty(v)) throw invalidParameter(`${flag} is not supported by this version of berth`);
   }
   const t: HostTuning = {};

@@ -42,10 +42,13 @@ export class ContainerContext {
   readonly d: ContainerServiceDeps;
   readonly reg = new ContainerRegistry();
   readonly lock = new KeyedMutex();
+  /** The daemon's start steps, then the engine's own (the health monitor). */
+  steps: readonly StartStep[];
   closing = false;
 
   constructor(deps: ContainerServiceDeps) {
     this.d = deps;
+    this.steps = deps.steps;
   }
 
   /** Written before the change is acknowledged: the record on disk is the truth after a crash. */

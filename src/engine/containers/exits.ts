@@ -105,7 +105,7 @@ export class ExitHandling {
     } catch (err) {
       d.log.warn({ err: messageOf(err), containerId: id }, 'runtime cleanup failed');
     }
-    for (const step of [...d.steps].reverse()) {
+    for (const step of [...this.#x.steps].reverse()) {
       try {
         await step.stop(c.record);
       } catch (err) {
