@@ -1,10 +1,11 @@
 #!/bin/sh
 # Install what berth needs on a fresh Debian 12 machine (root): the runtime parts (runc,
 # conmon), what containers and tests use (busybox-static, iptables, iproute2, python3 for
-# test tarballs, attr for overlay opaque directories), and the docker CLI's companions. Idempotent.
+# test tarballs, attr for overlay opaque directories), gcc and libc6-dev for the native `docker cp`
+# helper (native/berth-cp.c, built by `npm run build`), and the docker CLI's companions. Idempotent.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps"
+PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux procps gcc libc6-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

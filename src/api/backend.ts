@@ -18,7 +18,7 @@ export type { HealthConfig, HealthState } from '../engine/health.js';
 export { healthText } from '../engine/health.js';
 export { toDockerHealth } from '../engine/create-options.js';
 export type { WaitCondition } from '../engine/container-service.js';
-export type { AttachSession, RawStats } from '../engine/ports.js';
+export type { AttachSession, PathStat, RawStats } from '../engine/ports.js';
 export type { EngineEvent } from '../engine/events.js';
 export type { ExecConfig } from '../engine/exec-service.js';
 export type { HistoryItem, ImageInfo, PruneReport } from '../images/image-service.js';
@@ -56,6 +56,9 @@ export type ContainerBackend = Pick<
   | 'export'
   | 'changes'
   | 'update'
+  | 'statPath'
+  | 'archivePath'
+  | 'extractToDir'
 >;
 
 export type ImageBackend = Pick<ImageService, 'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage'>;

@@ -19,6 +19,7 @@ import { EventBus } from '../engine/events.js';
 import { ApiServer } from '../api/server.js';
 import { systemRoutes } from '../api/routes/system.js';
 import { containerRoutes } from '../api/routes/containers.js';
+import { archiveRoutes } from '../api/routes/archive.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { volumeRoutes } from '../api/routes/volumes.js';
 import { networkRoutes } from '../api/routes/networks.js';
@@ -41,6 +42,7 @@ import { writeFileAtomic } from '../lib/atomic-file.js';
 import { tarDirectory } from '../storage/tar-export.js';
 import { OciSpecBuilder } from '../runtime/container-spec.js';
 import { hostResources } from '../runtime/cgroups.js';
+import { HelperContainerFiles } from '../runtime/container-files.js';
 import { NetworkFilesStep } from '../network/network-files-step.js';
 import type { ImageRuntimeConfig } from '../engine/create-options.js';
 
@@ -50,6 +52,8 @@ export type DaemonOptions = {
   engineVersion: string;
   gitCommit: string;
   conmonPath?: string;
+  /** The `docker cp` helper (native/berth-cp.c), built next to berthd's bundle. */
+  cpHelperPath?: string;
 };
 
 /**
@@ -133,6 +137,7 @@ export class Daemon {
       runtimes: () => ({ defaultName: this.#config.defaultRuntime, names: Object.keys(this.#config.runtimes) }),
       rotator: this.#rotator,
       host: hostResources,
+      files: new HelperContainerFiles(o.cpHelperPath ?? 'berth-cp'),
       tarDirectory,
       volumes: this.volumes,
       steps: [
@@ -179,6 +184,7 @@ export class Daemon {
       routes: [
         ...systemRoutes(backend),
         ...containerRoutes(backend),
+        ...archiveRoutes(backend),
         ...imageRoutes(backend, () => this.#storage.name),
         ...volumeRoutes(backend),
         ...networkRoutes(backend),

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isRunningLike, type ContainerRecord } from './container.js';
-import type { AttachStreams, Change, ExitInfo, RawStats, RuntimeHandle } from './ports.js';
+import type { AttachStreams, Change, ExitInfo, PathStat, RawStats, RuntimeHandle } from './ports.js';
 import type { CreateOptions } from './create-options.js';
 import { conflict } from '../lib/errors.js';
 import { ContainerContext, type ContainerServiceDeps } from './containers/context.js';
@@ -13,6 +13,7 @@ import { waitFor, type WaitCondition, type WaitResult } from './containers/wait.
 import { attachTo, type AttachRequest } from './containers/attach.js';
 import { updateContainer } from './containers/update.js';
 import { HealthMonitor } from './containers/health-monitor.js';
+import { ContainerArchive } from './containers/archive.js';
 import type { ResourceUpdate } from './resource-update.js';
 
 export type { ContainerServiceDeps } from './containers/context.js';
@@ -30,6 +31,7 @@ export class ContainerService {
   readonly #life: Lifecycle;
   readonly #unadopted: Unadopted;
   readonly #house: Housekeeping;
+  readonly #archive: ContainerArchive;
 
   constructor(deps: ContainerServiceDeps) {
     const x = new ContainerContext(deps);
@@ -41,6 +43,7 @@ export class ContainerService {
     });
     this.#life = new Lifecycle(x, this.#exits);
     this.#unadopted = new Unadopted(x, this.#exits);
+    this.#archive = new ContainerArchive(x);
     this.#house = new Housekeeping(x, async (c) => {
       await this.#exits.cancelRestart(c);
       await this.#life.removeNow(c, { force: false });
@@ -199,6 +202,20 @@ export class ContainerService {
     const st = c.record.state;
     if (!isRunningLike(st)) throw conflict(`Container ${c.record.id} is not running`);
     return this.#x.d.runtime.top(st.handle, psArgs);
+  }
+
+  // ---- docker cp ----------------------------------------------------------------------
+
+  statPath(ref: string, path: string): Promise<PathStat> {
+    return this.#archive.stat(ref, path);
+  }
+
+  archivePath(ref: string, path: string): Promise<{ stat: PathStat; stream: Readable; done: Promise<void> }> {
+    return this.#archive.get(ref, path);
+  }
+
+  extractToDir(ref: string, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
+    return this.#archive.put(ref, path, tar, opts);
   }
 
   // ---- housekeeping -------------------------------------------------------------------

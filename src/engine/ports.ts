@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ProcessIdentity } from '../lib/proc.js';
 import type { ContainerRecord, MountSpec } from './container.js';
 import type { ImageRuntimeConfig } from './create-options.js';
@@ -237,6 +238,39 @@ export interface StartStep {
   adopt?(c: ContainerRecord): void;
   /** The daemon lets go of its containers (live restore): stop what runs here, touch nothing else. */
   detach?(): void;
+}
+
+/**
+ * Where `docker cp` finds a container's files: a running container's own view (its mount
+ * namespace and root, volumes included), or a stopped one's rootfs with its volumes and binds
+ * put in place for the copy.
+ */
+export type FilesView =
+  | { running: ProcessIdentity }
+  | { rootfs: string; mounts: { source: string; destination: string; readOnly: boolean }[] };
+
+/** Docker's ContainerPathStat; `mode` as st_mode (the API turns it into Go's FileMode). */
+export type PathStat = { name: string; size: number; mode: number; mtime: string; linkTarget: string };
+
+export type ExtractIntoOptions = {
+  noOverwriteDirNonDir: boolean;
+  /** The container's root is read-only: only its volumes may be written. */
+  readonlyRootfs: boolean;
+  /** `cp -a`: owned by the container's user (resolved in the container) instead of the archive's ids. */
+  chownToUser?: string;
+};
+
+/**
+ * The file side of `docker cp`. Paths are the container's, resolved inside its root however
+ * its symlinks change meanwhile. A missing path is a NotFound error (its message is the
+ * engine's to write).
+ */
+export interface ContainerFiles {
+  stat(view: FilesView, path: string): Promise<PathStat>;
+  /** The path (not followed if it is a symlink) as a tar stream, entries named after it. */
+  archive(view: FilesView, path: string): Promise<{ stat: PathStat; stream: Readable; done: Promise<void> }>;
+  /** A tar (plain or gzip) unpacked into the directory `dir` (symlinks followed, last one too). */
+  extract(view: FilesView, dir: string, tar: Readable, o: ExtractIntoOptions): Promise<void>;
 }
 
 /** Turns a container, its mounted rootfs and its prepared mounts into what the runtime starts. */

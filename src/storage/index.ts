@@ -1,3 +1,5 @@
-// What other parts of berth use of storage/: the layer store and the tar extractor.
+// What other parts of berth use of storage/: the layer store, the tar extractor, and the rules
+// every tar read follows (for docker cp, which writes its entries through its own helper).
 export { LayerStore, chainIdOf, type LayerMeta } from './layer-store.js';
 export { extractTar } from './tar-extract.js';
+export { classify, detectCompression, metaOf, sniff, splitPath, symlinkEscapes, toBuffer, type Headers } from './tar-entries.js';

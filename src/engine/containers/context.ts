@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ContainerRecord, CriticalOptions } from '../container.js';
-import type { HostResources, ImagePort, LogRotation, OciRuntime, SpecBuilder, StartStep, StateStore, StorageDriver, VolumePort } from '../ports.js';
+import type { ContainerFiles, HostResources, ImagePort, LogRotation, OciRuntime, SpecBuilder, StartStep, StateStore, StorageDriver, VolumePort } from '../ports.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../lib/logger.js';
 import { KeyedMutex } from '../../lib/mutex.js';
@@ -27,6 +27,8 @@ export type ContainerServiceDeps = {
   rotator: LogRotation;
   /** The machine's cpus and cgroup features, for `docker update`'s checks. */
   host: () => HostResources;
+  /** A container's files for `docker cp`. */
+  files: ContainerFiles;
   /** A directory as a tar stream (`docker export`). */
   tarDirectory: (dir: string) => Promise<{ stream: Readable; done: Promise<void> }>;
 };
