@@ -27,7 +27,12 @@ export type { VolumeCreateRequest, VolumeListFilter, VolumePruneFilter } from '.
 export { familiarString, fullString, parseReference, withDefaultTag } from '../images/reference.js';
 
 /** Reading a container's log file (conmon's k8s-file), following it while the container runs. */
-export type LogBackend = { read(opts: ReadLogsOptions): AsyncIterable<LogMessage> };
+export type LogBackend = {
+  read(opts: ReadLogsOptions): AsyncIterable<LogMessage>;
+  /** The same, a file chunk's messages at a time (never an empty batch). */
+  readBatches(opts: ReadLogsOptions): AsyncIterable<LogMessage[]>;
+};
+export type { LogMessage };
 
 /** The narrow views of the engine that the routes use. */
 export type ContainerBackend = Pick<

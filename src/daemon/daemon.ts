@@ -34,7 +34,7 @@ import { restore, type RestoreReport } from '../restore/restore.js';
 import { currentFingerprint, fingerprintChanges, readFingerprint, writeFingerprint } from '../restore/fingerprint.js';
 import { hardLimits, hostCapabilities } from './host-limits.js';
 import { LogRotator } from '../logs/rotator.js';
-import { readLogs } from '../logs/log-reader.js';
+import { readLogBatches, readLogs } from '../logs/log-reader.js';
 import { errnoCode, invalidParameter, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
@@ -176,7 +176,7 @@ export class Daemon {
       images: this.images,
       volumes: this.volumes,
       events: this.events,
-      logs: { read: readLogs },
+      logs: { read: readLogs, readBatches: readLogBatches },
       system: () => this.systemInfo(),
       log: o.log,
     };

@@ -28,8 +28,9 @@ export function archiveRoutes(b: Backend): Route[] {
         }
         const tar = await b.containers.archivePath(id, path);
         res.writeHead(200, { [STAT_HEADER]: pathStatHeader(tar.stat), 'Content-Type': 'application/x-tar' });
-        // A client that leaves stops the helper, which unmounts a stopped container.
-        req.socket.once('close', () => tar.stream.destroy());
+        // A client that leaves stops the helper, which unmounts a stopped container. (The
+        // response's close, not the socket's: a keep-alive connection outlives the request.)
+        res.once('close', () => tar.stream.destroy());
         tar.stream.pipe(res);
         await tar.done.catch((err: unknown) => {
           b.log.error({ err: messageOf(err), containerId: id, path }, 'docker cp from the container failed');
