@@ -3,7 +3,7 @@ import type { ImageService } from '../images/image-service.js';
 import type { EventBus } from '../engine/events.js';
 import type { ExecService } from '../engine/exec-service.js';
 import type { VolumeService } from '../volumes/volume-service.js';
-import type { LogMessage, ReadLogsOptions } from '../logs/log-reader.js';
+import type { LogBatch, LogMessage, ReadLogsOptions } from '../logs/log-reader.js';
 import type { Logger } from '../lib/logger.js';
 
 /*
@@ -30,9 +30,9 @@ export { familiarString, fullString, parseReference, withDefaultTag } from '../i
 export type LogBackend = {
   read(opts: ReadLogsOptions): AsyncIterable<LogMessage>;
   /** The same, a file chunk's messages at a time (never an empty batch). */
-  readBatches(opts: ReadLogsOptions): AsyncIterable<LogMessage[]>;
+  readBatches(opts: ReadLogsOptions): AsyncIterable<LogBatch>;
 };
-export type { LogMessage };
+export type { LogBatch, LogMessage };
 
 /** The narrow views of the engine that the routes use. */
 export type ContainerBackend = Pick<

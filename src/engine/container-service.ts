@@ -136,11 +136,11 @@ export class ContainerService {
   // ---- lifecycle ----------------------------------------------------------------------
 
   async create(o: CreateOptions): Promise<{ id: string; warnings: string[] }> {
-    const record = await createContainer(this.#x, o);
+    const { record, warnings } = await createContainer(this.#x, o);
     this.register(record);
     this.watch(record.id);
     this.#x.emit('create', record);
-    return { id: record.id, warnings: [] };
+    return { id: record.id, warnings };
   }
 
   start(ref: string): Promise<void> {

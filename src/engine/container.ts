@@ -50,6 +50,8 @@ export type HostTuning = {
   hostNamespaces?: ('ipc' | 'pid' | 'uts')[];
   devices?: { pathOnHost: string; pathInContainer: string; permissions: string }[];
   noNewPrivileges?: boolean;
+  /** --blkio-weight, kept only where the kernel has blkio weights. */
+  blkioWeight?: number;
 };
 
 /**

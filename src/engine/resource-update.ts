@@ -43,6 +43,8 @@ export type ResourceLimits = {
   cpusetMems: string;
   /** 0: unlimited. */
   pidsLimit: number;
+  /** 0: not set (this kernel has no blkio weight). */
+  blkioWeight: number;
 };
 
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -141,6 +143,7 @@ export function applyUpdate(spec: ContainerSpec, u: ResourceUpdate): ContainerSp
   if (u.cpusetCpus !== '') t.cpusetCpus = u.cpusetCpus;
   if (u.cpusetMems !== '') t.cpusetMems = u.cpusetMems;
   if (u.pidsLimit !== undefined) next.pidsLimit = u.pidsLimit > 0 ? u.pidsLimit : 0;
+  if (u.blkioWeight !== 0) t.blkioWeight = u.blkioWeight;
   if (u.restartPolicy) {
     if (spec.autoRemove && u.restartPolicy.name !== 'no') {
       throw conflict('Restart policy cannot be updated because AutoRemove is enabled for the container');
@@ -171,6 +174,7 @@ export function limitsOf(spec: ContainerSpec): ResourceLimits {
     cpusetCpus: t.cpusetCpus ?? '',
     cpusetMems: t.cpusetMems ?? '',
     pidsLimit: spec.pidsLimit,
+    blkioWeight: t.blkioWeight ?? 0,
   };
 }
 
@@ -188,6 +192,7 @@ export function hostConfigAfter(spec: ContainerSpec, u: ResourceUpdate): Record<
   if (u.cpusetCpus !== '') out['CpusetCpus'] = t.cpusetCpus;
   if (u.cpusetMems !== '') out['CpusetMems'] = t.cpusetMems;
   if (u.pidsLimit !== undefined) out['PidsLimit'] = spec.pidsLimit > 0 ? spec.pidsLimit : null;
+  if (u.blkioWeight !== 0) out['BlkioWeight'] = t.blkioWeight;
   if (u.restartPolicy) out['RestartPolicy'] = { Name: u.restartPolicy.name, MaximumRetryCount: u.restartPolicy.maximumRetryCount };
   return out;
 }

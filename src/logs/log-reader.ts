@@ -1,9 +1,10 @@
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { watch } from 'node:fs';
+import { fstatSync, readSync, statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MessageAssembler, parseRecordHead, parseRecordIn, SpanMessage, type RecordHead } from './k8s-file.js';
+import { frameMessage, frameRegion, type FrameOptions } from './frames.js';
 import type { LogMessage, LogRecord, LogStream } from './k8s-file.js';
 import { errnoCode, messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -27,11 +28,18 @@ export type ReadLogsOptions = {
    * and a large read is cheaper.
    */
   times?: boolean;
+  /**
+   * Hand out Docker's frames instead of messages (see frames.ts), when neither tail nor
+   * since/until asks for messages one by one.
+   */
+  frames?: FrameOptions;
 };
 
 // Large reads keep a 100 MiB `docker logs` in a few hundred syscalls.
 const CHUNK = 1024 * 1024;
 const TAIL_CHUNK = 256 * 1024;
+// A follower reads this much or less with a synchronous read (see LineReader.next).
+const SYNC_READ = 256 * 1024;
 // conmon's records hold at most one 8 KiB read; a "line" this long without a newline is not
 // one of its records, and dropping it keeps memory bounded on a corrupt file.
 const MAX_RECORD = 1024 * 1024;
@@ -47,7 +55,7 @@ const EMPTY = Buffer.alloc(0);
  * rotation during the read renames them under us without losing or repeating lines.
  */
 export async function* readLogs(opts: ReadLogsOptions): AsyncGenerator<LogMessage> {
-  for await (const batch of readLogBatches(opts)) yield* batch;
+  for await (const batch of readLogBatches(opts)) yield* batch.messages;
 }
 
 /**
@@ -55,7 +63,7 @@ export async function* readLogs(opts: ReadLogsOptions): AsyncGenerator<LogMessag
  * is what a 100 MiB `docker logs` of short lines spends its time on otherwise. A follower gets
  * a batch as soon as there is something new; batches are never empty.
  */
-export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<LogMessage[]> {
+export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<LogBatch> {
   const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
   const source = new LogSource(opts);
   const since = opts.sinceNs;
@@ -67,6 +75,10 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
     for (;;) {
       const batch = await source.next();
       if (batch === null) return;
+      if (batch.frames) {
+        if (batch.frames.length > 0) yield { messages: [], frames: batch.frames };
+        continue;
+      }
       let messages = batch.messages;
       if (ring) {
         for (const m of messages) ring.push(m);
@@ -75,7 +87,7 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
         ring = undefined;
       }
       if (since === undefined && until === undefined) {
-        if (messages.length > 0) yield messages;
+        if (messages.length > 0) yield { messages };
         continue;
       }
       const kept: LogMessage[] = [];
@@ -88,7 +100,7 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
         }
         kept.push(m);
       }
-      if (kept.length > 0) yield kept;
+      if (kept.length > 0) yield { messages: kept };
       if (ended) return;
     }
   } finally {
@@ -97,7 +109,10 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
 }
 
 type LogFile = { fh: FileHandle; ino: number; size: number };
-type Batch = { messages: LogMessage[]; caughtUp: boolean };
+type Batch = { messages: LogMessage[]; caughtUp: boolean; frames?: Buffer[] };
+
+/** What readLogBatches yields: messages, or with the `frames` option the frames of a file chunk. Never empty. */
+export type LogBatch = { messages: LogMessage[]; frames?: Buffer[] };
 type Position = { index: number; offset: number };
 
 /** Files, positions, rotation and waiting; hands out messages a chunk at a time. */
@@ -115,11 +130,14 @@ class LogSource {
   #ended = false;
 
   readonly #withTimes: boolean;
+  readonly #frames: FrameOptions | undefined;
 
   constructor(opts: ReadLogsOptions) {
     this.#opts = opts;
     // since/until need times whatever the caller said.
     this.#withTimes = opts.times !== false || opts.sinceNs !== undefined || opts.untilNs !== undefined;
+    const oneByOne = (opts.tail !== undefined && opts.tail >= 0) || opts.sinceNs !== undefined || opts.untilNs !== undefined;
+    this.#frames = oneByOne ? undefined : opts.frames;
   }
 
   async open(tail: number | undefined): Promise<void> {
@@ -150,6 +168,11 @@ class LogSource {
       if (this.#reader && this.#file) {
         const region = await this.#reader.next(follow ? undefined : this.#file.size);
         if (region) {
+          if (this.#frames) {
+            const frames = frameRegion(region.buf, region.start, region.end, this.#asm, this.#frames);
+            if (frames.length > 0) return { messages: [], frames, caughtUp: false };
+            continue;
+          }
           const messages = collect(region, this.#asm, this.#withTimes);
           if (messages.length > 0) return { messages, caughtUp: false };
           continue;
@@ -186,7 +209,10 @@ class LogSource {
 
   #finish(): Batch {
     this.#ended = true;
-    return { messages: this.#asm.flush(), caughtUp: true };
+    const rest = this.#asm.flush();
+    const o = this.#frames;
+    if (!o) return { messages: rest, caughtUp: true };
+    return { messages: [], frames: rest.flatMap((m) => frameMessage(m, o) ?? []), caughtUp: true };
   }
 
   /**
@@ -195,7 +221,8 @@ class LogSource {
    */
   async #checkPath(): Promise<boolean> {
     const path = this.#opts.path;
-    const st = await statIfExists(path);
+    // Synchronous: a stat is cheaper than the thread-pool round trip, and this runs per wake.
+    const st = statSync(path, { throwIfNoEntry: false });
     // Missing: never started, or between berthd's rename and conmon's reopen.
     if (!st) return false;
     if (!this.#file || !this.#reader) {
@@ -218,7 +245,7 @@ class LogSource {
       this.#queue.push(...next);
       return next.length > 0;
     }
-    const size = (await this.#file.fh.stat()).size;
+    const size = fstatSync(this.#file.fh.fd).size;
     if (size < this.#reader.pos) {
       this.#reader.reset();
       this.#asm.reset();
@@ -302,15 +329,30 @@ class LineReader {
     this.pos = pos;
   }
 
-  /** The next complete lines before `limit` (or EOF); null when there are none yet. */
+  /**
+   * The next complete lines before `limit` (or EOF); null when there are none yet. Without a
+   * limit (following a file being written) it reads what fstat says is there: a follower woken
+   * for one new line reads that line, synchronously when it is small (a page-cache copy is
+   * cheaper than the thread-pool round trip of an async read, twice, per line).
+   */
   async next(limit?: number): Promise<Region | null> {
     for (;;) {
-      const want = limit === undefined ? CHUNK : Math.min(CHUNK, limit - this.pos);
+      let want: number;
+      let sync = false;
+      if (limit === undefined) {
+        const avail = fstatSync(this.#fh.fd).size - this.pos;
+        want = Math.min(CHUNK, avail);
+        sync = want <= SYNC_READ;
+      } else {
+        want = Math.min(CHUNK, limit - this.pos);
+      }
       if (want <= 0) return null;
       // A fresh buffer each time: records of an unfinished P run keep views of it.
       const buf = Buffer.allocUnsafe(this.#carry.length + want);
       this.#carry.copy(buf, 0);
-      const { bytesRead } = await this.#fh.read(buf, this.#carry.length, want, this.pos);
+      const bytesRead = sync
+        ? readSync(this.#fh.fd, buf, this.#carry.length, want, this.pos)
+        : (await this.#fh.read(buf, this.#carry.length, want, this.pos)).bytesRead;
       if (bytesRead === 0) return null;
       this.pos += bytesRead;
       const filled = this.#carry.length + bytesRead;
@@ -558,14 +600,6 @@ class Wake {
   }
 }
 
-async function statIfExists(p: string): Promise<{ ino: number } | undefined> {
-  try {
-    return await stat(p);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;

@@ -147,6 +147,7 @@ export function runcResources(l: ResourceLimits): Record<string, unknown> {
     memory: { limit: l.memory, reservation: l.memoryReservation, swap: l.memorySwap },
     cpu,
     pids: { limit: l.pidsLimit > 0 ? l.pidsLimit : -1 },
+    ...(l.blkioWeight > 0 ? { blockIO: { weight: l.blkioWeight } } : {}),
   };
 }
 

@@ -74,6 +74,11 @@ test('docker update refuses what Docker refuses, and warns that blkio weight is 
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'bad\nYour kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.\n');
   assert.equal(d.ok(['inspect', '-f', '{{.HostConfig.BlkioWeight}}', 'bad']).trim(), '0');
+  // At create the same: a warning, the weight dropped, the container made.
+  const created = d.docker(['create', '--name', 'weighted', '--blkio-weight', '300', 'busybox', 'true']);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stderr, /^WARNING: Your kernel does not support Block I\/O weight or the cgroup is not mounted\. Weight discarded\.$/m);
+  d.ok(['rm', 'weighted']);
 
   d.ok(['run', '-d', '--rm', '--name', 'auto', 'busybox', 'sleep', '1000']);
   const autoId = d.ok(['inspect', '-f', '{{.Id}}', 'auto']).trim();

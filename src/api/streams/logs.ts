@@ -1,5 +1,5 @@
 import type { Ctx } from '../router.js';
-import type { ContainerRecord, LogBackend, LogMessage } from '../backend.js';
+import type { ContainerRecord, LogBackend, LogBatch, LogMessage } from '../backend.js';
 import { boolParam } from '../body.js';
 import { formatTimestamp, parseDockerTime } from '../../lib/docker-time.js';
 import { invalidParameter, notImplemented } from '../../lib/errors.js';
@@ -48,6 +48,8 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     signal: ac.signal,
     stopped,
     times: timestamps,
+    // Without -t the reader frames whole chunks itself (it ignores this for tail/since/until).
+    ...(timestamps ? {} : { frames: { stdout, stderr, multiplexed: !tty } }),
   })[Symbol.asyncIterator]();
   // The next chunk is read and parsed while this one goes out: at a drain, it is ready.
   let next = batches.next();
@@ -56,10 +58,12 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
       const got = await next;
       if (got.done || ac.signal.aborted) break;
       next = batches.next();
-      const out = encodeBatch(got.value, { stdout, stderr, tty, timestamps });
-      if (out.length === 0) continue;
-      // One write per batch: a chunk read from the file becomes one HTTP chunk, however many lines.
-      res.write(out);
+      const pieces = encodeBatch(got.value, { stdout, stderr, tty, timestamps });
+      if (pieces.length === 0) continue;
+      // A chunk read from the file goes out in one socket write, however many lines.
+      res.cork();
+      for (const p of pieces) res.write(p);
+      res.uncork();
       // Several megabytes stay queued in the response: the event loop hands them to the socket
       // as the client drains it, so the client never waits for our next read and parse (a
       // drain per socket buffer, ~200 KiB, starved it on a busy machine).
@@ -83,15 +87,19 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
   }
 }
 
+/** A batch as the pieces to write: the reader's frames, or its messages encoded. */
+export function encodeBatch(batch: LogBatch, o: { stdout: boolean; stderr: boolean; tty: boolean; timestamps: boolean }): Buffer[] {
+  if (batch.frames) return batch.frames;
+  const out = encodeMessages(batch.messages, o);
+  return out.length > 0 ? [out] : [];
+}
+
 /**
- * A batch of messages as the client reads them: one stdcopy frame per message (Docker's
- * framing, which clients that iterate frames rely on), or the raw bytes with a terminal;
- * `docker logs -t` puts the time in front of each. Encoded into one buffer.
+ * Messages as the client reads them: one stdcopy frame per message (Docker's framing, which
+ * clients that iterate frames rely on), or the raw bytes with a terminal; `docker logs -t`
+ * puts the time in front of each. Encoded into one buffer.
  */
-export function encodeBatch(
-  messages: readonly LogMessage[],
-  o: { stdout: boolean; stderr: boolean; tty: boolean; timestamps: boolean },
-): Buffer {
+export function encodeMessages(messages: readonly LogMessage[], o: { stdout: boolean; stderr: boolean; tty: boolean; timestamps: boolean }): Buffer {
   const header = o.tty ? 0 : 8;
   const stamps = o.timestamps ? messages.map((m) => `${formatTimestamp(m.timeNs)} `) : undefined;
   let size = 0;

@@ -14,7 +14,6 @@ const UNSUPPORTED: [key: string, flag: string, where: 'host' | 'config'][] = [
   ['Links', '--link', 'host'],
   ['DeviceRequests', '--gpus', 'host'],
   ['DeviceCgroupRules', '--device-cgroup-rule', 'host'],
-  ['BlkioWeight', '--blkio-weight', 'host'],
   ['BlkioWeightDevice', '--blkio-weight-device', 'host'],
   ['BlkioDeviceReadBps', '--device-read-bps', 'host'],
   ['BlkioDeviceWriteBps', '--device-write-bps', 'host'],
@@ -64,6 +63,9 @@ export function parseHostTuning(config: Json, h: Json): { tuning?: HostTuning } 
     if (!groups.every((g) => typeof g === 'string')) throw invalidParameter('invalid GroupAdd');
     t.groupAdd = groups as string[];
   }
+  // Checked against the kernel at create (this one has no blkio weight: dropped with a warning).
+  const blkio = int(h, 'BlkioWeight', 0, 0xffff);
+  if (blkio) t.blkioWeight = blkio;
   const shm = int(h, 'ShmSize', 0, Number.MAX_SAFE_INTEGER, 'SHM size can not be less than 0');
   if (shm) t.shmSize = shm;
   for (const key of ['CpusetCpus', 'CpusetMems'] as const) {

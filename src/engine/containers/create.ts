@@ -1,5 +1,7 @@
 import { join } from 'node:path';
-import { RECORD_SCHEMA_VERSION, type ContainerRecord, type MountSpec } from '../container.js';
+import { RECORD_SCHEMA_VERSION, type ContainerRecord, type ContainerSpec, type MountSpec } from '../container.js';
+import { checkUpdate } from '../resource-update.js';
+import type { HostResources } from '../ports.js';
 import { deriveSpec, type CreateOptions } from '../create-options.js';
 import { generateName, validateName } from '../names.js';
 import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js';
@@ -14,7 +16,7 @@ import type { ContainerContext } from './context.js';
  * writable layer and volumes, and its record — written before the id is returned, every step
  * undone if a later one fails.
  */
-export async function createContainer(x: ContainerContext, o: CreateOptions): Promise<ContainerRecord> {
+export async function createContainer(x: ContainerContext, o: CreateOptions): Promise<{ record: ContainerRecord; warnings: string[] }> {
   const { d } = x;
   if (o.platform && !/^linux(\/|$)/.test(o.platform)) {
     throw invalidParameter(`image operating system "${o.platform.split('/')[0]}" cannot be used on this platform: operating system is not supported`);
@@ -28,6 +30,7 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
   // Before the image's volumes, which are not made where another container's mount lands.
   const sources = (o.volumesFrom ?? []).map((v) => ({ mounts: volumesFromSource(x, v.container), readOnly: v.readOnly }));
   const spec = deriveSpec({ ...o, mounts: withVolumesFrom(o.mounts, sources) }, image.runtimeConfig, shortId(id));
+  const warnings = checkCreateResources(spec, d.host());
   spec.runtime = runtime;
   const defaults = d.logDefaults();
   spec.log =
@@ -72,7 +75,7 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
     rb.push('remove record', () => d.store.remove(id));
     await d.store.write(id, record);
     rb.commit();
-    return record;
+    return { record, warnings };
   } catch (err) {
     await rb.run();
     throw err;
@@ -91,3 +94,14 @@ function volumesFromSource(x: ContainerContext, ref: string): readonly MountSpec
     throw err;
   }
 }
+
+/** dockerd's create-time resource checks that depend on the kernel: a blkio weight it lacks is dropped with its warning. */
+function checkCreateResources(spec: ContainerSpec, host: HostResources): string[] {
+  const t = spec.tuning;
+  if (!t?.blkioWeight) return [];
+  const { update, warnings } = checkUpdate({ ...NO_CHANGE, blkioWeight: t.blkioWeight }, host);
+  if (update.blkioWeight === 0) delete t.blkioWeight;
+  return warnings;
+}
+
+const NO_CHANGE = { memory: 0, memorySwap: 0, memoryReservation: 0, nanoCpus: 0, cpuShares: 0, cpuQuota: 0, cpuPeriod: 0, cpusetCpus: '', cpusetMems: '', blkioWeight: 0 };
