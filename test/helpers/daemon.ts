@@ -151,7 +151,7 @@ export class TestDaemon {
 
   ping(): Promise<boolean> {
     return new Promise((resolve) => {
-      const req = request({ socketPath: this.sock, path: '/_ping', method: 'GET', timeout: 2000 }, (res) => {
+      const req = request({ socketPath: this.sock, path: '/_ping', method: 'GET', timeout: 2000, agent: false }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });
@@ -233,6 +233,9 @@ export class TestDaemon {
             ...headers,
           },
           timeout: 60_000,
+          // A connection of its own: the tests block the event loop in spawnSync for minutes,
+          // so a pooled socket the daemon closed meanwhile would look alive (EPIPE on write).
+          agent: false,
         },
         (res) => {
           let text = '';
