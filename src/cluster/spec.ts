@@ -138,6 +138,9 @@ export function checkServiceSpec(spec: unknown): ServiceSpec {
     if ((p.PublishMode ?? 'ingress') === 'ingress') throw notImplemented(INGRESS_REFUSED);
   }
   for (const n of [...(s.TaskTemplate.Networks ?? []), ...(s.Networks ?? [])]) throw notImplemented(OVERLAY_REFUSED(n.Target));
+  // swarmkit stores the defaults it applies: the CLI reads the mode back (its progress display).
+  if (!s.Mode || (s.Mode.Global === undefined && s.Mode.Replicated === undefined)) s.Mode = { Replicated: { Replicas: 1 } };
+  else if (s.Mode.Replicated && s.Mode.Replicated.Replicas === undefined) s.Mode = { ...s.Mode, Replicated: { Replicas: 1 } };
   for (const m of s.TaskTemplate.ContainerSpec?.Mounts ?? []) {
     if (!m.Target) throw invalidParameter('rpc error: code = InvalidArgument desc = ContainerSpec: invalid mount target, must not be empty');
   }
