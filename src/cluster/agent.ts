@@ -64,7 +64,7 @@ export class Agent {
     }
     const known = new Set(tasks.map((e) => e.value.id));
     // A few at a time: a 50-replica service starts quickly without flooding the engine.
-    await eachLimited(tasks, 4, (e) => this.#reconcile(e, byTask.get(e.value.id)));
+    await eachLimited(tasks, 8, (e) => this.#reconcile(e, byTask.get(e.value.id)));
     for (const [taskId, c] of byTask) {
       if (known.has(taskId)) continue;
       this.#o.log.info({ task: taskId, container: c.id }, 'swarm: removing the container of a task that no longer exists');

@@ -15,6 +15,10 @@ export type OrchestratorOptions = {
 
 type Plan = { writes: Write[]; guards: Guard[]; wakeMs?: number };
 
+/** Writes per transaction, below etcd's default limit of 128 operations (guards count too). */
+const MAX_WRITES = 60;
+const se = (s: Entry<ServiceObject>) => s.key;
+
 /**
  * The leader's loop: desired state (services) against actual state (tasks). It creates tasks
  * for empty slots (replicated) or nodes without one (global) and assigns them to a node (the
@@ -70,8 +74,22 @@ export class Orchestrator {
       const plan = this.#plan(s, byService.get(s.value.id) ?? [], nodes.map((n) => n.value));
       if (plan.wakeMs !== undefined) wake = Math.min(wake ?? plan.wakeMs, plan.wakeMs);
       if (plan.writes.length === 0) continue;
+      // One write per key (a task may be both shut down and trimmed in one pass), its first guard.
+      const writes = new Map<string, Write>();
+      for (const w of plan.writes) writes.set('put' in w ? w.put : w.del, w);
+      const guards = new Map<string, Guard>();
+      for (const g of plan.guards) if (!guards.has(g.key)) guards.set(g.key, g);
+      // etcd takes at most 128 operations in a transaction (--max-txn-ops): a big change is
+      // written in slices, the next pass continuing where this one stopped.
+      let chunk = [...writes.values()];
+      if (chunk.length > MAX_WRITES) {
+        chunk = chunk.slice(0, MAX_WRITES);
+        wake = 20;
+      }
+      const keysWritten = new Set(chunk.map((w) => ('put' in w ? w.put : w.del)));
+      const chunkGuards = [...guards.values()].filter((g) => keysWritten.has(g.key) || g.key === se(s));
       // One transaction per service: a conflict (a task's status written meanwhile) costs a pass.
-      const r = await store.txn([fence, ...plan.guards], plan.writes);
+      const r = await store.txn([fence, ...chunkGuards], chunk);
       if (!r.ok) wake = 50;
     }
     // Tasks of removed services: ask their nodes to remove them.
@@ -83,7 +101,9 @@ export class Orchestrator {
       orphanGuards.push({ key: t.key, modRevision: t.modRevision });
       orphanWrites.push({ put: t.key, value: { ...t.value, desiredState: 'remove', updatedAt: now() } });
     }
-    if (orphanWrites.length > 0) await store.txn([fence, ...orphanGuards], orphanWrites);
+    for (let i = 0; i < orphanWrites.length; i += MAX_WRITES) {
+      await store.txn([fence, ...orphanGuards.slice(i, i + MAX_WRITES)], orphanWrites.slice(i, i + MAX_WRITES));
+    }
     return wake;
   }
 
@@ -142,6 +162,14 @@ export class Orchestrator {
         else setDesired(t, 'shutdown');
       }
       const holding = active.filter((t) => t.value.desiredState === 'running');
+      // The scheduler's second chance: a task no node could take is placed once one can.
+      for (const t of holding) {
+        if (t.value.nodeId !== '' || t.value.status.state !== 'pending') continue;
+        const nodeId = pickNode(eligible, tasks);
+        if (!nodeId) continue;
+        plan.guards.push({ key: t.key, modRevision: t.modRevision });
+        plan.writes.push({ put: t.key, value: { ...t.value, nodeId, status: { state: 'assigned', timestamp: now(), message: 'assigned' }, updatedAt: now() } });
+      }
       const runnable = holding.filter((t) => !isTerminal(t.value.status.state));
       if (holding.length === 0) {
         // stop-first: the slot's next task waits for the last one to be down.

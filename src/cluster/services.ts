@@ -87,7 +87,9 @@ export class ServiceApi {
   async remove(ref: string): Promise<void> {
     const store = this.#store();
     const e = await this.get(ref);
-    const tasks = (await store.list<TaskObject>(keys.prefix('tasks'))).filter((t) => t.value.serviceId === e.value.id);
+    // The first tasks are told at once; the orchestrator tells the rest of a large service
+    // (a transaction holds at most 128 operations).
+    const tasks = (await store.list<TaskObject>(keys.prefix('tasks'))).filter((t) => t.value.serviceId === e.value.id).slice(0, 60);
     await store.txn(
       [{ key: e.key, modRevision: e.modRevision }],
       [{ del: e.key }, { del: keys.name('services', e.value.spec.Name) }, ...tasks.map((t) => ({ put: t.key, value: { ...t.value, desiredState: 'remove', updatedAt: now() } }))],

@@ -151,6 +151,21 @@ test('a global service has one task on the node; a constraint no node meets leav
   d.ok(['service', 'rm', 'nowhere']);
 });
 
+test('health checks: a task starts as Starting and runs once healthy; an unhealthy task fails and is replaced', async () => {
+  d.ok(['service', 'create', '-d', '--name', 'slowboot', '--health-cmd', 'test -f /tmp/ready', '--health-interval', '1s', '--health-retries', '1', '--no-resolve-image', ...QUICK, 'busybox', 'sh', '-c', 'sleep 3; touch /tmp/ready; exec sleep 1000']);
+  await waitFor('the task starting', () => (tasks('slowboot')[0]?.CurrentState.startsWith('Starting') ? true : undefined));
+  assert.equal(replicasOf('slowboot'), '0/1', 'a task is not counted running before it is healthy');
+  await waitFor('the task healthy and running', () => (replicasOf('slowboot') === '1/1' ? true : undefined));
+
+  d.ok(['service', 'create', '-d', '--name', 'sick', '--health-cmd', 'false', '--health-interval', '1s', '--health-retries', '1', '--no-resolve-image', ...QUICK, 'busybox', 'sleep', '1000']);
+  const rows = await waitFor('an unhealthy task replaced', () => {
+    const t = tasks('sick');
+    return t.some((r) => r.DesiredState === 'Shutdown' && /unhealthy container/.test(r.Error)) ? t : undefined;
+  }, 60_000);
+  assert.ok(rows.length >= 2);
+  d.ok(['service', 'rm', 'slowboot', 'sick']);
+});
+
 test('a secret is readable in its task at /run/secrets and never shown by inspect; a service in use keeps it', () => {
   const r = d.docker(['secret', 'create', 'api_key', '-'], { input: 's3cr3t-value\n' });
   assert.equal(r.code, 0, r.stderr);
@@ -207,7 +222,7 @@ test('kill -9 of berthd: task containers and the etcd member keep running; after
   await waitFor('two tasks shut down', () => (taskContainers('web').size === 1 ? true : undefined));
 });
 
-test('service logs show each task line with its task name; service rm removes the tasks; swarm leave --force leaves no etcd, task or file', async () => {
+test('service logs show each task line with its task name; service rm removes the tasks; drain empties the node; swarm leave --force leaves no etcd, task or file', async () => {
   d.ok(['service', 'create', '-d', '--name', 'talker', '--no-resolve-image', ...QUICK, 'busybox', 'sh', '-c', 'echo hello from the task; exec sleep 1000']);
   const logs = await waitFor('the task log', () => {
     const out = d.ok(['service', 'logs', 'talker']);
@@ -217,6 +232,13 @@ test('service logs show each task line with its task name; service rm removes th
   d.ok(['service', 'rm', 'talker']);
   await waitFor('the task container removed', () => (taskContainers('talker').size === 0 && d.ok(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=talker']).trim() === '' ? true : undefined));
   assert.match(d.fails(['service', 'inspect', 'talker']), /no such service: talker/);
+
+  // Draining the node shuts its tasks down (there is nowhere else to put them); active again brings them back.
+  assert.match(d.fails(['node', 'demote', 'self']), /demote the last manager/);
+  d.ok(['node', 'update', '--availability', 'drain', 'self']);
+  await waitFor('web drained', () => (taskContainers('web').size === 0 ? true : undefined));
+  d.ok(['node', 'update', '--availability', 'active', 'self']);
+  await waitFor('web back', () => (replicasOf('web') === '1/1' ? true : undefined));
 
   assert.match(d.fails(['swarm', 'leave']), /Use `--force` to ignore this message/);
   d.ok(['swarm', 'leave', '--force']);
