@@ -147,7 +147,7 @@ export class Swarm {
     const lease = await store.lease(10, () => {
       this.#o.log.warn('swarm: lost the leadership lease; campaigning again');
       this.#leader = undefined;
-      void this.#campaign(nodeId).catch((err) => this.#o.log.warn({ err: messageOf(err) }, 'swarm: campaign failed'));
+      void this.#campaignUntilWon(nodeId);
     });
     for (;;) {
       const cur = await store.get<{ nodeId: string }>(keys.leader);
@@ -162,6 +162,18 @@ export class Swarm {
       if (mine) this.#leader = { createRevision: mine.createRevision, revoke: () => lease.revoke() };
       this.#orchestrator?.kick();
       return;
+    }
+  }
+
+  /** After a lost lease (etcd unreachable past its TTL): campaign again until the store answers. */
+  async #campaignUntilWon(nodeId: string): Promise<void> {
+    while (this.#store && !this.#leader) {
+      try {
+        await this.#campaign(nodeId);
+      } catch (err) {
+        this.#o.log.warn({ err: messageOf(err) }, 'swarm: campaign failed; trying again');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     }
   }
 
