@@ -152,7 +152,7 @@ test('a global service has one task on the node; a constraint no node meets leav
 });
 
 test('health checks: a task starts as Starting and runs once healthy; an unhealthy task fails and is replaced', async () => {
-  d.ok(['service', 'create', '-d', '--name', 'slowboot', '--health-cmd', 'test -f /tmp/ready', '--health-interval', '1s', '--health-retries', '1', '--no-resolve-image', ...QUICK, 'busybox', 'sh', '-c', 'sleep 3; touch /tmp/ready; exec sleep 1000']);
+  d.ok(['service', 'create', '-d', '--name', 'slowboot', '--health-cmd', 'test -f /tmp/ready', '--health-interval', '1s', '--health-start-period', '60s', '--health-start-interval', '1s', '--health-retries', '1', '--no-resolve-image', ...QUICK, 'busybox', 'sh', '-c', 'sleep 3; touch /tmp/ready; exec sleep 1000']);
   await waitFor('the task starting', () => (tasks('slowboot')[0]?.CurrentState.startsWith('Starting') ? true : undefined));
   assert.equal(replicasOf('slowboot'), '0/1', 'a task is not counted running before it is healthy');
   await waitFor('the task healthy and running', () => (replicasOf('slowboot') === '1/1' ? true : undefined));
