@@ -114,6 +114,19 @@ export type SystemInfo = {
   registries: { insecure: string[]; mirrors: string[] };
 };
 
+/** Swarm mode (src/cluster): the node's swarm, its services and tasks, secrets and configs. */
+export type SwarmBackend = { swarm: Swarm; services: ServiceApi; secrets: SecretApi; logs: (tasks: TaskObject[]) => { containerId: string; task: TaskObject }[] };
+export type { ClusterView, InitRequest } from '../cluster/swarm.js';
+export type { Entry } from '../cluster/store.js';
+export type { NodeObject, SecretObject, ServiceObject, TaskObject } from '../cluster/objects.js';
+export type { ServiceStatus, TaskFilter } from '../cluster/services.js';
+export { issuerInfo } from '../cluster/ca.js';
+export type SwarmInfo = NonNullable<Awaited<ReturnType<Swarm['info']>>>;
+import type { Swarm } from '../cluster/swarm.js';
+import type { ServiceApi } from '../cluster/services.js';
+import type { SecretApi } from '../cluster/secrets.js';
+import type { TaskObject } from '../cluster/objects.js';
+
 export type Backend = {
   containers: ContainerBackend;
   images: ImageBackend;
@@ -123,5 +136,6 @@ export type Backend = {
   networks: NetworkBackend;
   logs: LogBackend;
   system: () => SystemInfo;
+  swarm: SwarmBackend;
   log: Logger;
 };
