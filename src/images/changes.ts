@@ -1,4 +1,5 @@
 import { invalidParameter } from '../lib/errors.js';
+import { goDuration } from '../lib/go-duration.js';
 
 /**
  * The Dockerfile instructions `docker import --change` and `docker commit --change` accept,
@@ -143,20 +144,4 @@ function healthcheck(rest: string): Record<string, unknown> {
     }
   }
   return { Test: ['CMD-SHELL', command], ...out };
-}
-
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** A Go duration (`1m30s`, `500ms`) in nanoseconds. */
-function goDuration(v: string): number {
-  if (v === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let at = 0;
-  for (let m = re.exec(v); m; m = re.exec(v)) {
-    total += Number(m[1]) * (UNIT_NS[m[2] as string] as number);
-    at = re.lastIndex;
-  }
-  if (at !== v.length || v === '') throw invalidParameter(`time: invalid duration "${v}"`);
-  return Math.round(total);
 }
