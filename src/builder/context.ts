@@ -1,6 +1,7 @@
 import { lstat, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { extractTar } from '../storage/index.js';
 import { resolveInRoot } from '../lib/in-root.js';
 import { errnoCode, invalidParameter } from '../lib/errors.js';
@@ -21,8 +22,11 @@ export type BuildContext = {
  */
 export async function receiveContext(body: Readable, dir: string, dockerfileParam: string | undefined, signal?: AbortSignal): Promise<BuildContext> {
   const { head, stream } = await peek(body, 512);
-  if (isArchive(head)) {
-    await extractTar(stream, dir, signal ? { signal } : {});
+  if (head.length === 0) {
+    // An empty body: an empty context (the Dockerfile is then missing, reported below).
+  } else if (isArchive(head)) {
+    const plain = head[0] === 0x1f && head[1] === 0x8b ? stream.pipe(createGunzip()) : stream;
+    await extractTar(plain.pipe(padded()), dir, signal ? { signal } : {});
   } else {
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
@@ -85,12 +89,30 @@ async function prune(root: string, rel: string, ignore: DockerIgnore): Promise<b
   return kept.length > 0;
 }
 
+/**
+ * The tar completed to whole blocks and an end marker: the CLI sends a context with a file
+ * rewritten in (`-f -`, its .dockerignore) without the last entry's padding or the final zero
+ * blocks, which dockerd's reader tolerates.
+ */
+function padded(): Transform {
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const pad = (512 - (size % 512)) % 512;
+      cb(null, Buffer.alloc(pad + 1024));
+    },
+  });
+}
+
 function isArchive(head: Buffer): boolean {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return true;
   if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return true;
-  // An empty body, or a tar of only zero blocks, is an empty context.
-  return head.length === 0 || (head.length >= 512 && head.every((b) => b === 0));
+  // A tar of only zero blocks is an empty context.
+  return head.length >= 512 && head.every((b) => b === 0);
 }
 
 /** The first `n` bytes of a stream, and a stream that still yields all of it. */

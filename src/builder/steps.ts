@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -280,7 +280,7 @@ async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: stri
     await chmod(dir, 0o755);
     try {
       await change(dir);
-      s.imageId = await e.host.images.commit({ config: c, containerConfig: key, createdBy, layer: () => e.host.tarDirectory(dir), ...author });
+      s.imageId = await e.host.images.commit({ config: c, containerConfig: key, createdBy, layer: () => tarToFile(e, dir), ...author });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -304,6 +304,18 @@ async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: stri
   } finally {
     await e.host.containers.remove(id);
   }
+}
+
+/**
+ * The layer of a first step on scratch, as a tar file read back: the tar process's pipe
+ * handed straight to the layer store was seen to arrive empty there.
+ */
+async function tarToFile(e: StepEnv, dir: string): Promise<{ stream: Readable; done: Promise<void> }> {
+  const file = `${dir}.tar`;
+  const t = await e.host.tarDirectory(dir);
+  await pipeline(t.stream, createWriteStream(file, { mode: 0o600 }));
+  await t.done;
+  return { stream: createReadStream(file), done: Promise.resolve() };
 }
 
 async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind: 'copy' | 'add' }>, word: (w: string) => string): Promise<void> {

@@ -69,7 +69,14 @@ export function parseDockerfile(text: string): ParsedDockerfile {
       // An empty line inside a continuation is skipped; outside, it separates nothing.
       continue;
     }
-    if (buf === undefined) start = i + 1;
+    if (buf === undefined) {
+      start = i + 1;
+      // A heredoc's body would read as instructions: refuse it at its first line.
+      if (/^\s*(run|copy|add)\s.*<<-?["']?[A-Za-z_]/i.test(line)) {
+        const kw = (/^\s*(\S+)/.exec(line)?.[1] ?? '').toUpperCase();
+        throw new DockerfileError(`${kw} with a heredoc (<<) requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`, start);
+      }
+    }
     const withoutLead = buf === undefined ? line.replace(/^\s+/, '') : line;
     if (continuation.test(withoutLead)) {
       buf = (buf ?? '') + withoutLead.replace(continuation, '');
