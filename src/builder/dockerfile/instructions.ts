@@ -1,5 +1,5 @@
 import { DockerfileError, extractFlags, KEYWORDS, parseDockerfile, type Flag, type RawInstruction } from './parser.js';
-import { goDuration } from '../../lib/go-duration.js';
+import { parseGoDuration } from '../../lib/go-duration.js';
 
 /*
  * Each logical line as a typed instruction, checked as the classic builder checks it (argument
@@ -293,12 +293,8 @@ function healthcheck(raw: RawInstruction, flags: Map<string, string>, fail: (m: 
       out[key] = n;
       continue;
     }
-    let ns: number;
-    try {
-      ns = goDuration(v);
-    } catch (err) {
-      return fail(err instanceof Error ? err.message : String(err));
-    }
+    const ns = parseGoDuration(v);
+    if (ns === undefined) return fail(`time: invalid duration "${v}"`);
     if (ns !== 0 && ns < 1_000_000) fail(`Interval "${k}" cannot be less than 1ms`);
     out[key] = ns;
   }
