@@ -645,17 +645,17 @@ export class ImageService {
       // Images others are built on go with the last of those (#deleteImage), hence the rounds.
       for (let progress = true; progress; ) {
         progress = false;
-      for (const img of [...this.#store.images.values()]) {
-        if (!this.#store.images.has(img.id) || this.#hasChildren(img.id)) continue;
-        if (this.#usedBy(img.id).length > 0) continue;
-        const info = this.#info(img);
-        if (!opts.all && (info.repoTags.length > 0 || info.repoDigests.length > 0)) continue;
-        if (!opts.select(info)) continue;
-        const r = await this.#deleteImage(img);
-        report.deleted.push(...r.deleted);
-        report.spaceReclaimed += r.spaceReclaimed;
-        progress = true;
-      }
+        for (const img of [...this.#store.images.values()]) {
+          if (!this.#store.images.has(img.id) || this.#hasChildren(img.id)) continue;
+          if (this.#usedBy(img.id).length > 0) continue;
+          const info = this.#info(img);
+          if (!opts.all && (info.repoTags.length > 0 || info.repoDigests.length > 0)) continue;
+          if (!opts.select(info)) continue;
+          const r = await this.#deleteImage(img);
+          report.deleted.push(...r.deleted);
+          report.spaceReclaimed += r.spaceReclaimed;
+          progress = true;
+        }
       }
       return report;
     });

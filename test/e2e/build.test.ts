@@ -253,7 +253,7 @@ test('bad Dockerfiles and contexts get Docker\'s messages: unknown instruction, 
     assert.match(r.stderr, re, df);
   }
   assert.match(d.fails(['build', '--platform', 'linux/arm64', dir]), /berth builds only linux\/amd64 images/);
-  const remote = await d.api('POST', '/build?remote=https://example.invalid/repo.git');
+  const remote = await d.api('POST', '/build?remote=https://example.invalid/repo.git', '');
   assert.equal(remote.status, 400);
   assert.match(remote.text, /remote build contexts are not supported/);
   assert.equal(d.ok(['ps', '-aq']).trim(), '');

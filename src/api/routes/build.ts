@@ -19,7 +19,13 @@ export function buildRoutes(b: Backend): Route[] {
       method: 'POST',
       path: '/build',
       handler: async ({ req, res, query }) => {
-        const opts = parseBuildQuery(query, req.headers['x-registry-auth']);
+        let opts: BuildOptions;
+        try {
+          opts = parseBuildQuery(query, req.headers['x-registry-auth']);
+        } catch (err) {
+          req.resume();
+          throw err;
+        }
         const out = new JsonMessages(res, b.log);
         const signal = closeSignal(req, res);
         try {
