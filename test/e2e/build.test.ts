@@ -255,8 +255,9 @@ test('bad Dockerfiles and contexts get Docker\'s messages: unknown instruction, 
     assert.match(r.stderr, re, df);
   }
   assert.match(d.fails(['build', '--platform', 'linux/arm64', dir]), /berth builds only linux\/amd64 images/);
-  // An http(s) context is sent by the CLI as `remote=`: refused, nothing fetched.
-  assert.match(d.fails(['build', 'https://127.0.0.1:1/context.tar']), /remote build contexts are not supported by berth/);
+  // API clients may name a remote context (the CLI fetches URLs itself): refused, nothing fetched.
+  const remote = spawnSync('curl', ['-s', '-w', '\n%{http_code}', '--unix-socket', d.sock, '-X', 'POST', 'http://x/build?remote=https://example.invalid/repo.git'], { encoding: 'utf8' });
+  assert.match(remote.stdout, /remote build contexts are not supported by berth.*\n400$/s);
   assert.equal(d.ok(['ps', '-aq']).trim(), '');
 });
 
