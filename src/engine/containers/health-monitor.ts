@@ -97,7 +97,14 @@ export class HealthMonitor implements StartStep {
     w.timer = undefined;
     const r = c.record;
     const hc = r.spec.healthcheck;
-    if (!hc || !isRunningLike(r.state)) return;
+    if (!hc) return;
+    // The monitor starts with the container's start steps, before the runtime has it running:
+    // on a busy machine the first probe can come due while the start is still under way. (Every
+    // exit stops the monitor, so a watch still here means a start in progress.)
+    if (!isRunningLike(r.state)) {
+      this.#schedule(id, probeDelayMs(hc, Date.now(), Date.now(), 'starting'));
+      return;
+    }
     const startedAtMs = Date.parse(r.startedAt ?? '') || Date.now();
     // A paused container is not probed (dockerd stops the monitor); the schedule goes on.
     if (r.state.status === 'paused') {
@@ -134,9 +141,18 @@ export class HealthMonitor implements StartStep {
     const chunks: Buffer[] = [];
     let kept = 0;
     let truncated = false;
+    // The probe's whole run, its exec's set-up included, is bounded by its timeout: a set-up
+    // that never ends (conmon starved on a busy machine) must not stop the schedule.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const timeoutResult = (out: string): HealthResult => {
+      const msg = `Health check exceeded timeout (${formatGoDuration(timeoutMs * 1e6)})`;
+      x.emit('exec_die', r, { ...attrs, exitCode: '-1' });
+      return { start, end: new Date().toISOString(), exitCode: -1, output: out ? `${msg}: ${out}` : msg };
+    };
     try {
       x.emit(`exec_create: ${cmd.join(' ')}`, r, attrs);
-      const proc = await x.d.runtime.exec(handle, {
+      const launching = x.d.runtime.exec(handle, {
         execId,
         args: cmd,
         env: [],
@@ -147,6 +163,19 @@ export class HealthMonitor implements StartStep {
         // conmon's own bound, a second over ours: it ends the probe if berthd is gone by then.
         timeoutSeconds: Math.ceil(timeoutMs / 1000) + 1,
       });
+      const launched = await Promise.race([launching, timedOut]);
+      if (launched === 'timeout') {
+        // Whenever it does start, it is ended at once.
+        void launching.then(
+          (late) => {
+            void late.kill();
+            late.session?.close();
+          },
+          () => undefined,
+        );
+        return timeoutResult('');
+      }
+      const proc = launched;
       probe.process = proc;
       if (probe.cancelled) await proc.kill();
       // conmon closes the session once it has passed on all the output.
@@ -160,19 +189,13 @@ export class HealthMonitor implements StartStep {
           kept += Math.min(room, data.length);
         }
       });
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
       const outcome = await Promise.race([proc.exit, timedOut]);
-      clearTimeout(timer);
       if (outcome === 'timeout') {
         await proc.kill();
         // It is gone within moments; its session closes with it.
         await Promise.race([proc.exit, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
         proc.session?.close();
-        const out = limitOutput(chunks, truncated);
-        const msg = `Health check exceeded timeout (${formatGoDuration(timeoutMs * 1e6)})`;
-        x.emit('exec_die', r, { ...attrs, exitCode: '-1' });
-        return { start, end: new Date().toISOString(), exitCode: -1, output: out ? `${msg}: ${out}` : msg };
+        return timeoutResult(limitOutput(chunks, truncated));
       }
       // The exit comes on conmon's sync pipe; the last output may still be on its way.
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
@@ -181,6 +204,8 @@ export class HealthMonitor implements StartStep {
       return { start, end: new Date().toISOString(), exitCode: outcome, output: limitOutput(chunks, truncated) };
     } catch (err) {
       return { start, end: new Date().toISOString(), exitCode: -1, output: messageOf(err) };
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
