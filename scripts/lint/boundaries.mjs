@@ -6,7 +6,7 @@
 import { dirname, relative, resolve, sep } from 'node:path';
 
 /** Folders under src/ that implement the engine's ports. */
-export const ADAPTERS = ['runtime', 'storage', 'network', 'logs', 'state', 'images', 'volumes'];
+export const ADAPTERS = ['runtime', 'storage', 'network', 'logs', 'state', 'images', 'volumes', 'builder'];
 
 /** Built-in modules the engine must not use: it talks to the world through its ports. */
 const ENGINE_FORBIDDEN_BUILTINS = ['http', 'https', 'http2', 'net', 'dgram', 'child_process', 'cluster'];

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ContainerService } from '../engine/container-service.js';
 import type { ImageService } from '../images/image-service.js';
 import type { EventBus } from '../engine/events.js';
@@ -89,6 +90,13 @@ export type ImageBackend = Pick<
   'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage' | 'pull' | 'push' | 'save' | 'login'
 >;
 
+export type { BuildOptions, BuildOutput } from '../builder/index.js';
+export { StepFailure } from '../builder/index.js';
+import type { BuildOptions, BuildOutput } from '../builder/index.js';
+
+/** `docker build` (the classic builder): the context as the body; resolves to the image id. */
+export type BuildBackend = { build(body: Readable, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> };
+
 export type VolumeBackend = Pick<VolumeService, 'create' | 'get' | 'list' | 'remove' | 'prune' | 'usage'>;
 
 export type SystemInfo = {
@@ -131,6 +139,7 @@ export type Backend = {
   containers: ContainerBackend;
   images: ImageBackend;
   volumes: VolumeBackend;
+  build: BuildBackend;
   events: EventBus;
   exec: Pick<ExecService, 'create' | 'start' | 'get' | 'resize' | 'idsOf'>;
   networks: NetworkBackend;

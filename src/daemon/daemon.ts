@@ -29,6 +29,8 @@ import { VolumeService } from '../volumes/volume-service.js';
 import { LocalDriver } from '../volumes/local-driver.js';
 import { eventRoutes } from '../api/routes/events.js';
 import { execRoutes } from '../api/routes/exec.js';
+import { buildRoutes } from '../api/routes/build.js';
+import { buildBackend } from './build-host.js';
 import { ExecService } from '../engine/exec-service.js';
 import type { Backend, SystemInfo } from '../api/backend.js';
 import { restore, type RestoreReport } from '../restore/restore.js';
@@ -220,6 +222,7 @@ export class Daemon {
       containers: this.containers,
       images: this.images,
       volumes: this.volumes,
+      build: buildBackend({ images: this.images, containers: this.containers, tmpDir: join(c.dataRoot, 'tmp'), tarDirectory, log: o.log }),
       events: this.events,
       networks: this.#networking.backend,
       logs: { read: readLogs, readBatches: readLogBatches },
@@ -240,6 +243,7 @@ export class Daemon {
         ...swarmRoutes(backend),
         ...serviceRoutes(backend),
         ...secretRoutes(backend),
+        ...buildRoutes(backend),
       ],
       log: o.log,
       serverHeader: `berth/${o.engineVersion} (linux)`,
