@@ -25,7 +25,32 @@ export type DaemonOptions = {
    * harness runs one daemon per namespace. It dies with berthd: no process stays in it.
    */
   ownNetns?: boolean;
+  /**
+   * Run berthd in a mount namespace of its own where every mount but its own tree (and /proc,
+   * /dev, /sys) is read-only: a write outside its directories fails with
+   * EROFS instead of landing on the host (the fuzzer's daemon). Mounts it makes stay in that
+   * namespace, which ends with the last of berthd and its monitors.
+   */
+  readOnlyHost?: boolean;
 };
+
+/**
+ * Before exec: every mount made read-only at once (mount_setattr(2) with AT_RECURSIVE, through
+ * perl, which Debian always has: a host with a thousand mounts would take a minute one
+ * `mount -o remount` at a time), /proc, /dev and /sys (sysctls, cgroups) writable again, then
+ * the daemon's tree bound onto itself and made writable. The namespace is private: the host's
+ * own mounts do not change.
+ */
+const READ_ONLY_HOST = [
+  'set -e',
+  // mount_setattr(AT_FDCWD, path, AT_RECURSIVE, { attr_set, attr_clr }, 32); 442 on every arch.
+  `attr() { perl -e 'my ($p, $s, $c) = @ARGV; syscall(442, -100, $p, 0x8000, pack("QQQQ", $s, $c, 0, 0), 32) == 0 or die "mount_setattr $p: $!\\n"' "$@"; }`,
+  'mount --make-rprivate /',
+  'attr / 1 0',
+  'for m in /proc /dev /sys; do attr "$m" 0 1; done',
+  'mount --bind "$BERTH_RW_DIR" "$BERTH_RW_DIR"',
+  'attr "$BERTH_RW_DIR" 0 1',
+].join('\n');
 
 const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs');
 
@@ -112,12 +137,14 @@ export class TestDaemon {
   /** Launch berthd (in its own session, so it outlives nothing of ours) and wait for /_ping. */
   async start(): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    const [cmd, argv] = this.opts.ownNetns
-      ? ['unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, BERTHD, ...this.args()]]
+    const prelude = [...(this.opts.ownNetns ? ['ip link set lo up'] : []), ...(this.opts.readOnlyHost ? [READ_ONLY_HOST] : [])];
+    const unshare = [...(this.opts.ownNetns ? ['--net'] : []), ...(this.opts.readOnlyHost ? ['--mount'] : [])];
+    const [cmd, argv] = prelude.length > 0
+      ? ['unshare', [...unshare, '--', 'sh', '-c', `${prelude.join('\n')}\nexec "$0" "$@"`, process.execPath, BERTHD, ...this.args()]]
       : [process.execPath, [BERTHD, ...this.args()]];
     const proc = spawn(cmd, argv, {
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...(this.opts.env ?? {}) },
+      env: { ...process.env, ...(this.opts.env ?? {}), ...(this.opts.readOnlyHost ? { BERTH_RW_DIR: this.dir } : {}) },
       detached: true,
     });
     closeSync(fd);
