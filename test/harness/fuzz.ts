@@ -193,8 +193,12 @@ export function generate(r: Rng, route: RouteSpec, tars: Buffer[]): FuzzRequest 
   else if (mode < 74) {
     const text = JSON.stringify(template);
     body = Buffer.from(text.slice(0, r.int(text.length + 1)) + r.pick(['', '}', ',', '"', '\\', '\u0000', 'garbage']));
-  } else if (mode < 78) body = Buffer.from(r.pick(['[', '{"a":']).repeat(20_000 + r.int(100_000)));
-  else if (mode < 84) body = r.pick(tars);
+  } else if (mode < 78) {
+    // Nesting deep enough to overflow a recursive walk: cut short, or whole (valid JSON).
+    const n = 20_000 + r.int(100_000);
+    const field = r.pick(['Labels', 'Cmd', 'HostConfig', 'Env', 'Name', 'Container', 'EndpointConfig', 'IPAM']);
+    body = Buffer.from(r.chance(0.5) ? r.pick(['[', '{"a":']).repeat(n) : `{"Image":"busybox","${field}":${'['.repeat(n)}${']'.repeat(n)}}`);
+  } else if (mode < 84) body = r.pick(tars);
   else if (mode < 89) {
     body = Buffer.from(JSON.stringify(template));
     truncate = r.int(body.length);
@@ -297,7 +301,7 @@ export async function fuzz(d: TestDaemon, o: { seed: number; perRoute: number; c
     await ensureFixtures(d);
     const batch: FuzzRequest[] = Array.from({ length: o.perRoute }, () => generate(r, route, tars));
     // One huge body per route with a body: the size limit, not memory, must answer it.
-    if (route.method === 'POST') batch.push({ route, method: 'POST', path: route.path.replace(/\{\w+(:\*)?\}/g, FIXTURE.container), headers: { Host: 'berth', Connection: 'close', 'Content-Type': 'application/json', 'Content-Length': String(20 * 1024 * 1024) }, body: Buffer.alloc(20 * 1024 * 1024, 0x20) });
+    if (route.method === 'POST') batch.push({ route, method: 'POST', path: route.path.replace(/\{\w+(:\*)?\}/g, FIXTURE.container), headers: { Host: 'berth', Connection: 'close', 'Content-Type': 'application/json', 'Content-Length': String(17 * 1024 * 1024) }, body: Buffer.alloc(17 * 1024 * 1024, 0x20) });
     const queue = [...batch];
     const worker = async () => {
       for (let q = queue.shift(); q !== undefined; q = queue.shift()) {
