@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { repoRoot, busyboxTarball, testTmpDir } from './paths.js';
@@ -32,7 +32,37 @@ export type DaemonOptions = {
    * namespace, which ends with the last of berthd and its monitors.
    */
   readOnlyHost?: boolean;
+  /**
+   * Join this network namespace (a path such as /proc/<pid>/ns/net: see holdNetns). Unlike
+   * ownNetns it outlives berthd, so a restarted daemon finds its bridge, veths and rules again,
+   * and none of them is on the host (a long crash or soak run needs no test lock).
+   */
+  netns?: string;
 };
+
+/** A network namespace held open by a process of ours (loopback up) until `release()`. */
+export function holdNetns(): { path: string; pid: number; release: () => void } {
+  const p = spawn('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec sleep infinity'], { stdio: 'ignore', detached: true });
+  const pid = p.pid as number;
+  p.unref();
+  const path = `/proc/${pid}/ns/net`;
+  // Until unshare has run, /proc/<pid>/ns/net is still the host's.
+  const host = readlinkSync('/proc/self/ns/net');
+  const deadline = Date.now() + 10_000;
+  while (readlinkSafe(path) === host || readlinkSafe(path) === undefined) {
+    if (Date.now() > deadline) throw new Error('the network namespace holder did not start');
+    spawnSync('sleep', ['0.02']);
+  }
+  return { path, pid, release: () => { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } } };
+}
+
+function readlinkSafe(p: string): string | undefined {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Before exec: every mount made read-only at once (mount_setattr(2) with AT_RECURSIVE, through
@@ -139,9 +169,10 @@ export class TestDaemon {
     const fd = openSync(this.logFile, 'a');
     const prelude = [...(this.opts.ownNetns ? ['ip link set lo up'] : []), ...(this.opts.readOnlyHost ? [READ_ONLY_HOST] : [])];
     const unshare = [...(this.opts.ownNetns ? ['--net'] : []), ...(this.opts.readOnlyHost ? ['--mount'] : [])];
-    const [cmd, argv] = prelude.length > 0
+    const [cmd0, argv0] = prelude.length > 0
       ? ['unshare', [...unshare, '--', 'sh', '-c', `${prelude.join('\n')}\nexec "$0" "$@"`, process.execPath, BERTHD, ...this.args()]]
       : [process.execPath, [BERTHD, ...this.args()]];
+    const [cmd, argv] = this.opts.netns ? ['nsenter', [`--net=${this.opts.netns}`, '--', cmd0, ...argv0]] : [cmd0, argv0];
     const proc = spawn(cmd, argv, {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...(this.opts.env ?? {}), ...(this.opts.readOnlyHost ? { BERTH_RW_DIR: this.dir } : {}) },
@@ -321,6 +352,12 @@ export class TestDaemon {
       .filter((l) => l.split(' ')[1]?.startsWith(this.dir));
   }
 
+  /** A command in the daemon's network namespace (the host's unless it has one of its own). */
+  inNetns(cmd: string, args: string[]): string {
+    const r = this.opts.netns ? spawnSync('nsenter', [`--net=${this.opts.netns}`, '--', cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' });
+    return r.stdout ?? '';
+  }
+
   runcState(): string[] {
     const root = join(this.execRoot, 'runc');
     return existsSync(root) ? readdirSync(root) : [];
@@ -351,7 +388,7 @@ export class TestDaemon {
         spawnSync('runc', ['--root', join(this.execRoot, 'runc'), 'delete', '--force', id], { timeout: 30_000 });
       }
       // The bridge and base chains outlive the daemon by design; endpoints left are leaks.
-      const net = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cmd', 'berth.js'), 'network-cleanup', '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--force'], { encoding: 'utf8', timeout: 60_000 });
+      const net = spawnSync(this.opts.netns ? 'nsenter' : process.execPath, [...(this.opts.netns ? [`--net=${this.opts.netns}`, '--', process.execPath] : []), join(repoRoot, 'dist', 'src', 'cmd', 'berth.js'), 'network-cleanup', '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--force'], { encoding: 'utf8', timeout: 60_000 });
       if (net.status !== 0) leftovers.push(`network cleanup failed: ${net.stderr.trim()}`);
       const endpoints = /(\d+) endpoint\(s\)/.exec(net.stdout)?.[1];
       if (endpoints && endpoints !== '0') leftovers.push(`${endpoints} network endpoint(s)`);
