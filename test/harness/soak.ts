@@ -220,7 +220,7 @@ async function main(): Promise<void> {
   const d = await startDaemon({ liveRestore: true, netns: ns.path });
   let ok = false;
   const meta = { startedAt: new Date().toISOString(), machine: `${process.arch}, node ${process.version}` };
-  const write = (r: SoakReport, done: boolean) => writeFileSync(out, `${JSON.stringify({ ...meta, done, ...r }, null, 1)}\n`);
+  const write = (r: SoakReport, done: boolean) => writeFileSync(out, `${JSON.stringify({ ...meta, done, running: numberArg(argv, 'running', 200), ...r }, null, 1)}\n`);
   try {
     const report = await soak(d, {
       lifecycles: numberArg(argv, 'lifecycles', 10_000),
