@@ -2,7 +2,8 @@
 # Install what berth needs on a fresh Debian 12 machine (root): the runtime parts (runc,
 # conmon), what containers and tests use (busybox-static; iptables, iproute2, util-linux
 # unshare/nsenter and mount for bridge networking; python3 for test tarballs, attr for overlay
-# opaque directories, gcc and libc6-dev for the static seccomp probe the tests build, openssl
+# opaque directories, gcc and libc6-dev for the `docker cp` helper (native/berth-cp.c, built by
+# `npm run build`) and the static seccomp probe the tests build, openssl
 # for test certificates, Debian's docker-registry (the CNCF distribution server) and zstd for
 # the registry tests), aardvark-dns (the resolver of user networks, a process of its own that
 # outlives berthd), and the docker CLI's companions (docker-compose v1 for its tests).

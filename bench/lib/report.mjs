@@ -43,6 +43,13 @@ function goalCell(row, results) {
     const b = row.values.berth?.median;
     if (b !== undefined) checks.push(b === 0);
   }
+  if (g.floorRow !== undefined) {
+    // berth's time against the CLI's own floor for the same answer (the replay row).
+    parts.push(`≤ ${g.floorMax}× the CLI floor`);
+    const floor = results.rows.find((x) => x.id === g.floorRow)?.values.berth?.median;
+    const b = row.values.berth?.median;
+    if (floor && b !== undefined) checks.push(b <= g.floorMax * floor);
+  }
   if (g.noBlocking) {
     parts.push('never blocks');
     const v = results.details?.logsWhileDown?.berth;

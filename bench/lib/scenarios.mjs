@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API, oneShot, ping } from './http.mjs';
 import { alive, checkAbort, log, memoryOf, now, run, runOk, sleep } from './util.mjs';
-import { recordPs, replayServer } from './replay.mjs';
+import { recordLogs, recordPs, replayLogsServer, replayServer } from './replay.mjs';
 import { sleeperBody } from './engines.mjs';
 
 const RUN_ARGS = ['--network', 'none'];
@@ -139,6 +139,9 @@ export async function logsThroughput(ctx) {
   const followLag = {};
   for (const e of ctx.engines) [exit, read, total, follow, followLag].forEach((m) => (m[e.name] = []));
   const sizes = {};
+  const floor = {};
+  const again = {};
+  for (const e of ctx.engines) [floor, again].forEach((m) => (m[e.name] = []));
   await interleave(ctx, ctx.opts.reps.logs, async (e) => {
     log(`${e.name}: ${mib} MiB to stdout, then docker logs`);
     const t0 = now();
@@ -155,6 +158,13 @@ export async function logsThroughput(ctx) {
     exit[e.name].push(tExit - t0);
     read[e.name].push(tRead - tExit);
     total[e.name].push(tRead - t0);
+    // Once the written log is on disk (its writeback no longer competes), the same read again,
+    // then the CLI alone: `docker logs` against this engine's answer replayed from memory.
+    await run('sync', []);
+    const r2 = await e.docker(['logs', id], { timeoutMs: 600_000, onStdout: (d) => void d });
+    if (r2.code !== 0) throw new Error(`${e.name}: docker logs again: ${r2.stderr.slice(-300)}`);
+    again[e.name].push(r2.ms);
+    floor[e.name].push(await logsAgainstReplay(e, id, want));
     await e.dockerOk(['rm', '-f', id]);
   });
   await interleave(ctx, ctx.opts.reps.logsFollow, async (e) => {
@@ -176,10 +186,27 @@ export async function logsThroughput(ctx) {
   const label = `${mib} MiB to stdout (100-byte lines)`;
   recordAll(ctx, 'logs-exit', { section, label: `${label}: \`run -d\` until the container exits`, unit: 'ms', goal: { ratioMax: 1 } }, exit);
   recordAll(ctx, 'logs-read', { section, label: `${label}: \`docker logs\` returns all of it (after exit)`, unit: 'ms', goal: { ratioMax: 1 } }, read);
+  recordAll(ctx, 'logs-read-synced', { section, label: `${label}: \`docker logs\` again, the log on disk (after sync)`, unit: 'ms', goal: { floorRow: 'logs-read-replay', floorMax: 1.2 } }, again);
+  recordAll(ctx, 'logs-read-replay', { section, label: `${label}: \`docker logs\` against its answer replayed from memory (the CLI floor)`, unit: 'ms' }, floor);
   recordAll(ctx, 'logs-total', { section, label: `${label}: \`run -d\` until all of it is read back`, unit: 'ms', goal: { ratioMax: 1 } }, total);
   recordAll(ctx, 'logs-follow', { section, label: `${label}: \`run -d\` until \`logs -f\` has all of it`, unit: 'ms', goal: { ratioMax: 1 } }, follow);
   recordAll(ctx, 'logs-follow-lag', { section, label: `${label}: \`logs -f\` done after the container exited`, unit: 'ms' }, followLag);
   ctx.details.logBytesReturned = sizes;
+}
+
+/** `docker logs` of a finished container against a stand-in that replays the engine's answer at once: ms. */
+async function logsAgainstReplay(e, id, want) {
+  const rec = await recordLogs(e, id);
+  const sock = join(e.dir, 'replay-logs.sock');
+  const server = await replayLogsServer(sock, rec);
+  try {
+    let got = 0;
+    const r = await run('docker', ['-H', `unix://${sock}`, 'logs', id], { env: e.cliEnv, timeoutMs: 600_000, onStdout: (d) => (got += payloadBytes(d)) });
+    if (r.code !== 0 || got !== want) throw new Error(`${e.name}: docker logs against the replay: exit ${r.code}, ${got} of ${want} bytes: ${r.stderr.slice(-300)}`);
+    return r.ms;
+  } finally {
+    await server.close();
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import type { ImageService } from '../images/image-service.js';
 import type { EventBus } from '../engine/events.js';
 import type { ExecService } from '../engine/exec-service.js';
 import type { VolumeService } from '../volumes/volume-service.js';
-import type { LogMessage, ReadLogsOptions } from '../logs/log-reader.js';
+import type { LogBatch, LogMessage, ReadLogsOptions } from '../logs/log-reader.js';
 import type { Logger } from '../lib/logger.js';
 
 /*
@@ -15,8 +15,12 @@ export type { ContainerRecord, EndpointRequest, HostTuning, MountSpec, NetworkAt
 export type { CreateOptions, EndpointSettings } from '../engine/create-options.js';
 export type { SeccompAction, SeccompArg, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../engine/seccomp.js';
 export { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_OPERATORS } from '../engine/seccomp.js';
+export type { ResourceUpdate } from '../engine/resource-update.js';
+export type { HealthConfig, HealthState } from '../engine/health.js';
+export { healthText } from '../engine/health.js';
+export { toDockerHealth } from '../engine/create-options.js';
 export type { WaitCondition } from '../engine/container-service.js';
-export type { AttachSession, RawStats } from '../engine/ports.js';
+export type { AttachSession, PathStat, RawStats } from '../engine/ports.js';
 export type { EngineEvent } from '../engine/events.js';
 export type { ExecConfig } from '../engine/exec-service.js';
 export type { HistoryItem, ImageInfo, PruneReport } from '../images/image-service.js';
@@ -40,7 +44,12 @@ import type { NetworkService } from '../engine/networks/network-service.js';
 export { portRequests, wirePorts } from '../network/ports.js';
 
 /** Reading a container's log file (conmon's k8s-file), following it while the container runs. */
-export type LogBackend = { read(opts: ReadLogsOptions): AsyncIterable<LogMessage> };
+export type LogBackend = {
+  read(opts: ReadLogsOptions): AsyncIterable<LogMessage>;
+  /** The same, a file chunk's messages at a time (never an empty batch). */
+  readBatches(opts: ReadLogsOptions): AsyncIterable<LogBatch>;
+};
+export type { LogBatch, LogMessage };
 
 /** The narrow views of the engine that the routes use. */
 export type ContainerBackend = Pick<
@@ -69,6 +78,10 @@ export type ContainerBackend = Pick<
   | 'export'
   | 'changes'
   | 'commit'
+  | 'update'
+  | 'statPath'
+  | 'archivePath'
+  | 'extractToDir'
 >;
 
 export type ImageBackend = Pick<

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import {
   ConfigError,
   DEFAULT_CONFIG_FILE,
@@ -75,7 +76,14 @@ async function main(argv: string[]): Promise<number> {
     if (source !== 'default') log.info({ option: key, source, value: configToJson(loaded.config)[key] }, 'configuration option');
   }
 
-  const daemon = new Daemon({ config: loaded.config, log, engineVersion: version, gitCommit: gitCommit() });
+  const daemon = new Daemon({
+    config: loaded.config,
+    log,
+    engineVersion: version,
+    gitCommit: gitCommit(),
+    // Built beside this file by `npm run build` (scripts/build-native.sh), bundled or not.
+    cpHelperPath: fileURLToPath(new URL('./berth-cp', import.meta.url)),
+  });
   try {
     await daemon.start();
   } catch (err) {

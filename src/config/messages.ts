@@ -61,6 +61,11 @@ export const configMessages = {
   maxFileBelowOne: () => 'max-file cannot be less than 1',
   logModeNotSupported: (v: string) => `logger: logging mode not supported: ${v}`,
   maxBufferNeedsNonBlocking: () => `logger: max-buffer-size option is only supported with 'mode=non-blocking'`,
+  unknownLocalLogOpt: (key: string) => `unknown log opt '${key}' for log driver local`,
+  localInvalidValue: (key: string, v: string, why: string) => `invalid value for ${key}: ${v}: ${why}`,
+  localMaxFileNegative: () => 'max file count cannot be less than 0',
+  localCompressOneFile: () => 'compression cannot be enabled when max file count is 1',
+  unregisteredLogDriver: (v: string) => `logger: no log driver named '${v}' is registered`,
 
   invalidMaxConcurrent: (what: string, v: number) => `invalid max concurrent ${what}: ${v}`,
   insecureRegistryScheme: (v: string) => `insecure registry ${v} should not contain '://'`,
@@ -75,6 +80,7 @@ export const configMessages = {
     'Use --tlsverify with --tlscacert, --tlscert and --tlskey, or give --tls=false to accept the risk',
   invalidStorageDriver: (v: string, valid: readonly string[]) =>
     `invalid storage driver: ${v} (supported: ${valid.join(', ')})`,
+  refusedLogDriver: (v: string) => `the ${v} log driver is not supported by berth: use json-file, local or none`,
   invalidLogDriver: (v: string, valid: readonly string[]) => `invalid log driver: ${v} (supported: ${valid.join(', ')})`,
   runtimeWithoutPath: (name: string) => `runtime '${name}' has no path`,
   invalidShutdownTimeout: (v: number) => `invalid shutdown-timeout: ${v} (must be 0 or more seconds)`,

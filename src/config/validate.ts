@@ -146,16 +146,23 @@ export function labelsWithoutDuplicates(labels: string[]): string[] {
 
 const BLOCKING_MODES = ['blocking', 'non-blocking'];
 
+/** Docker's other built-in drivers: named when refused, rather than called unknown. */
+export const REFUSED_LOG_DRIVERS = ['syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries'] as const;
+
 /**
- * The keys docker's json-file driver accepts plus the generic `mode`/`max-buffer-size`.
- * Every driver name shares them because conmon writes every log the same way.
+ * Whether a container may use `driver`: json-file and local (both written in conmon's
+ * k8s-file format underneath), none; Docker's other drivers are refused by name.
  */
-const LOG_OPT_CHECKS: Record<string, (v: string, all: Record<string, string>) => void> = {
-  'max-size': (v) => parseSize(v),
-  'max-file': (v) => {
-    if (!/^[+-]?\d+$/.test(v)) fail(m.atoi(v));
-    if (Number(v) < 1) fail(m.maxFileBelowOne());
-  },
+export function checkLogDriver(driver: string): void {
+  if ((LOG_DRIVERS as readonly string[]).includes(driver)) return;
+  if ((REFUSED_LOG_DRIVERS as readonly string[]).includes(driver)) fail(m.refusedLogDriver(driver));
+  fail(m.unregisteredLogDriver(driver));
+}
+
+type OptCheck = (v: string, all: Record<string, string>) => void;
+
+/** `mode` and `max-buffer-size`: every driver but none takes them (dockerd checks them first). */
+const GENERIC_LOG_OPTS: Record<string, OptCheck> = {
   mode: (v) => {
     if (!BLOCKING_MODES.includes(v)) fail(m.logModeNotSupported(v));
   },
@@ -163,18 +170,65 @@ const LOG_OPT_CHECKS: Record<string, (v: string, all: Record<string, string>) =>
     if (all['mode'] !== 'non-blocking') fail(m.maxBufferNeedsNonBlocking());
     parseSize(v);
   },
-  compress: (v) => parseGoBool(v),
-  labels: () => {},
-  'labels-regex': () => {},
-  env: () => {},
-  'env-regex': () => {},
-  tag: () => {},
 };
 
+const ATTRIBUTE_OPTS: Record<string, OptCheck> = { labels: () => {}, 'labels-regex': () => {}, env: () => {}, 'env-regex': () => {}, tag: () => {} };
+
+/** json-file's keys (k8s-file, berth's name for what conmon writes, takes the same). */
+const JSON_FILE_OPTS: Record<string, OptCheck> = {
+  'max-size': (v) => parseSize(v),
+  'max-file': (v) => {
+    if (!/^[+-]?\d+$/.test(v)) fail(m.atoi(v));
+    if (Number(v) < 1) fail(m.maxFileBelowOne());
+  },
+  compress: (v) => parseGoBool(v),
+  ...ATTRIBUTE_OPTS,
+};
+
+/** local's keys, with its own wording; compression is on by default, so one file cannot be kept. */
+const LOCAL_OPTS: Record<string, OptCheck> = {
+  'max-size': (v) => {
+    try {
+      parseSize(v);
+    } catch (err) {
+      fail(m.localInvalidValue('max-size', v, (err as Error).message));
+    }
+  },
+  'max-file': (v, all) => {
+    if (!/^[+-]?\d+$/.test(v)) fail(m.localInvalidValue('max-file', v, m.atoi(v)));
+    if (Number(v) < 0) fail(m.localMaxFileNegative());
+    if (Number(v) <= 1 && !isFalse(all['compress'])) fail(m.localCompressOneFile());
+  },
+  compress: (v) => {
+    try {
+      parseGoBool(v);
+    } catch (err) {
+      fail(m.localInvalidValue('compress', v, (err as Error).message));
+    }
+  },
+  ...ATTRIBUTE_OPTS,
+};
+
+function isFalse(v: string | undefined): boolean {
+  if (v === undefined) return false;
+  try {
+    return !parseGoBool(v);
+  } catch {
+    return false;
+  }
+}
+
+/** The options of `driver`, checked as dockerd checks them, with its messages. */
 export function validateLogOpts(driver: string, opts: Record<string, string>): void {
-  for (const key of Object.keys(opts).sort()) {
-    const check = LOG_OPT_CHECKS[key];
-    if (!check) fail(m.unknownLogOpt(key, driver));
+  // dockerd validates nothing for the none driver.
+  if (driver === 'none') return;
+  const own = driver === 'local' ? LOCAL_OPTS : JSON_FILE_OPTS;
+  const keys = Object.keys(opts).sort();
+  for (const key of keys) GENERIC_LOG_OPTS[key]?.(opts[key] ?? '', opts);
+  for (const key of keys) {
+    if (key in GENERIC_LOG_OPTS) continue;
+    const check = own[key];
+    if (!check) fail(driver === 'local' ? m.unknownLocalLogOpt(key) : m.unknownLogOpt(key, driver));
     else check(opts[key] ?? '', opts);
   }
 }

@@ -20,6 +20,7 @@ import { EventBus } from '../engine/events.js';
 import { ApiServer } from '../api/server.js';
 import { systemRoutes } from '../api/routes/system.js';
 import { containerRoutes } from '../api/routes/containers.js';
+import { archiveRoutes } from '../api/routes/archive.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { volumeRoutes } from '../api/routes/volumes.js';
 import { networkRoutes } from '../api/routes/networks.js';
@@ -34,7 +35,7 @@ import { restore, type RestoreReport } from '../restore/restore.js';
 import { currentFingerprint, fingerprintChanges, readFingerprint, writeFingerprint } from '../restore/fingerprint.js';
 import { hardLimits, hostCapabilities } from './host-limits.js';
 import { LogRotator } from '../logs/rotator.js';
-import { readLogs } from '../logs/log-reader.js';
+import { readLogBatches, readLogs } from '../logs/log-reader.js';
 import { errnoCode, invalidParameter, systemError } from '../lib/errors.js';
 import { isAlive, identify, type ProcessIdentity } from '../lib/proc.js';
 import { statSync } from 'node:fs';
@@ -43,6 +44,8 @@ import { tarDirectory } from '../storage/tar-export.js';
 import { listenOnHosts } from './listeners.js';
 import { OciSpecBuilder } from '../runtime/container-spec.js';
 import { DaemonNetworking } from './networking.js';
+import { hostResources } from '../runtime/cgroups.js';
+import { HelperContainerFiles } from '../runtime/container-files.js';
 import type { ImageRuntimeConfig } from '../engine/create-options.js';
 import type { SeccompChoice } from '../engine/seccomp.js';
 import { goArch } from '../runtime/seccomp/default-profile.js';
@@ -55,6 +58,8 @@ export type DaemonOptions = {
   engineVersion: string;
   gitCommit: string;
   conmonPath?: string;
+  /** The `docker cp` helper (native/berth-cp.c), built next to berthd's bundle. */
+  cpHelperPath?: string;
 };
 
 /**
@@ -154,6 +159,8 @@ export class Daemon {
       logDefaults: () => ({ driver: this.#config.logDriver, opts: this.#config.logOpts }),
       runtimes: () => ({ defaultName: this.#config.defaultRuntime, names: Object.keys(this.#config.runtimes) }),
       rotator: this.#rotator,
+      host: hostResources,
+      files: new HelperContainerFiles(o.cpHelperPath ?? 'berth-cp'),
       tarDirectory,
       volumes: this.volumes,
       bridgeEnabled: () => this.#networking.bridgeEnabled,
@@ -192,7 +199,7 @@ export class Daemon {
       volumes: this.volumes,
       events: this.events,
       networks: this.#networking.backend,
-      logs: { read: readLogs },
+      logs: { read: readLogs, readBatches: readLogBatches },
       system: () => this.systemInfo(),
       log: o.log,
     };
@@ -200,6 +207,7 @@ export class Daemon {
       routes: [
         ...systemRoutes(backend),
         ...containerRoutes(backend),
+        ...archiveRoutes(backend),
         ...imageRoutes(backend, () => this.#storage.name),
         ...volumeRoutes(backend),
         ...networkRoutes(backend),

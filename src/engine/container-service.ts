@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isRunningLike, type ContainerRecord } from './container.js';
-import type { AttachStreams, Change, ExitInfo, RawStats, RuntimeHandle } from './ports.js';
+import type { AttachStreams, Change, ExitInfo, PathStat, RawStats, RuntimeHandle } from './ports.js';
 import type { CreateOptions } from './create-options.js';
 import { conflict } from '../lib/errors.js';
 import { ContainerContext, type ContainerServiceDeps } from './containers/context.js';
@@ -13,6 +13,10 @@ import { waitFor, type WaitCondition, type WaitResult } from './containers/wait.
 import { attachTo, type AttachRequest } from './containers/attach.js';
 import { ContainerNetworks, type ConnectRequest } from './containers/networks.js';
 import { commitContainer, resumeAfterCommit, type CommitOptions } from './containers/commit.js';
+import { updateContainer } from './containers/update.js';
+import { HealthMonitor } from './containers/health-monitor.js';
+import { ContainerArchive } from './containers/archive.js';
+import type { ResourceUpdate } from './resource-update.js';
 
 export type { ContainerServiceDeps } from './containers/context.js';
 export type { WaitCondition, WaitResult } from './containers/wait.js';
@@ -32,9 +36,11 @@ export class ContainerService {
   readonly #unadopted: Unadopted;
   readonly #house: Housekeeping;
   readonly #networks: ContainerNetworks;
+  readonly #archive: ContainerArchive;
 
   constructor(deps: ContainerServiceDeps) {
     const x = new ContainerContext(deps);
+    x.steps = [...deps.steps, new HealthMonitor(x)];
     this.#x = x;
     this.#exits = new ExitHandling(x, {
       restart: (c) => this.#life.startNow(c, true),
@@ -43,6 +49,7 @@ export class ContainerService {
     this.#life = new Lifecycle(x, this.#exits);
     this.#unadopted = new Unadopted(x, this.#exits);
     this.#networks = new ContainerNetworks(x);
+    this.#archive = new ContainerArchive(x);
     this.#house = new Housekeeping(x, async (c) => {
       await this.#exits.cancelRestart(c);
       await this.#life.removeNow(c, { force: false });
@@ -98,7 +105,9 @@ export class ContainerService {
   /** Take a container that is really running (checked against the machine) under watch. */
   watch(id: string): void {
     const c = this.#x.reg.get(id);
-    if (c && isRunningLike(c.record.state)) this.#exits.monitor(c, c.record.state.handle);
+    if (!c || !isRunningLike(c.record.state)) return;
+    this.#exits.monitor(c, c.record.state.handle);
+    for (const step of this.#x.steps) step.adopt?.(c.record);
   }
 
   markNotAdopted(id: string, reason: string): void {
@@ -182,6 +191,11 @@ export class ContainerService {
     return this.#life.resize(ref, height, width);
   }
 
+  /** `docker update`: new limits and restart policy, kept in the record and applied to a running container. */
+  update(ref: string, u: ResourceUpdate): Promise<{ warnings: string[] }> {
+    return updateContainer(this.#x, ref, u);
+  }
+
   wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<WaitResult> {
     return waitFor(this.#x, ref, condition, signal);
   }
@@ -211,6 +225,20 @@ export class ContainerService {
 
   disconnectNetwork(ref: string, network: string, force: boolean): Promise<{ id: string; name: string; network: string }> {
     return this.#networks.disconnect(ref, network, force);
+  }
+
+  // ---- docker cp ----------------------------------------------------------------------
+
+  statPath(ref: string, path: string): Promise<PathStat> {
+    return this.#archive.stat(ref, path);
+  }
+
+  archivePath(ref: string, path: string): Promise<{ stat: PathStat; stream: Readable; done: Promise<void> }> {
+    return this.#archive.get(ref, path);
+  }
+
+  extractToDir(ref: string, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
+    return this.#archive.put(ref, path, tar, opts);
   }
 
   // ---- housekeeping -------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import type { ContainerId, ImageId } from '../lib/ids.js';
 import type { PortRequest, RuntimeHandle } from './ports.js';
 import type { SeccompChoice } from './seccomp.js';
+import type { HealthConfig, HealthState } from './health.js';
 
 /** 2: `networks` (the networks a container is attached to) joined the record. */
 export const RECORD_SCHEMA_VERSION = 2;
@@ -91,6 +92,8 @@ export type HostTuning = {
   noNewPrivileges?: boolean;
   /** --security-opt seccomp=...; absent: the daemon's `seccomp-profile`. */
   seccomp?: SeccompChoice;
+  /** --blkio-weight, kept only where the kernel has blkio weights. */
+  blkioWeight?: number;
 };
 
 /**
@@ -140,6 +143,8 @@ export type ContainerSpec = {
   log?: { driver: string; opts: Record<string, string> };
   /** Initial terminal size [height, width] (the CLI sends it so output is right from the start). */
   consoleSize?: [number, number];
+  /** The health check, the request's over the image's; absent: none (or NONE). */
+  healthcheck?: HealthConfig;
 };
 
 /**
@@ -202,6 +207,8 @@ export type ContainerRecord = {
    * restore pass unfreezes such a container, and keeps a pause the user asked for.
    */
   pausedFor?: 'commit';
+  /** State.Health: set when a container with a health check starts, kept after it stops. */
+  health?: HealthState;
 };
 
 export function isRunningLike(state: ContainerState): state is Extract<ContainerState, { handle: RuntimeHandle }> {

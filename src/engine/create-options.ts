@@ -3,6 +3,7 @@ import { invalidParameter } from '../lib/errors.js';
 import { parseSignal } from './signals.js';
 import { withImageVolumes } from './mounts.js';
 import { mergeEnv } from '../lib/env.js';
+import { effectiveHealthConfig, validateHealthConfig, type HealthConfig } from './health.js';
 
 /**
  * A create request in the engine's terms. `undefined` means "not given" so the image's value
@@ -37,6 +38,10 @@ export type CreateOptions = Pick<
    */
   endpointsConfig?: Record<string, EndpointSettings>;
   logConfig?: { driver: string; opts: Record<string, string> };
+  /** Config.Healthcheck (`--health-*`, `--no-healthcheck`), merged with the image's at create. */
+  healthcheck?: HealthConfig;
+  /** `--volumes-from`: containers by name or id, and `:ro`/`:rw` (undefined: as they are). */
+  volumesFrom?: { container: string; readOnly: boolean | undefined }[];
   /** HostConfig.Runtime: a runtime the daemon knows, or the daemon's default. */
   runtime?: string;
   platform?: string;
@@ -54,7 +59,41 @@ export type ImageRuntimeConfig = {
   Labels?: Record<string, string> | null;
   StopSignal?: string;
   Volumes?: Record<string, unknown> | null;
+  Healthcheck?: DockerHealthConfig | null;
 };
+
+/** Docker's spelling of a health check (image config, create request, inspect). */
+export type DockerHealthConfig = {
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+};
+
+export function fromDockerHealth(h: DockerHealthConfig | null | undefined): HealthConfig | undefined {
+  if (!h) return undefined;
+  return {
+    test: h.Test ?? [],
+    interval: h.Interval ?? 0,
+    timeout: h.Timeout ?? 0,
+    startPeriod: h.StartPeriod ?? 0,
+    startInterval: h.StartInterval ?? 0,
+    retries: h.Retries ?? 0,
+  };
+}
+
+export function toDockerHealth(h: HealthConfig): DockerHealthConfig {
+  return {
+    Test: h.test,
+    ...(h.interval ? { Interval: h.interval } : {}),
+    ...(h.timeout ? { Timeout: h.timeout } : {}),
+    ...(h.startPeriod ? { StartPeriod: h.startPeriod } : {}),
+    ...(h.startInterval ? { StartInterval: h.startInterval } : {}),
+    ...(h.retries ? { Retries: h.retries } : {}),
+  };
+}
 
 /** Combine a create request with its image's defaults into the container's spec. */
 export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultHostname: string, networkMode: NetworkMode): ContainerSpec {
@@ -68,6 +107,8 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
   }
   const stopSignal = o.stopSignal || image.StopSignal || 'SIGTERM';
   parseSignal(stopSignal);
+  if (o.healthcheck) validateHealthConfig(o.healthcheck);
+  const healthcheck = effectiveHealthConfig(o.healthcheck, fromDockerHealth(image.Healthcheck));
   return {
     image: o.image,
     entrypoint,
@@ -103,5 +144,6 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
     ...(o.dns ? { dns: o.dns } : {}),
     ...(o.tuning ? { tuning: o.tuning } : {}),
     ...(o.extraHosts && o.extraHosts.length > 0 ? { extraHosts: o.extraHosts } : {}),
+    ...(healthcheck ? { healthcheck } : {}),
   };
 }

@@ -3,6 +3,7 @@ import type { ProcessIdentity } from '../lib/proc.js';
 import type { ContainerRecord, MountSpec, NetworkAttachment } from './container.js';
 import type { ImageRuntimeConfig } from './create-options.js';
 import type { HeldPorts } from './network-port.js';
+import type { ResourceLimits } from './resource-update.js';
 
 /*
  * The engine's ports: what it needs from the world, as interfaces the adapters (runtime/,
@@ -15,6 +16,7 @@ export type { VolumePort, RootfsAccess } from './volume-port.js';
 export type { EventBus } from './events.js';
 export type { ImageRuntimeConfig } from './create-options.js';
 export type * from './network-port.js';
+export type { HostResources, ResourceLimits } from './resource-update.js';
 
 /** One entry of `docker diff`: Docker's kinds, 0 changed, 1 added, 2 deleted. */
 export type Change = { path: string; kind: 0 | 1 | 2 };
@@ -34,7 +36,11 @@ export type RawStats = {
   memoryStat: Record<string, number>;
   pids: number;
   pidsLimit: number;
+  /** Block I/O per device and operation (bytes, and operations), from the blkio cgroup. */
+  blkio: { serviceBytes: BlkioEntry[]; serviced: BlkioEntry[] };
 };
+
+export type BlkioEntry = { major: number; minor: number; op: string; value: number };
 
 
 /**
@@ -103,13 +109,21 @@ export type ExecRequest = {
   consoleSize?: [number, number];
   /** Attach the caller's stdio (otherwise the process runs detached, output discarded). */
   attach?: AttachStreams;
+  /**
+   * Seconds after which the process's monitor kills it, whether or not berthd is still there
+   * (health probes: none may outlive a crash of the daemon for longer than that).
+   */
+  timeoutSeconds?: number;
 };
 
 export type ExecProcess = {
   pid: number;
   session?: AttachSession;
+  /** The exit code; -1 when it is not known (the monitor killed it on its timeout). */
   exit: Promise<number>;
   resize(height: number, width: number): Promise<void>;
+  /** SIGKILL the process and its process group (checked to be the one started). */
+  kill(): Promise<void>;
 };
 
 export interface OciRuntime {
@@ -132,6 +146,8 @@ export interface OciRuntime {
   exec(handle: RuntimeHandle, req: ExecRequest): Promise<ExecProcess>;
   /** Make the monitor reopen the container's log file (after a rotation). */
   reopenLog(handle: RuntimeHandle): Promise<void>;
+  /** Apply new cgroup limits to the running container (`docker update`). */
+  update(handle: RuntimeHandle, limits: ResourceLimits): Promise<void>;
   pause(handle: RuntimeHandle): Promise<void>;
   resume(handle: RuntimeHandle): Promise<void>;
   /** Remove the runtime's state and the runtime files; idempotent. */
@@ -275,8 +291,8 @@ export interface EtcFilesWriter {
 
 /**
  * A part of a container's start that lives outside the runtime and the storage driver: its
- * network files today; network endpoints, published-port reservations and health monitors
- * as they come. Steps run in order before the runtime starts the container; their `stop`
+ * network files, its health monitor; network endpoints and published-port reservations as
+ * they come. Steps run in order before the runtime starts the container; their `stop`
  * runs in reverse order after a failed start and at every exit (also exits the restore pass
  * records), their `remove` when the container is removed. Both are idempotent.
  */
@@ -285,6 +301,43 @@ export interface StartStep {
   start(c: ContainerRecord, containerDir: string, signal?: AbortSignal): Promise<StartContribution>;
   stop(c: ContainerRecord): Promise<void>;
   remove(c: ContainerRecord): Promise<void>;
+  /** A running container taken over again by a new daemon (live restore): resume what runs beside it. */
+  adopt?(c: ContainerRecord): void;
+  /** The daemon lets go of its containers (live restore): stop what runs here, touch nothing else. */
+  release?(): void;
+}
+
+/**
+ * Where `docker cp` finds a container's files: a running container's own view (its mount
+ * namespace and root, volumes included), or a stopped one's rootfs with its volumes and binds
+ * put in place for the copy.
+ */
+export type FilesView =
+  | { running: ProcessIdentity }
+  | { rootfs: string; mounts: { source: string; destination: string; readOnly: boolean }[] };
+
+/** Docker's ContainerPathStat; `mode` as st_mode (the API turns it into Go's FileMode). */
+export type PathStat = { name: string; size: number; mode: number; mtime: string; linkTarget: string };
+
+export type ExtractIntoOptions = {
+  noOverwriteDirNonDir: boolean;
+  /** The container's root is read-only: only its volumes may be written. */
+  readonlyRootfs: boolean;
+  /** `cp -a`: owned by the container's user (resolved in the container) instead of the archive's ids. */
+  chownToUser?: string;
+};
+
+/**
+ * The file side of `docker cp`. Paths are the container's, resolved inside its root however
+ * its symlinks change meanwhile. A missing path is a NotFound error (its message is the
+ * engine's to write).
+ */
+export interface ContainerFiles {
+  stat(view: FilesView, path: string): Promise<PathStat>;
+  /** The path (not followed if it is a symlink) as a tar stream, entries named after it. */
+  archive(view: FilesView, path: string): Promise<{ stat: PathStat; stream: Readable; done: Promise<void> }>;
+  /** A tar (plain or gzip) unpacked into the directory `dir` (symlinks followed, last one too). */
+  extract(view: FilesView, dir: string, tar: Readable, o: ExtractIntoOptions): Promise<void>;
 }
 
 /**

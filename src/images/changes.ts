@@ -1,4 +1,5 @@
 import { invalidParameter } from '../lib/errors.js';
+import { parseGoDuration } from '../lib/go-duration.js';
 
 /**
  * The Dockerfile instructions `docker import --change` and `docker commit --change` accept,
@@ -71,6 +72,53 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
   return out;
 }
 
+const HEALTH_FLAGS: Record<string, string> = {
+  interval: 'Interval',
+  timeout: 'Timeout',
+  'start-period': 'StartPeriod',
+  'start-interval': 'StartInterval',
+};
+
+/** `HEALTHCHECK [--interval=…] [--timeout=…] [--start-period=…] [--start-interval=…] [--retries=N] CMD …` or `HEALTHCHECK NONE`. */
+function healthcheck(rest: string): Record<string, unknown> {
+  let text = rest;
+  const out: Record<string, unknown> = {};
+  for (;;) {
+    const m = /^--([a-z-]+)=(\S*)\s*/.exec(text);
+    if (!m) break;
+    text = text.slice(m[0].length);
+    const [, flag, value] = m as unknown as [string, string, string];
+    if (flag === 'retries') {
+      if (!/^\d+$/.test(value)) throw invalidParameter(`Error parsing HEALTHCHECK --retries: invalid value "${value}"`);
+      out['Retries'] = Number(value);
+      continue;
+    }
+    const key = HEALTH_FLAGS[flag];
+    if (!key) throw invalidParameter(`Unknown flag: ${flag}`);
+    const ns = parseGoDuration(value);
+    if (ns === undefined || ns < 0) throw invalidParameter(`Error parsing HEALTHCHECK --${flag}: time: invalid duration "${value}"`);
+    out[key] = ns;
+  }
+  const m = /^(\S+)\s*([\s\S]*)$/.exec(text);
+  const kind = (m?.[1] ?? '').toUpperCase();
+  const cmd = (m?.[2] ?? '').trim();
+  if (kind === 'NONE') {
+    if (cmd !== '' || Object.keys(out).length > 0) throw invalidParameter('HEALTHCHECK NONE takes no arguments');
+    return { Test: ['NONE'] };
+  }
+  if (kind !== 'CMD') throw invalidParameter(`Unknown type "${kind}" in HEALTHCHECK (try CMD)`);
+  if (cmd === '') throw invalidParameter('Missing command after HEALTHCHECK CMD');
+  let test: string[] = ['CMD-SHELL', cmd];
+  if (cmd.startsWith('[')) {
+    try {
+      test = ['CMD', ...jsonArray(cmd)];
+    } catch {
+      // The shell form, as for CMD.
+    }
+  }
+  return { Test: test, ...out };
+}
+
 function commandForm(rest: string): string[] {
   if (rest.startsWith('[')) {
     try {
@@ -109,54 +157,3 @@ function keyValues(rest: string, instr: string): [string, string][] {
   });
 }
 
-const HEALTH_FLAGS: Record<string, string> = {
-  interval: 'Interval',
-  timeout: 'Timeout',
-  'start-period': 'StartPeriod',
-  'start-interval': 'StartInterval',
-  retries: 'Retries',
-};
-
-/** `HEALTHCHECK NONE` or `HEALTHCHECK [--interval=30s ...] CMD <command>`, as the Dockerfile reads it. */
-function healthcheck(rest: string): Record<string, unknown> {
-  if (/^none$/i.test(rest.trim())) return { Test: ['NONE'] };
-  const out: Record<string, unknown> = {};
-  let s = rest.trim();
-  for (let m = /^--([a-z-]+)=(\S*)\s*/.exec(s); m; m = /^--([a-z-]+)=(\S*)\s*/.exec(s)) {
-    const key = HEALTH_FLAGS[m[1] as string];
-    if (!key) throw invalidParameter(`Unknown flag: ${m[1] as string}`);
-    const v = m[2] as string;
-    if (key === 'Retries') {
-      if (!/^\d+$/.test(v)) throw invalidParameter(`invalid retries value: ${v}`);
-      out[key] = Number(v);
-    } else out[key] = goDuration(v);
-    s = s.slice(m[0].length);
-  }
-  const cmd = /^cmd\s+([\s\S]*)$/i.exec(s);
-  if (!cmd) throw invalidParameter('Unknown type "' + (s.split(/\s+/)[0] ?? '') + '" in HEALTHCHECK (try CMD)');
-  const command = (cmd[1] as string).trim();
-  if (command.startsWith('[')) {
-    try {
-      return { Test: ['CMD', ...jsonArray(command)], ...out };
-    } catch {
-      // not JSON: the shell form
-    }
-  }
-  return { Test: ['CMD-SHELL', command], ...out };
-}
-
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** A Go duration (`1m30s`, `500ms`) in nanoseconds. */
-function goDuration(v: string): number {
-  if (v === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let at = 0;
-  for (let m = re.exec(v); m; m = re.exec(v)) {
-    total += Number(m[1]) * (UNIT_NS[m[2] as string] as number);
-    at = re.lastIndex;
-  }
-  if (at !== v.length || v === '') throw invalidParameter(`time: invalid duration "${v}"`);
-  return Math.round(total);
-}

@@ -25,6 +25,8 @@ export type StatusTextState = {
   startedAtMs?: number;
   finishedAtMs?: number;
   exitCode?: number;
+  /** A running container's health, as ps shows it (`healthy`, `health: starting`). */
+  health?: string;
 };
 
 /** The `Status` text of `docker ps` (moby `container/state.go` `State.String`). */
@@ -32,7 +34,7 @@ export function containerStatusText(state: StatusTextState, nowMs: number): stri
   const since = (t: number | undefined) => humanDuration(nowMs - (t ?? nowMs));
   switch (state.status) {
     case 'running':
-      return `Up ${since(state.startedAtMs)}`;
+      return state.health ? `Up ${since(state.startedAtMs)} (${state.health})` : `Up ${since(state.startedAtMs)}`;
     case 'paused':
       return `Up ${since(state.startedAtMs)} (Paused)`;
     case 'restarting':

@@ -61,6 +61,18 @@ export async function signalIdentity(id: ProcessIdentity, signal: NodeJS.Signals
   }
 }
 
+/** Signal a process and its process group (an exec's children die with it), verified by start time. */
+export async function signalGroup(id: ProcessIdentity, signal: NodeJS.Signals | number): Promise<boolean> {
+  if (!(await isAlive(id))) return false;
+  try {
+    process.kill(-id.pid, signal);
+    return true;
+  } catch {
+    // Not a group leader: the process alone.
+    return signalIdentity(id, signal);
+  }
+}
+
 let bootTimeMs: number | undefined;
 const CLK_TCK = 100;
 

@@ -18,17 +18,44 @@ export type LogRecord = {
 
 /** What `docker logs` returns: whole lines (ending in `\n`) except where noted in MessageAssembler. */
 export type LogMessage = {
-  stream: LogStream;
-  timeNs: bigint;
-  data: Buffer;
+  readonly stream: LogStream;
+  readonly timeNs: bigint;
+  readonly data: Buffer;
+  /**
+   * A message that is a span of the reader's buffer, `src[start, end)`, says so: a writer can
+   * copy it from there without `data` being made (a view per line is most of what a million
+   * lines cost).
+   */
+  readonly src?: Buffer;
+  readonly start?: number;
+  readonly end?: number;
 };
+
+/** A full line read from a file: its bytes stay where they were read, `data` is made on demand. */
+export class SpanMessage implements LogMessage {
+  readonly stream: LogStream;
+  readonly timeNs: bigint;
+  readonly src: Buffer;
+  readonly start: number;
+  readonly end: number;
+
+  constructor(stream: LogStream, timeNs: bigint, src: Buffer, start: number, end: number) {
+    this.stream = stream;
+    this.timeNs = timeNs;
+    this.src = src;
+    this.start = start;
+    this.end = end;
+  }
+
+  get data(): Buffer {
+    return this.src.subarray(this.start, this.end);
+  }
+}
 
 const NS_PER_S = 1_000_000_000n;
 const SPACE = 0x20;
 const NL = 0x0a;
 const NEWLINE = Buffer.from('\n');
-const STDOUT = Buffer.from('stdout');
-const STDERR = Buffer.from('stderr');
 
 /** Parses one record; `line` may include its terminating `\n`. Malformed → undefined. */
 export function parseRecord(line: Buffer): LogRecord | undefined {
@@ -41,16 +68,34 @@ export function parseRecord(line: Buffer): LogRecord | undefined {
  * 100 MiB log is not turned into a million strings; `data` is a view into `buf`, not a copy.
  */
 export function parseRecordIn(buf: Buffer, start: number, end: number): LogRecord | undefined {
+  const h = parseRecordHead(buf, start, end);
+  return h && { stream: h.stream, timeNs: h.timeNs, partial: h.partial, data: buf.subarray(h.dataStart, end) };
+}
+
+/** What parseRecordIn finds, with where the payload starts instead of a view of it. */
+export type RecordHead = { stream: LogStream; timeNs: bigint; partial: boolean; dataStart: number };
+
+/** `stdout` or `stderr` at buf[at, at+6), byte by byte (no Buffer.compare per record). */
+function streamAt(buf: Buffer, at: number): LogStream | undefined {
+  if (buf[at] !== 0x73 || buf[at + 1] !== 0x74 || buf[at + 2] !== 0x64) return undefined; // std
+  if (buf[at + 3] === 0x6f && buf[at + 4] === 0x75 && buf[at + 5] === 0x74) return 'stdout';
+  if (buf[at + 3] === 0x65 && buf[at + 4] === 0x72 && buf[at + 5] === 0x72) return 'stderr';
+  return undefined;
+}
+
+/**
+ * `withTime` false: the time is not worked out (0), only the timestamp's shape checked; for a
+ * reader that neither filters by time nor shows it, and reads a million lines.
+ */
+export function parseRecordHead(buf: Buffer, start: number, end: number, withTime = true, into?: RecordHead): RecordHead | undefined {
   const sp1 = buf.indexOf(SPACE, start);
   if (sp1 < 0 || sp1 >= end) return undefined;
-  const timeNs = parseTimestampBytes(buf, start, sp1);
+  const timeNs = withTime ? parseTimestampBytes(buf, start, sp1) : looksLikeTimestamp(buf, start, sp1) ? 0n : undefined;
   if (timeNs === undefined) return undefined;
   const sp2 = sp1 + 7;
   if (sp2 >= end || buf[sp2] !== SPACE) return undefined;
-  let stream: LogStream;
-  if (buf.compare(STDOUT, 0, 6, sp1 + 1, sp2) === 0) stream = 'stdout';
-  else if (buf.compare(STDERR, 0, 6, sp1 + 1, sp2) === 0) stream = 'stderr';
-  else return undefined;
+  const stream = streamAt(buf, sp1 + 1);
+  if (stream === undefined) return undefined;
   // The CRI format allows several tags joined by ':'; conmon writes just F or P.
   let sp3 = buf.indexOf(SPACE, sp2 + 1);
   if (sp3 < 0 || sp3 > end) sp3 = end;
@@ -64,7 +109,17 @@ export function parseRecordIn(buf: Buffer, start: number, end: number): LogRecor
   }
   if (partial === undefined) return undefined;
   const dataStart = sp3 < end ? sp3 + 1 : end;
-  return { stream, timeNs, partial, data: buf.subarray(dataStart, end) };
+  if (!into) return { stream, timeNs, partial, dataStart };
+  // A reader of a million lines passes one object to fill rather than take a new one each time.
+  into.stream = stream;
+  into.timeNs = timeNs;
+  into.partial = partial;
+  into.dataStart = dataStart;
+  return into;
+}
+
+function looksLikeTimestamp(buf: Buffer, start: number, end: number): boolean {
+  return end - start >= 20 && buf[start + 4] === 0x2d && buf[start + 10] === 0x54 && buf[start + 13] === 0x3a;
 }
 
 function digits(buf: Buffer, at: number, n: number): number {
@@ -116,10 +171,18 @@ function parseTimestampBytes(buf: Buffer, start: number, end: number): bigint | 
   } else {
     return undefined;
   }
-  // Date.UTC is exact to the second; the nanoseconds ride separately as a bigint.
-  const epochS = Date.UTC(year, month - 1, day, hour, min, sec) / 1000 - offsetS;
-  return BigInt(epochS) * NS_PER_S + BigInt(nanos);
+  // Date.UTC is exact to the second; the nanoseconds ride separately as a bigint. Lines come
+  // many to a second: the second's value is kept from the previous call.
+  const key = ((((year * 13 + month) * 32 + day) * 24 + hour) * 60 + min) * 61 + sec;
+  if (key !== lastSecond.key || offsetS !== lastSecond.offsetS) {
+    lastSecond.key = key;
+    lastSecond.offsetS = offsetS;
+    lastSecond.ns = BigInt(Date.UTC(year, month - 1, day, hour, min, sec) / 1000 - offsetS) * NS_PER_S;
+  }
+  return nanos === 0 ? lastSecond.ns : lastSecond.ns + BigInt(nanos);
 }
+
+const lastSecond = { key: -1, offsetS: 0, ns: 0n };
 
 /**
  * Joins conmon's records into messages. A run of `P` records of one stream, up to and
@@ -151,6 +214,11 @@ export class MessageAssembler {
     run.push(rec);
     this.#pendingBytes[s] += rec.data.length;
     return this.#pendingBytes[s] >= this.#maxMessage ? this.#take(s, false) : undefined;
+  }
+
+  /** Whether a run of `P` records of this stream waits for its end (a full record then joins it). */
+  pending(s: LogStream): boolean {
+    return this.#pending[s].length > 0;
   }
 
   /** Unfinished runs as messages without a newline (the container exited mid-line). */

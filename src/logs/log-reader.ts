@@ -1,9 +1,10 @@
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { watch } from 'node:fs';
+import { fstatSync, readSync, statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { MessageAssembler, parseRecordIn } from './k8s-file.js';
+import { MessageAssembler, parseRecordHead, parseRecordIn, SpanMessage, type RecordHead } from './k8s-file.js';
+import { frameMessage, frameRegion, type FrameOptions } from './frames.js';
 import type { LogMessage, LogRecord, LogStream } from './k8s-file.js';
 import { errnoCode, messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -22,11 +23,23 @@ export type ReadLogsOptions = {
   /** Resolves once the container has exited: a follow then drains the files and ends. */
   stopped?: Promise<unknown>;
   log?: Logger;
+  /**
+   * Whether messages need their time (`-t`, since/until do; the default). Without, timeNs is 0
+   * and a large read is cheaper.
+   */
+  times?: boolean;
+  /**
+   * Hand out Docker's frames instead of messages (see frames.ts), when neither tail nor
+   * since/until asks for messages one by one.
+   */
+  frames?: FrameOptions;
 };
 
 // Large reads keep a 100 MiB `docker logs` in a few hundred syscalls.
 const CHUNK = 1024 * 1024;
 const TAIL_CHUNK = 256 * 1024;
+// A follower reads this much or less with a synchronous read (see LineReader.next).
+const SYNC_READ = 256 * 1024;
 // conmon's records hold at most one 8 KiB read; a "line" this long without a newline is not
 // one of its records, and dropping it keeps memory bounded on a corrupt file.
 const MAX_RECORD = 1024 * 1024;
@@ -42,8 +55,19 @@ const EMPTY = Buffer.alloc(0);
  * rotation during the read renames them under us without losing or repeating lines.
  */
 export async function* readLogs(opts: ReadLogsOptions): AsyncGenerator<LogMessage> {
+  for await (const batch of readLogBatches(opts)) yield* batch.messages;
+}
+
+/**
+ * readLogs a chunk of the file at a time: one await per batch rather than per message, which
+ * is what a 100 MiB `docker logs` of short lines spends its time on otherwise. A follower gets
+ * a batch as soon as there is something new; batches are never empty.
+ */
+export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<LogBatch> {
   const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
   const source = new LogSource(opts);
+  const since = opts.sinceNs;
+  const until = opts.untilNs;
   try {
     await source.open(tail);
     // Docker applies `tail` first, then since/until to what is left.
@@ -51,6 +75,10 @@ export async function* readLogs(opts: ReadLogsOptions): AsyncGenerator<LogMessag
     for (;;) {
       const batch = await source.next();
       if (batch === null) return;
+      if (batch.frames) {
+        if (batch.frames.length > 0) yield { messages: [], frames: batch.frames };
+        continue;
+      }
       let messages = batch.messages;
       if (ring) {
         for (const m of messages) ring.push(m);
@@ -58,11 +86,22 @@ export async function* readLogs(opts: ReadLogsOptions): AsyncGenerator<LogMessag
         messages = ring.take();
         ring = undefined;
       }
-      for (const m of messages) {
-        if (opts.sinceNs !== undefined && m.timeNs < opts.sinceNs) continue;
-        if (opts.untilNs !== undefined && m.timeNs > opts.untilNs) return;
-        yield m;
+      if (since === undefined && until === undefined) {
+        if (messages.length > 0) yield { messages };
+        continue;
       }
+      const kept: LogMessage[] = [];
+      let ended = false;
+      for (const m of messages) {
+        if (since !== undefined && m.timeNs < since) continue;
+        if (until !== undefined && m.timeNs > until) {
+          ended = true;
+          break;
+        }
+        kept.push(m);
+      }
+      if (kept.length > 0) yield { messages: kept };
+      if (ended) return;
     }
   } finally {
     await source.close();
@@ -70,7 +109,10 @@ export async function* readLogs(opts: ReadLogsOptions): AsyncGenerator<LogMessag
 }
 
 type LogFile = { fh: FileHandle; ino: number; size: number };
-type Batch = { messages: LogMessage[]; caughtUp: boolean };
+type Batch = { messages: LogMessage[]; caughtUp: boolean; frames?: Buffer[] };
+
+/** What readLogBatches yields: messages, or with the `frames` option the frames of a file chunk. Never empty. */
+export type LogBatch = { messages: LogMessage[]; frames?: Buffer[] };
 type Position = { index: number; offset: number };
 
 /** Files, positions, rotation and waiting; hands out messages a chunk at a time. */
@@ -87,8 +129,15 @@ class LogSource {
   #reportedCaughtUp = false;
   #ended = false;
 
+  readonly #withTimes: boolean;
+  readonly #frames: FrameOptions | undefined;
+
   constructor(opts: ReadLogsOptions) {
     this.#opts = opts;
+    // since/until need times whatever the caller said.
+    this.#withTimes = opts.times !== false || opts.sinceNs !== undefined || opts.untilNs !== undefined;
+    const oneByOne = (opts.tail !== undefined && opts.tail >= 0) || opts.sinceNs !== undefined || opts.untilNs !== undefined;
+    this.#frames = oneByOne ? undefined : opts.frames;
   }
 
   async open(tail: number | undefined): Promise<void> {
@@ -119,7 +168,12 @@ class LogSource {
       if (this.#reader && this.#file) {
         const region = await this.#reader.next(follow ? undefined : this.#file.size);
         if (region) {
-          const messages = collect(region, this.#asm);
+          if (this.#frames) {
+            const frames = frameRegion(region.buf, region.start, region.end, this.#asm, this.#frames);
+            if (frames.length > 0) return { messages: [], frames, caughtUp: false };
+            continue;
+          }
+          const messages = collect(region, this.#asm, this.#withTimes);
           if (messages.length > 0) return { messages, caughtUp: false };
           continue;
         }
@@ -155,7 +209,10 @@ class LogSource {
 
   #finish(): Batch {
     this.#ended = true;
-    return { messages: this.#asm.flush(), caughtUp: true };
+    const rest = this.#asm.flush();
+    const o = this.#frames;
+    if (!o) return { messages: rest, caughtUp: true };
+    return { messages: [], frames: rest.flatMap((m) => frameMessage(m, o) ?? []), caughtUp: true };
   }
 
   /**
@@ -164,7 +221,8 @@ class LogSource {
    */
   async #checkPath(): Promise<boolean> {
     const path = this.#opts.path;
-    const st = await statIfExists(path);
+    // Synchronous: a stat is cheaper than the thread-pool round trip, and this runs per wake.
+    const st = statSync(path, { throwIfNoEntry: false });
     // Missing: never started, or between berthd's rename and conmon's reopen.
     if (!st) return false;
     if (!this.#file || !this.#reader) {
@@ -187,7 +245,7 @@ class LogSource {
       this.#queue.push(...next);
       return next.length > 0;
     }
-    const size = (await this.#file.fh.stat()).size;
+    const size = fstatSync(this.#file.fh.fd).size;
     if (size < this.#reader.pos) {
       this.#reader.reset();
       this.#asm.reset();
@@ -271,15 +329,30 @@ class LineReader {
     this.pos = pos;
   }
 
-  /** The next complete lines before `limit` (or EOF); null when there are none yet. */
+  /**
+   * The next complete lines before `limit` (or EOF); null when there are none yet. Without a
+   * limit (following a file being written) it reads what fstat says is there: a follower woken
+   * for one new line reads that line, synchronously when it is small (a page-cache copy is
+   * cheaper than the thread-pool round trip of an async read, twice, per line).
+   */
   async next(limit?: number): Promise<Region | null> {
     for (;;) {
-      const want = limit === undefined ? CHUNK : Math.min(CHUNK, limit - this.pos);
+      let want: number;
+      let sync = false;
+      if (limit === undefined) {
+        const avail = fstatSync(this.#fh.fd).size - this.pos;
+        want = Math.min(CHUNK, avail);
+        sync = want <= SYNC_READ;
+      } else {
+        want = Math.min(CHUNK, limit - this.pos);
+      }
       if (want <= 0) return null;
       // A fresh buffer each time: records of an unfinished P run keep views of it.
       const buf = Buffer.allocUnsafe(this.#carry.length + want);
       this.#carry.copy(buf, 0);
-      const { bytesRead } = await this.#fh.read(buf, this.#carry.length, want, this.pos);
+      const bytesRead = sync
+        ? readSync(this.#fh.fd, buf, this.#carry.length, want, this.pos)
+        : (await this.#fh.read(buf, this.#carry.length, want, this.pos)).bytesRead;
       if (bytesRead === 0) return null;
       this.pos += bytesRead;
       const filled = this.#carry.length + bytesRead;
@@ -309,17 +382,22 @@ class LineReader {
   }
 }
 
-function collect(region: Region, asm: MessageAssembler): LogMessage[] {
+const head: RecordHead = { stream: 'stdout', timeNs: 0n, partial: false, dataStart: 0 };
+
+function collect(region: Region, asm: MessageAssembler, withTimes: boolean): LogMessage[] {
   const { buf, end } = region;
   const out: LogMessage[] = [];
   let s = region.start;
   while (s < end) {
     const nl = buf.indexOf(NL, s);
-    const rec = parseRecordIn(buf, s, nl);
+    const h = parseRecordHead(buf, s, nl, withTimes, head);
     s = nl + 1;
     // Malformed lines are skipped, as Docker's json-file reader skips what it cannot decode.
-    if (!rec) continue;
-    const m = asm.push(rec);
+    if (!h) continue;
+    // A full line's payload is followed by the record's `\n`: the message is a span of both.
+    const m = h.partial || asm.pending(h.stream)
+      ? asm.push({ stream: h.stream, timeNs: h.timeNs, partial: h.partial, data: buf.subarray(h.dataStart, nl) })
+      : new SpanMessage(h.stream, h.timeNs, buf, h.dataStart, nl + 1);
     if (m) out.push(m);
   }
   return out;
@@ -522,14 +600,6 @@ class Wake {
   }
 }
 
-async function statIfExists(p: string): Promise<{ ino: number } | undefined> {
-  try {
-    return await stat(p);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;

@@ -70,12 +70,17 @@ export function forwardRules(nets: FirewallNetwork[], n: Pick<ChainNames, 'isola
     out.push(`-i ${net.bridge} ! -o ${net.bridge} -j DROP`);
     out.push(`! -i ${net.bridge} -o ${net.bridge} -j DROP`);
   }
+  // Replies and published ports of every bridge before any isolation check: a connection from
+  // one bridge to a port published on another must not meet the first bridge's isolation jump.
   for (const net of sorted) {
     const br = net.bridge;
     out.push(`-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+    // Published ports, including the hairpin case, whatever `icc` says.
+    if (!net.internal) out.push(`-o ${br} -m conntrack --ctstate DNAT -j ACCEPT`);
+  }
+  for (const net of sorted) {
+    const br = net.bridge;
     if (!net.internal) {
-      // Published ports, including the hairpin case, whatever `icc` says.
-      out.push(`-o ${br} -m conntrack --ctstate DNAT -j ACCEPT`);
       if (sorted.length > 1) out.push(`-i ${br} ! -o ${br} -j ${n.isolation}`);
       out.push(`-i ${br} ! -o ${br} -j ACCEPT`);
     }

@@ -17,6 +17,8 @@ export type ExecLaunch = {
   stdin: boolean;
   /** Called once conmon's attach socket exists and before the process starts. */
   attach?: (socketPath: string) => Promise<void>;
+  /** conmon kills the process after this many seconds (`-T`), with or without us. */
+  timeoutSeconds?: number;
 };
 
 export type ExecStarted = { pid: number; conmonPid: number; exit: Promise<number> };
@@ -85,6 +87,7 @@ export async function launchExec(l: ExecLaunch): Promise<ExecStarted> {
   if (l.tty) args.push('-t');
   if (l.stdin) args.push('-i');
   if (l.attach) args.push('--exec-attach');
+  if (l.timeoutSeconds !== undefined && l.timeoutSeconds > 0) args.push('-T', String(Math.ceil(l.timeoutSeconds)));
   const child = spawn(l.conmonPath, args, {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
     env: {

@@ -12,14 +12,15 @@ import type {
   RuntimeHandle,
   StartRequest,
   RawStats,
+  ResourceLimits,
 } from '../engine/ports.js';
-import { identify, isAlive, readStatSync, signalIdentity, type ProcessIdentity } from '../lib/proc.js';
+import { identify, isAlive, readStatSync, signalGroup, signalIdentity, type ProcessIdentity } from '../lib/proc.js';
 import { launchConmon } from './conmon.js';
 import { RuncCli } from './runc.js';
 import { ExitWatcher } from './exit-watcher.js';
 import { connectAttach } from './attach.js';
 import { launchExec } from './conmon-exec.js';
-import { containerPids, readStats } from './cgroups.js';
+import { containerPids, readStats, runcResources } from './cgroups.js';
 import { run } from '../lib/exec.js';
 import { resolveUser } from './user.js';
 import { mergeEnv } from '../lib/env.js';
@@ -60,6 +61,21 @@ export class ConmonRuntime implements OciRuntime {
       await mkdir(join(this.#o.execRoot, d), { recursive: true, mode: 0o700 });
     }
     this.exits.start();
+    await this.#removeFinishedExecs();
+  }
+
+  /**
+   * Exec sessions (health probes among them) whose daemon died before they ended leave their
+   * folder behind; once their conmon is gone nothing needs it.
+   */
+  async #removeFinishedExecs(): Promise<void> {
+    const dir = join(this.#o.execRoot, 'e');
+    for (const name of readdirSync(dir)) {
+      const pid = Number.parseInt(await readFile(join(dir, name, 'conmon.pid'), 'utf8').catch(() => ''), 10);
+      const cmdline = pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
+      if (cmdline.split('\0')[0]?.endsWith('conmon') && cmdline.includes(join(dir, name))) continue;
+      await rm(join(dir, name), { recursive: true, force: true });
+    }
   }
 
   close(): void {
@@ -223,7 +239,9 @@ export class ConmonRuntime implements OciRuntime {
         tty: req.tty,
         stdin: req.stdin,
         ...(req.attach ? { attach: async (sock: string) => void (session = await connectAttach(sock)) } : {}),
+        ...(req.timeoutSeconds !== undefined ? { timeoutSeconds: req.timeoutSeconds } : {}),
       });
+      const execProcess = await identify(started.pid);
       const exit = started.exit.then(async (code) => {
         // conmon also wrote the code to its exit dir: prefer it when the pipe said nothing.
         const fromFile = code >= 0 ? code : Number.parseInt(await readFile(join(execDir, 'exit', h.id), 'utf8').catch(() => '-1'), 10);
@@ -235,6 +253,10 @@ export class ConmonRuntime implements OciRuntime {
         ...(session ? { session } : {}),
         exit,
         resize: (height, width) => writeCtl(join(execDir, 'ctl'), `1 ${height} ${width}\n`),
+        kill: async () => {
+          // runc makes the exec's process the leader of its own group: its children go too.
+          if (execProcess) await signalGroup(execProcess, 'SIGKILL');
+        },
       };
     } catch (err) {
       await rm(execDir, { recursive: true, force: true });
@@ -268,6 +290,10 @@ export class ConmonRuntime implements OciRuntime {
 
   async reopenLog(h: RuntimeHandle): Promise<void> {
     await writeCtl(h.ctlFifo, '2 0 0\n');
+  }
+
+  async update(h: RuntimeHandle, limits: ResourceLimits): Promise<void> {
+    await this.#runc(h).update(h.id, runcResources(limits));
   }
 
   async pause(h: RuntimeHandle): Promise<void> {

@@ -13,6 +13,7 @@ export type ConmonLaunch = {
   bundle: string;
   containerPidFile: string;
   conmonPidFile: string;
+  /** '' for no log file. */
   logPath: string;
   exitDir: string;
   persistDir: string;
@@ -39,7 +40,8 @@ export function conmonArgs(l: ConmonLaunch): string[] {
     '-b', l.bundle,
     '-p', l.containerPidFile,
     '-P', l.conmonPidFile,
-    '-l', `k8s-file:${l.logPath}`,
+    // No path: the none log driver, output goes only to attached clients.
+    '-l', l.logPath ? `k8s-file:${l.logPath}` : 'none',
     '--exit-dir', l.exitDir,
     '--persist-dir', l.persistDir,
     '--socket-dir-path', l.socketDir,

@@ -129,6 +129,7 @@ export async function buildContainerSpec(
         ...(t.memoryReservation ? { memoryReservation: t.memoryReservation } : {}),
         ...(t.memorySwappiness !== undefined ? { memorySwappiness: t.memorySwappiness } : {}),
         ...(t.oomKillDisable ? { oomKillDisable: true } : {}),
+        ...(t.blkioWeight ? { blkioWeight: t.blkioWeight } : {}),
         ...(t.sysctls ? { sysctls: t.sysctls } : {}),
         ...(t.hostNamespaces ? { hostNamespaces: t.hostNamespaces } : {}),
         ...(t.devices ? { devices: await Promise.all(t.devices.map((d) => hostDevice(d.pathOnHost, d.pathInContainer, d.permissions))) } : {}),

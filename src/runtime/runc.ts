@@ -16,8 +16,8 @@ export class RuncCli {
     this.#extraArgs = extraArgs;
   }
 
-  async #run(args: string[], timeoutMs = 30_000): Promise<string> {
-    const r = await run(this.path, ['--root', this.root, ...this.#extraArgs, ...args], { timeoutMs });
+  async #run(args: string[], timeoutMs = 30_000, input?: string): Promise<string> {
+    const r = await run(this.path, ['--root', this.root, ...this.#extraArgs, ...args], { timeoutMs, ...(input !== undefined ? { input } : {}) });
     if (r.code !== 0) {
       throw systemError(`runc ${args[0]} failed: ${lastLine(r.stderr) || `exit ${String(r.code ?? r.signal)}`}`);
     }
@@ -34,6 +34,11 @@ export class RuncCli {
 
   pause(id: string): Promise<string> {
     return this.#run(['pause', id]);
+  }
+
+  /** `runc update -r -`: the resources JSON on stdin (unchanged values omitted or 0). */
+  update(id: string, resources: Record<string, unknown>): Promise<string> {
+    return this.#run(['update', '-r', '-', id], 30_000, JSON.stringify(resources));
   }
 
   resume(id: string): Promise<string> {

@@ -161,6 +161,7 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
   if (t.cpusetMems) cpu['mems'] = t.cpusetMems;
   if (Object.keys(cpu).length > 0) resources['cpu'] = cpu;
   if (i.resources.pidsLimit > 0) resources['pids'] = { limit: i.resources.pidsLimit };
+  if (t.blkioWeight) resources['blockIO'] = { weight: t.blkioWeight };
 
   const caps = i.capabilities;
   for (const d of t.devices ?? []) {

@@ -19,24 +19,11 @@ import { posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { Header } from 'tar-stream';
-import { BerthError, errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
+import { errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
+import { classify, detectCompression, metaOf, quote, sniff, splitPath, symlinkEscapes, toBuffer, type EntryData, type Headers, type Meta } from './tar-entries.js';
 import { run } from '../lib/exec.js';
 import { makeWhiteout, markOpaque } from './overlay-whiteouts.js';
 import { createZstdDecompress } from './zstd.js';
-
-/**
- * tar-stream's declared header is the ustar ideal; at run time an unknown typeflag gives a null
- * type, a missing link name is null, and pax records ride along.
- */
-type Headers = Omit<Header, 'type' | 'linkname' | 'pax'> & {
-  type: Header['type'] | null;
-  linkname: string | null;
-  pax?: Record<string, string> | null;
-};
-
-/** Entry data as tar-stream yields it. */
-type EntryData = AsyncIterable<unknown>;
 
 /**
  * How whiteout entries (`.wh.<name>`, `.wh..wh..opq`) are treated. 'apply' deletes what they
@@ -137,56 +124,6 @@ function isStreamTeardown(err: unknown): boolean {
   return code === 'STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
-type Compression = 'none' | 'gzip' | 'zstd';
-
-const MAGIC: { name: string; bytes: number[] }[] = [
-  { name: 'gzip', bytes: [0x1f, 0x8b] },
-  { name: 'bzip2', bytes: [0x42, 0x5a, 0x68] },
-  { name: 'xz', bytes: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] },
-  { name: 'zstd', bytes: [0x28, 0xb5, 0x2f, 0xfd] },
-];
-const MAGIC_LEN = 6;
-
-function detectCompression(head: Buffer): Compression {
-  const found = MAGIC.find((m) => m.bytes.every((b, i) => head[i] === b));
-  if (!found) return 'none';
-  if (found.name === 'gzip' || found.name === 'zstd') return found.name;
-  throw invalidParameter(`unsupported compression format: ${found.name}`);
-}
-
-/** Read the first bytes to learn the format, then hand back a stream of the whole input. */
-async function sniff(src: Readable): Promise<{ head: Buffer; body: Readable }> {
-  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
-  const chunks: Buffer[] = [];
-  let length = 0;
-  while (length < MAGIC_LEN) {
-    const r = await it.next();
-    if (r.done) break;
-    const chunk = toBuffer(r.value);
-    chunks.push(chunk);
-    length += chunk.length;
-  }
-  const head = Buffer.concat(chunks);
-  async function* rest(): AsyncGenerator<Buffer> {
-    try {
-      if (head.length > 0) yield head;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield toBuffer(r.value);
-      }
-    } finally {
-      // Destroys `src` when the pipeline stops early.
-      await it.return?.();
-    }
-  }
-  return { head, body: Readable.from(rest(), { objectMode: false }) };
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-}
-
 function hashTap(hash: Hash, counted: { bytes: number }): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -197,24 +134,11 @@ function hashTap(hash: Hash, counted: { bytes: number }): Transform {
   });
 }
 
-/** Malformed input is the client's fault; a failing disk or input stream is ours. */
-function classify(err: unknown): unknown {
-  if (err instanceof BerthError) return err;
-  const code = errnoCode(err);
-  // tar-stream raises plain Errors for bad headers and truncation; zlib uses Z_* codes.
-  if (code === undefined || code.startsWith('Z_')) {
-    return invalidParameter(`invalid tar archive: ${messageOf(err)}`, err);
-  }
-  return systemError(`failed to extract archive: ${messageOf(err)}`, err);
-}
-
 const WHITEOUT_PREFIX = '.wh.';
 const WHITEOUT_META_PREFIX = '.wh..wh.';
 const WHITEOUT_OPAQUE = '.wh..wh..opq';
 
 const FILE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW;
-
-type Meta = { uid: number; gid: number; mode: number; mtime: number };
 
 /**
  * Materialises entries one at a time. Paths are handled relative to the root ('' is the
@@ -344,18 +268,9 @@ class LayerWriter {
     const target = h.linkname ?? '';
     if (target === '') throw invalidParameter(`invalid symlink ${quote(h.name)}: empty link target`);
     // Absolute targets are resolved inside the container's root, so only a relative target
-    // can point outside; resolve it lexically from the link's directory.
-    if (!target.startsWith('/')) {
-      const stack = parts.slice(0, -1);
-      for (const c of target.split('/')) {
-        if (c === '' || c === '.') continue;
-        if (c !== '..') stack.push(c);
-        else if (stack.pop() === undefined) {
-          throw invalidParameter(
-            `invalid symlink ${quote(h.name)} -> ${quote(target)}: link escapes the target directory`,
-          );
-        }
-      }
+    // can point outside.
+    if (symlinkEscapes(parts, target)) {
+      throw invalidParameter(`invalid symlink ${quote(h.name)} -> ${quote(target)}: link escapes the target directory`);
     }
     const path = this.#abs(rel);
     await this.#removeExisting(rel);
@@ -537,17 +452,6 @@ class LayerWriter {
   }
 }
 
-/** Components of an entry path: leading `/` and `./`, `//` and `/./` dropped; `..` refused. */
-function splitPath(name: string, escapeMessage: () => string): string[] {
-  const parts: string[] = [];
-  for (const p of name.split('/')) {
-    if (p === '' || p === '.') continue;
-    if (p === '..') throw invalidParameter(escapeMessage());
-    parts.push(p);
-  }
-  return parts;
-}
-
 function parentOf(rel: string): string {
   const i = rel.lastIndexOf('/');
   return i < 0 ? '' : rel.slice(0, i);
@@ -555,21 +459,6 @@ function parentOf(rel: string): string {
 
 function depth(rel: string): number {
   return rel === '' ? 0 : rel.split('/').length;
-}
-
-/** pax records, when present, carry ids and times that do not fit the ustar fields. */
-function metaOf(h: Headers, defaultMode: number): Meta {
-  const pax = h.pax ?? {};
-  const num = (v: string | undefined, fallback: number) => {
-    const n = v === undefined ? NaN : Number(v);
-    return Number.isFinite(n) ? n : fallback;
-  };
-  return {
-    uid: num(pax.uid, h.uid ?? 0),
-    gid: num(pax.gid, h.gid ?? 0),
-    mode: (h.mode ?? defaultMode) & 0o7777,
-    mtime: num(pax.mtime, h.mtime ? h.mtime.getTime() / 1000 : 0),
-  };
 }
 
 function isFsError(err: unknown): boolean {
@@ -587,8 +476,4 @@ async function lstatIfExists(path: string): Promise<Stats | undefined> {
 
 async function drain(data: EntryData): Promise<void> {
   for await (const chunk of data) void chunk;
-}
-
-function quote(s: string): string {
-  return JSON.stringify(s);
 }

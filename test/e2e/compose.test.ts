@@ -121,3 +121,71 @@ test('docker-compose up -d, ps, logs and down of a multi-service app: project an
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const healthApp = `version: "2.4"
+services:
+  db:
+    image: busybox
+    command: sh -c 'sleep 3 && touch /tmp/ready && exec sleep 100000'
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+  app:
+    image: busybox
+    command: sleep 100000
+    depends_on:
+      db:
+        condition: service_healthy
+  broken:
+    image: busybox
+    command: sleep 100000
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      retries: 1
+    profiles: [broken]
+  waiter:
+    image: busybox
+    command: sleep 100000
+    depends_on:
+      broken:
+        condition: service_healthy
+    profiles: [broken]
+`;
+
+test('docker-compose depends_on service_healthy: a service starts only once its dependency is healthy, and up fails on an unhealthy one', async () => {
+  const dir = testTmpDir('bt-compose-health-');
+  writeFileSync(join(dir, 'docker-compose.yml'), healthApp);
+  const compose = (args: string[]) => {
+    const r = spawnSync('docker-compose', ['-p', 'hc', ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 180_000,
+      env: { ...process.env, DOCKER_HOST: d.host, DOCKER_CONFIG: join(d.dir, 'docker-config'), COMPOSE_INTERACTIVE_NO_CLI: '1' },
+    });
+    return { code: r.status ?? -1, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+  };
+  try {
+    const u = compose(['up', '-d', 'app']);
+    assert.equal(u.code, 0, u.out);
+    const health = JSON.parse(d.ok(['inspect', '-f', '{{json .State.Health}}', 'hc_db_1'])) as { Status: string; Log: { ExitCode: number; End: string }[] };
+    assert.equal(health.Status, 'healthy');
+    const firstHealthy = health.Log.find((l) => l.ExitCode === 0);
+    assert.ok(firstHealthy, JSON.stringify(health));
+    const appStarted = d.ok(['inspect', '-f', '{{.State.StartedAt}}', 'hc_app_1']).trim();
+    assert.ok(Date.parse(appStarted) >= Date.parse(firstHealthy.End), `app started ${appStarted}, db first healthy ${firstHealthy.End}`);
+    assert.match(d.ok(['ps', '--filter', 'name=hc_db_1', '--format', '{{.Status}}']), /\(healthy\)/);
+
+    // A dependency that never gets healthy: compose gives up on the dependent service.
+    const b = compose(['--profile', 'broken', 'up', '-d', 'waiter']);
+    assert.notEqual(b.code, 0, b.out);
+    assert.match(b.out, /is unhealthy/);
+    assert.equal(d.ok(['inspect', '-f', '{{.State.Health.Status}}', 'hc_broken_1']).trim(), 'unhealthy');
+    assert.equal(d.docker(['inspect', 'hc_waiter_1']).code === 0 ? d.ok(['inspect', '-f', '{{.State.Running}}', 'hc_waiter_1']).trim() : 'false', 'false');
+  } finally {
+    compose(['--profile', 'broken', 'down', '-v', '-t', '1']);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

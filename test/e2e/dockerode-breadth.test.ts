@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { Readable } from 'node:stream';
 import { daemonForFile, sleep } from '../helpers/daemon.js';
@@ -129,4 +130,31 @@ test('dockerode: import, load, history, prune, rmi conflicts', async () => {
   await docker.getImage('dload:1').remove();
   const pruned = await docker.pruneImages();
   assert.ok(Array.isArray(pruned.ImagesDeleted) || pruned.ImagesDeleted === null);
+});
+
+test('dockerode: update, putArchive/getArchive/infoArchive, State.Health', async () => {
+  const c = await docker.createContainer({
+    Image: 'busybox',
+    Cmd: ['sleep', '1000'],
+    Healthcheck: { Test: ['CMD-SHELL', 'test -f /etc/passwd'], Interval: 1e9, Retries: 1 },
+    HostConfig: { Memory: 64 * 1024 * 1024 },
+  });
+  await c.start();
+  const up = await c.update({ Memory: 96 * 1024 * 1024, PidsLimit: 30 });
+  assert.equal((up as { Warnings: unknown }).Warnings, null);
+  const hc = (await c.inspect()).HostConfig;
+  assert.deepEqual([hc.Memory, hc.PidsLimit], [96 * 1024 * 1024, 30]);
+  // A tar in, the same file out.
+  const tar = spawnSync('sh', ['-c', 'd=$(mktemp -d) && printf "via dockerode" > $d/dk.txt && tar -cf - -C $d dk.txt && rm -r $d']).stdout;
+  await c.putArchive(tar, { path: '/tmp' });
+  const info = (await c.infoArchive({ path: '/tmp/dk.txt' })) as unknown as { headers?: Record<string, string> };
+  const stat = JSON.parse(Buffer.from(String(info.headers?.['x-docker-container-path-stat']), 'base64').toString()) as { name: string; size: number };
+  assert.deepEqual([stat.name, stat.size], ['dk.txt', 13]);
+  const out = await c.getArchive({ path: '/tmp/dk.txt' });
+  const chunks: Buffer[] = [];
+  for await (const chunk of out as AsyncIterable<Buffer>) chunks.push(chunk);
+  assert.ok(Buffer.concat(chunks).includes('via dockerode'));
+  for (let i = 0; i < 100 && (await c.inspect()).State.Health?.Status !== 'healthy'; i++) await sleep(200);
+  assert.equal((await c.inspect()).State.Health?.Status, 'healthy');
+  await c.remove({ force: true });
 });

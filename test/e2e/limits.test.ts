@@ -114,6 +114,7 @@ test('less common settings take effect: group-add, shm-size, cpuset, cpu quota, 
   const link = d.docker(['run', '--rm', '--link', 'other:alias', 'busybox', 'true']);
   assert.notEqual(link.code, 0);
   assert.match(link.stderr, /--link is not supported by this version of berth/);
-  const health = d.docker(['run', '--rm', '--health-cmd', 'true', 'busybox', 'true']);
-  assert.match(health.stderr, /--health-cmd is not supported/);
+  const readBps = d.docker(['run', '--rm', '--device-read-bps', '/dev/null:1mb', 'busybox', 'true']);
+  assert.notEqual(readBps.code, 0);
+  assert.match(readBps.stderr, /--device-read-bps is not supported by this version of berth/);
 });

@@ -9,6 +9,7 @@ import { capabilities } from '../../src/runtime/container-spec.js';
 import { parseStat } from '../../src/lib/proc.js';
 import { applyChanges } from '../../src/images/changes.js';
 import { withoutInitPaths } from '../../src/engine/changes.js';
+import { withVolumesFrom } from '../../src/engine/mounts.js';
 
 test('container names follow Docker rules and message', () => {
   assert.equal(validateName('/web-1'), 'web-1');
@@ -150,4 +151,22 @@ test('docker diff leaves out the mount points berth makes, and a directory chang
   assert.deepEqual(withoutInitPaths([c('/etc', 0), c('/etc/hosts', 1), c('/etc/passwd', 0)]), [c('/etc', 0), c('/etc/passwd', 0)]);
   // A deleted /etc/hosts.allow is not /etc/hosts.
   assert.deepEqual(withoutInitPaths([c('/etc', 0), c('/etc/hosts.allow', 2)]), [c('/etc', 0), c('/etc/hosts.allow', 2)]);
+});
+
+test('--volumes-from: volumes and binds at their destinations, own mounts win, :ro forces read-only, never anonymous here', () => {
+  const lender = [
+    { type: 'volume' as const, source: '/v/a', destination: '/a', readOnly: false, name: 'anon1', anonymous: true, mode: '' },
+    { type: 'bind' as const, source: '/h', destination: '/h', readOnly: true, mode: 'ro' },
+    { type: 'tmpfs' as const, source: '', destination: '/t', readOnly: false, mode: '' },
+    { type: 'volume' as const, source: '/v/n', destination: '/n', readOnly: false, name: 'named', mode: '' },
+  ];
+  const own = [{ type: 'volume' as const, source: '', destination: '/n', readOnly: false, name: 'mine', mode: '' }];
+  const got = withVolumesFrom(own, [{ mounts: lender, readOnly: undefined }]);
+  assert.deepEqual(got.map((m) => [m.destination, m.name ?? m.source, m.readOnly, m.anonymous ?? false]), [
+    ['/n', 'mine', false, false],
+    ['/a', 'anon1', false, false],
+    ['/h', '/h', true, false],
+  ]);
+  assert.ok(got.slice(1).every((m) => m.nocopy === true));
+  assert.deepEqual(withVolumesFrom([], [{ mounts: lender, readOnly: true }]).map((m) => m.readOnly), [true, true, true]);
 });

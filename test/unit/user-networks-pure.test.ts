@@ -60,6 +60,10 @@ test('firewall: networks isolated from each other, published ports reachable acr
   const isoA = fwd.indexOf(`-i br-a ! -o br-a -j ${n.isolation}`);
   const outA = fwd.indexOf('-i br-a ! -o br-a -j ACCEPT');
   assert.ok(dnatA >= 0 && dnatA < isoA && isoA < outA, 'published ports before the isolation check, the way out after it');
+  // A port published on br-b, reached from br-a: br-b's DNAT accept comes before br-a's isolation jump.
+  const dnatB = fwd.indexOf('-o br-b -m conntrack --ctstate DNAT -j ACCEPT');
+  const replyB = fwd.indexOf('-o br-b -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
+  assert.ok(dnatB >= 0 && dnatB < isoA && replyB < isoA, 'every bridge\'s published ports and replies before any isolation check');
   assert.ok(!fwd.includes('-o br-i -m conntrack --ctstate DNAT -j ACCEPT') && !fwd.includes('-i br-i ! -o br-i -j ACCEPT'));
   assert.deepEqual(isolationRules([b, a, i]), ['-o br-a -j DROP', '-o br-b -j DROP', '-o br-i -j DROP']);
   assert.deepEqual(isolationRules([a]), [], 'one network: nothing to isolate');

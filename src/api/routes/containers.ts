@@ -2,6 +2,7 @@ import type { Route, Ctx } from '../router.js';
 import type { Backend } from '../backend.js';
 import { boolParam, intParam, readJson, sendJson, sendNoContent, TTY_SIZE } from '../body.js';
 import { parseCreateBody } from '../wire/create-request.js';
+import { parseUpdateBody } from '../wire/update-request.js';
 import { inspectJson, summaryJson, type ContainerNet } from '../wire/container-json.js';
 import { statsJson } from '../wire/stats-json.js';
 import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../streams/hijack.js';
@@ -62,7 +63,7 @@ export function containerRoutes(b: Backend): Route[] {
     {
       method: 'GET',
       path: '/containers/json',
-      handler: ({ res, query }) => {
+      handler: async ({ res, query }) => {
         const now = Date.now();
         const all = boolParam(query, 'all');
         const limit = intParam(query, 'limit') ?? -1;
@@ -70,17 +71,21 @@ export function containerRoutes(b: Backend): Route[] {
         list.sort((x, y) => (y.created < x.created ? -1 : y.created > x.created ? 1 : 0));
         if (limit > 0) list = list.slice(0, limit);
         const ids = networkIds(b);
-        sendJson(res, 200, list.map((r) => summaryJson(r, imageName(r), now, b.containers.notAdoptedReason(r.id), containerNet(b, r, ids))));
+        const rows = list.map((r) => summaryJson(r, imageName(r), now, b.containers.notAdoptedReason(r.id), containerNet(b, r, ids)));
+        // `ps --size`: walking every container layer is why it is asked for, not done by default.
+        if (boolParam(query, 'size')) await Promise.all(list.map(async (r, i) => Object.assign(rows[i] as object, await sizesOf(b, r))));
+        sendJson(res, 200, rows);
       },
     },
     {
       method: 'GET',
       path: '/containers/{id}/json',
-      handler: ({ res, params }) => {
+      handler: async ({ res, params, query }) => {
         const r = b.containers.get(params['id'] as string);
         const json = inspectJson(r, imageName(r), b.containers.notAdoptedReason(r.id), containerNet(b, r, networkIds(b)));
         const execs = b.exec.idsOf(r.id);
-        sendJson(res, 200, { ...json, ExecIDs: execs.length > 0 ? execs : null });
+        const sizes = boolParam(query, 'size') ? await sizesOf(b, r) : {};
+        sendJson(res, 200, { ...json, ExecIDs: execs.length > 0 ? execs : null, ...sizes });
       },
     },
     {
@@ -141,6 +146,14 @@ export function containerRoutes(b: Backend): Route[] {
       handler: async ({ res, params }) => {
         await b.containers.unpause(params['id'] as string);
         sendNoContent(res);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/containers/{id}/update',
+      handler: async ({ req, res, params }) => {
+        const { warnings } = await b.containers.update(params['id'] as string, parseUpdateBody(await readJson(req)));
+        sendJson(res, 200, { Warnings: warnings.length > 0 ? warnings : null });
       },
     },
     {
@@ -281,6 +294,7 @@ async function attachHandler(b: Backend, ctx: Ctx): Promise<void> {
 
 /** What the container wrote so far, framed as the attach stream frames it. */
 async function replayLogs(b: Backend, r: ContainerRecord, want: { stdout: boolean; stderr: boolean }, conn: Duplex): Promise<void> {
+  if (r.logPath === '') return;
   for await (const m of b.logs.read({ path: r.logPath, follow: false })) {
     if (conn.destroyed) return;
     if ((m.stream === 'stdout' && !want.stdout) || (m.stream === 'stderr' && !want.stderr)) continue;
@@ -299,6 +313,18 @@ function networkIds(b: Backend): Map<string, string> {
 /** The container's endpoints and the networks' ids, for inspect and ps. */
 export function containerNet(b: Backend, r: ContainerRecord, ids: Map<string, string>): ContainerNet {
   return { endpoints: b.networks.endpointsOf(r.id), networkIds: ids };
+}
+
+/** SizeRw (the container's own layer) and SizeRootFs (with its image), as `--size` shows them. */
+async function sizesOf(b: Backend, r: ContainerRecord): Promise<{ SizeRw: number; SizeRootFs: number }> {
+  const rw = await b.containers.layerSize(r.id).catch(() => 0);
+  let image = 0;
+  try {
+    image = b.images.resolve(r.imageId).size;
+  } catch {
+    // The image is gone (rmi -f): its size is unknown.
+  }
+  return { SizeRw: rw, SizeRootFs: rw + image };
 }
 
 /** How ps and inspect show the image: as the user named it. */

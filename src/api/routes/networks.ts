@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../router.js';
 import type { Backend } from '../backend.js';
 import { readJson, sendJson, sendNoContent } from '../body.js';
-import { networkJson, networkPruneSelection, networkSelection, parseConnect, parseDisconnect, parseNetworkCreate } from '../wire/network-json.js';
+import { networkJson, networkPruneSelection, type AttachedJson, networkSelection, parseConnect, parseDisconnect, parseNetworkCreate } from '../wire/network-json.js';
 import { invalidParameter } from '../../lib/errors.js';
 
 // The built-in networks (`bridge` unless the daemon runs with `bridge: none`, `host`, `none`)
@@ -19,7 +19,7 @@ export function networkRoutes(b: Backend): Route[] {
       method: 'GET',
       path: '/networks',
       handler: ({ res, query }) => {
-        const select = networkSelection(query.get('filters'), (n) => b.networks.attached(n.name).length > 0);
+        const select = networkSelection(query.get('filters'), (n) => (n.driver === 'bridge' ? b.networks.attached(n.name) : withoutEndpoint(b, n.name)).length > 0);
         sendJson(res, 200, b.networks.list().filter(select).map((n) => networkJson(n, undefined)));
       },
     },
@@ -28,7 +28,7 @@ export function networkRoutes(b: Backend): Route[] {
       path: '/networks/{id}',
       handler: ({ res, params }) => {
         const n = b.networks.find(params['id'] as string);
-        sendJson(res, 200, networkJson(n, n.driver === 'bridge' ? b.networks.attached(n.name) : []));
+        sendJson(res, 200, networkJson(n, n.driver === 'bridge' ? b.networks.attached(n.name) : withoutEndpoint(b, n.name)));
       },
     },
     {
@@ -80,4 +80,12 @@ export function networkRoutes(b: Backend): Route[] {
 function ok(res: ServerResponse): void {
   res.writeHead(200, { 'Content-Length': 0 });
   res.end();
+}
+
+/** Running containers of `--network none` or `host`: Docker lists them there, with no address. */
+function withoutEndpoint(b: Backend, name: string): AttachedJson[] {
+  return b.containers
+    .list()
+    .filter((r) => r.spec.networkMode === name && (r.state.status === 'running' || r.state.status === 'paused'))
+    .map((r) => ({ id: r.id, name: r.name, endpointId: '', mac: '', ipv4: '' }));
 }

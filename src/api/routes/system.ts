@@ -121,7 +121,7 @@ export function systemRoutes(b: Backend): Route[] {
           Images: b.images.list().length,
           Driver: s.storageDriver,
           DriverStatus: [],
-          Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['json-file'] },
+          Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['json-file', 'local', 'none'] },
           MemoryLimit: true,
           SwapLimit: true,
           CpuCfsPeriod: true,

@@ -3,7 +3,8 @@ import { invalidParameter, notFound } from '../../lib/errors.js';
 import { parseFilters, matchLabel } from './filters.js';
 import { parseDockerTime } from '../../lib/docker-time.js';
 
-const ALLOWED = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'volume'] as const;
+const ALLOWED = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'volume', 'health'] as const;
+const HEALTH = ['starting', 'healthy', 'unhealthy', 'none'];
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
 /** `GET /containers/json` filtering, with Docker's semantics (values of one filter are OR-ed). */
@@ -11,6 +12,9 @@ export function filterContainers(all: ContainerRecord[], raw: string | null, inc
   const f = parseFilters(raw, ALLOWED);
   for (const s of f.get('status') ?? []) {
     if (!STATUSES.includes(s)) throw invalidParameter(`invalid filter 'status=${s}'`);
+  }
+  for (const h of f.get('health') ?? []) {
+    if (!HEALTH.includes(h)) throw invalidParameter(`Unrecognised filter value for health: ${h}`);
   }
   for (const e of f.get('exited') ?? []) {
     if (!/^-?\d+$/.test(e)) throw invalidParameter(`invalid filter 'exited=${e}'`);
@@ -43,6 +47,8 @@ export function filterContainers(all: ContainerRecord[], raw: string | null, inc
     if (anc && !anc.some((a) => a === r.spec.image || r.imageId === a || r.imageId.slice(7).startsWith(a.replace(/^sha256:/, '')) || `${r.spec.image}:latest` === a)) return false;
     if (before !== undefined && r.created >= before) return false;
     if (since !== undefined && r.created <= since) return false;
+    const health = f.get('health');
+    if (health && !health.includes(r.health?.status ?? 'none')) return false;
     const vols = f.get('volume');
     if (vols && !vols.some((v) => r.spec.mounts.some((m) => m.name === v || m.source === v || m.destination === v))) return false;
     return true;

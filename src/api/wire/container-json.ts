@@ -1,4 +1,4 @@
-import { wirePorts, type ContainerRecord, type EndpointInfo, type NetworkAttachment } from '../backend.js';
+import { healthText, toDockerHealth, wirePorts, type ContainerRecord, type EndpointInfo, type NetworkAttachment } from '../backend.js';
 import { containerStatusText } from '../../lib/human-duration.js';
 import { mountPointJson } from './mount-json.js';
 
@@ -49,6 +49,7 @@ export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: 
     ...(r.spec.stopTimeout !== undefined ? { StopTimeout: r.spec.stopTimeout } : {}),
     // What the client sent, for fields berth does not model.
     ...pick(r.request.config, ['AttachStdin', 'AttachStdout', 'AttachStderr', 'ExposedPorts', 'Volumes', 'Healthcheck', 'ArgsEscaped', 'Shell', 'MacAddress']),
+    ...healthConfigJson(r),
   };
   return {
     Id: r.id,
@@ -67,6 +68,7 @@ export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: 
       Error: notAdopted ? `not adopted: ${notAdopted}` : r.error,
       StartedAt: r.startedAt ?? ZERO_TIME,
       FinishedAt: r.finishedAt ?? ZERO_TIME,
+      ...healthStateJson(r),
     },
     Image: r.imageId,
     ResolvConfPath: '',
@@ -86,6 +88,24 @@ export function inspectJson(r: ContainerRecord, imageName: string, notAdopted?: 
     Mounts: r.spec.mounts.map(mountPointJson),
     Config: config,
     NetworkSettings: networkSettings(r, net),
+  };
+}
+
+/** Config.Healthcheck: the check the container runs (the image's merged in), as dockerd shows it. */
+function healthConfigJson(r: ContainerRecord): Record<string, unknown> {
+  return r.spec.healthcheck ? { Healthcheck: toDockerHealth(r.spec.healthcheck) } : {};
+}
+
+/** State.Health, once a container with a health check has started. */
+function healthStateJson(r: ContainerRecord): Record<string, unknown> {
+  const h = r.health;
+  if (!h) return {};
+  return {
+    Health: {
+      Status: h.status,
+      FailingStreak: h.failingStreak,
+      Log: h.log.map((l) => ({ Start: l.start, End: l.end, ExitCode: l.exitCode, Output: l.output })),
+    },
   };
 }
 
@@ -233,6 +253,7 @@ function statusText(r: ContainerRecord, nowMs: number, notAdopted: string | unde
       ...(r.startedAt ? { startedAtMs: Date.parse(r.startedAt) } : {}),
       ...(r.finishedAt ? { finishedAtMs: Date.parse(r.finishedAt) } : {}),
       exitCode: r.exitCode,
+      ...(r.health && r.spec.healthcheck ? { health: healthText(r.health.status) } : {}),
     },
     nowMs,
   );

@@ -2,9 +2,10 @@ import { portRequests, type CreateOptions, type EndpointRequest, type EndpointSe
 import { ULIMIT_NAMES } from '../../config/values.js';
 import { parseRequestMounts } from './mounts.js';
 import { parseHostTuning } from './host-tuning.js';
+import { parseHealthcheck } from './healthcheck.js';
 import { invalidParameter } from '../../lib/errors.js';
 import { isIP } from 'node:net';
-import { validateLogOpts } from '../../config/validate.js';
+import { checkLogDriver, validateLogOpts } from '../../config/validate.js';
 
 import { field, isBool, isInt, isObj, isStr, isStrArr, isStrMap, jsType, strSlice, type Json } from './json-fields.js';
 
@@ -99,6 +100,8 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
     ...parseHostTuning(config, hostConfig),
     ...extraHosts(field(hostConfig, 'ExtraHosts', H, isStrArr, '[]string') ?? []),
     ...optional('runtime', field(hostConfig, 'Runtime', H, isStr, 'string')),
+    ...volumesFrom(field(hostConfig, 'VolumesFrom', H, isStrArr, '[]string') ?? []),
+    ...parseHealthcheck(config),
     ...optional('platform', platform),
     request: { config: stripHostConfig(config), hostConfig },
   };
@@ -162,7 +165,7 @@ function endpointsConfig(body: Json): Record<string, EndpointSettings> | undefin
   return out;
 }
 
-function parseRestartPolicy(v: unknown): RestartPolicy {
+export function parseRestartPolicy(v: unknown): RestartPolicy {
   if (v === undefined || v === null) return { name: 'no', maximumRetryCount: 0 };
   if (!isObj(v)) throw invalidParameter('json: cannot unmarshal into Go struct field HostConfig.RestartPolicy');
   const name = v['Name'] ?? '';
@@ -203,9 +206,7 @@ function consoleSize(v: unknown): { consoleSize?: [number, number] } {
   return h > 0 && w > 0 ? { consoleSize: [h, w] } : {};
 }
 
-const LOG_DRIVERS = ['json-file', 'k8s-file', 'local'];
-
-/** HostConfig.LogConfig; every driver is stored in conmon's k8s-file format. */
+/** HostConfig.LogConfig: json-file and local are stored in conmon's k8s-file format, none in no file. */
 function logConfig(v: unknown): { logConfig?: { driver: string; opts: Record<string, string> } } {
   if (v === undefined || v === null) return {};
   if (!isObj(v)) throw invalidParameter('json: cannot unmarshal into Go struct field HostConfig.LogConfig');
@@ -213,7 +214,7 @@ function logConfig(v: unknown): { logConfig?: { driver: string; opts: Record<str
   const config = v['Config'] ?? {};
   if (typeof type !== 'string' || !isStrMap(config)) throw invalidParameter('invalid LogConfig');
   if (type === '' && Object.keys(config).length === 0) return {};
-  if (type !== '' && !LOG_DRIVERS.includes(type)) throw invalidParameter(`logger: no log driver named '${type}' is registered`);
+  if (type !== '') checkLogDriver(type);
   validateLogOpts(type || 'json-file', config);
   return { logConfig: { driver: type, opts: config } };
 }
@@ -248,4 +249,17 @@ function extraHosts(list: string[]): { extraHosts?: string[] } {
     return `${m[1]}:${m[2]}`;
   });
   return out.length > 0 ? { extraHosts: out } : {};
+}
+
+/** `--volumes-from ctr[:ro|:rw]`. */
+function volumesFrom(list: string[]): { volumesFrom?: { container: string; readOnly: boolean | undefined }[] } {
+  const out = list.map((spec) => {
+    if (spec === '') throw invalidParameter('volumes-from specification cannot be an empty string');
+    const i = spec.indexOf(':');
+    const container = i < 0 ? spec : spec.slice(0, i);
+    const mode = i < 0 ? '' : spec.slice(i + 1);
+    if (mode !== '' && mode !== 'ro' && mode !== 'rw') throw invalidParameter(`invalid mode: ${mode}`);
+    return { container, readOnly: mode === 'ro' ? true : undefined };
+  });
+  return out.length > 0 ? { volumesFrom: out } : {};
 }

@@ -13,10 +13,8 @@ const isEmpty = (v: unknown): boolean =>
  */
 const UNSUPPORTED: [key: string, flag: string, where: 'host' | 'config'][] = [
   ['Links', '--link', 'host'],
-  ['VolumesFrom', '--volumes-from', 'host'],
   ['DeviceRequests', '--gpus', 'host'],
   ['DeviceCgroupRules', '--device-cgroup-rule', 'host'],
-  ['BlkioWeight', '--blkio-weight', 'host'],
   ['BlkioWeightDevice', '--blkio-weight-device', 'host'],
   ['BlkioDeviceReadBps', '--device-read-bps', 'host'],
   ['BlkioDeviceWriteBps', '--device-write-bps', 'host'],
@@ -31,7 +29,6 @@ const UNSUPPORTED: [key: string, flag: string, where: 'host' | 'config'][] = [
   ['UsernsMode', '--userns', 'host'],
   ['Cgroup', '--cgroup', 'host'],
   ['StorageOpt', '--storage-opt', 'host'],
-  ['Healthcheck', '--health-cmd', 'config'],
 ];
 
 const NAMESPACE_MODES: [key: string, flag: string, ns: 'ipc' | 'pid' | 'uts'][] = [
@@ -51,8 +48,6 @@ function int(h: Json, key: string, min: number, max: number, msg?: string): numb
 export function parseHostTuning(config: Json, h: Json): { tuning?: HostTuning } {
   for (const [key, flag, where] of UNSUPPORTED) {
     const v = where === 'host' ? h[key] : config[key];
-    // An empty healthcheck ({"Test": null} or NONE) is no healthcheck.
-    if (key === 'Healthcheck' && (isEmpty(v) || JSON.stringify((v as Json)['Test'] ?? null) === 'null' || JSON.stringify((v as Json)['Test']) === '["NONE"]')) continue;
     if (!isEmpty(v)) throw invalidParameter(`${flag} is not supported by this version of berth`);
   }
   const t: HostTuning = {};
@@ -69,6 +64,9 @@ export function parseHostTuning(config: Json, h: Json): { tuning?: HostTuning } 
     if (!groups.every((g) => typeof g === 'string')) throw invalidParameter('invalid GroupAdd');
     t.groupAdd = groups as string[];
   }
+  // Checked against the kernel at create (this one has no blkio weight: dropped with a warning).
+  const blkio = int(h, 'BlkioWeight', 0, 0xffff);
+  if (blkio) t.blkioWeight = blkio;
   const shm = int(h, 'ShmSize', 0, Number.MAX_SAFE_INTEGER, 'SHM size can not be less than 0');
   if (shm) t.shmSize = shm;
   for (const key of ['CpusetCpus', 'CpusetMems'] as const) {

@@ -39,7 +39,7 @@ export function statsJson(
     read: now ? readAt : ZERO_TIME,
     preread: preReadAt ?? ZERO_TIME,
     pids_stats: now ? { current: now.pids, ...(now.pidsLimit > 0 ? { limit: now.pidsLimit } : {}) } : {},
-    blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null },
+    blkio_stats: blkioStats(now),
     num_procs: 0,
     storage_stats: {},
     cpu_stats: cpuStats(now),
@@ -67,4 +67,20 @@ function networksJson(n: Record<string, InterfaceStats>): Record<string, Record<
     };
   }
   return out;
+}
+
+/** Docker's cgroup v1 blkio_stats: only the counters this kernel keeps are filled. */
+function blkioStats(s: RawStats | undefined): Record<string, unknown> {
+  const entries = (list: RawStats['blkio']['serviceBytes'] | undefined) =>
+    list && list.length > 0 ? list.map((e) => ({ major: e.major, minor: e.minor, op: e.op, value: e.value })) : null;
+  return {
+    io_service_bytes_recursive: entries(s?.blkio.serviceBytes),
+    io_serviced_recursive: entries(s?.blkio.serviced),
+    io_queue_recursive: null,
+    io_service_time_recursive: null,
+    io_wait_time_recursive: null,
+    io_merged_recursive: null,
+    io_time_recursive: null,
+    sectors_recursive: null,
+  };
 }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ContainerRecord, CriticalOptions } from '../container.js';
-import type { ImagePort, LogRotation, NetworkAttach, OciRuntime, SpecBuilder, StartStep, StateStore, StorageDriver, VolumePort } from '../ports.js';
+import type { ContainerFiles, HostResources, ImagePort, LogRotation, NetworkAttach, OciRuntime, SpecBuilder, StartStep, StateStore, StorageDriver, VolumePort } from '../ports.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../lib/logger.js';
 import { KeyedMutex } from '../../lib/mutex.js';
@@ -29,6 +29,10 @@ export type ContainerServiceDeps = {
   /** The daemon's default log driver and options, merged into each new container. */
   logDefaults: () => { driver: string; opts: Record<string, string> };
   rotator: LogRotation;
+  /** The machine's cpus and cgroup features, for `docker update`'s checks. */
+  host: () => HostResources;
+  /** A container's files for `docker cp`. */
+  files: ContainerFiles;
   /** A directory as a tar stream (`docker export`). */
   tarDirectory: (dir: string) => Promise<{ stream: Readable; done: Promise<void> }>;
 };
@@ -44,10 +48,13 @@ export class ContainerContext {
   readonly d: ContainerServiceDeps;
   readonly reg = new ContainerRegistry();
   readonly lock = new KeyedMutex();
+  /** The daemon's start steps, then the engine's own (the health monitor). */
+  steps: readonly StartStep[];
   closing = false;
 
   constructor(deps: ContainerServiceDeps) {
     this.d = deps;
+    this.steps = deps.steps;
   }
 
   /** Written before the change is acknowledged: the record on disk is the truth after a crash. */

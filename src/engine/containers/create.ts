@@ -1,10 +1,14 @@
 import { join } from 'node:path';
-import { RECORD_SCHEMA_VERSION, type ContainerRecord } from '../container.js';
+import { RECORD_SCHEMA_VERSION, type ContainerRecord, type ContainerSpec, type MountSpec } from '../container.js';
+import { checkUpdate } from '../resource-update.js';
+import type { HostResources } from '../ports.js';
 import { deriveSpec, type CreateOptions } from '../create-options.js';
 import { generateName, validateName } from '../names.js';
 import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js';
-import { invalidParameter } from '../../lib/errors.js';
+import { invalidParameter, isKind } from '../../lib/errors.js';
 import { Rollback } from '../../lib/rollback.js';
+import { keepsLogFile } from '../log-config.js';
+import { withVolumesFrom } from '../mounts.js';
 import type { ContainerContext } from './context.js';
 import { initialAttachments, resolveNetworkMode } from '../networks/network-mode.js';
 
@@ -33,9 +37,12 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
   };
   const lookup = d.network ? (ref: string) => d.network?.describe(ref) : undefined;
   const modeCtx = { bridgeEnabled: d.bridgeEnabled(), containerId: (ref: string) => x.reg.find(ref).record.id, ...(lookup ? { network: lookup } : {}) };
-  const { mode, warnings } = resolveNetworkMode(o.networkMode, modeReq, modeCtx);
+  const { mode, warnings: modeWarnings } = resolveNetworkMode(o.networkMode, modeReq, modeCtx);
   const networks = initialAttachments(mode, o.networkMode, modeReq, modeCtx);
-  const spec = deriveSpec(o, image.runtimeConfig, shortId(id), mode);
+  // Before the image's volumes, which are not made where another container's mount lands.
+  const sources = (o.volumesFrom ?? []).map((v) => ({ mounts: volumesFromSource(x, v.container), readOnly: v.readOnly }));
+  const spec = deriveSpec({ ...o, mounts: withVolumesFrom(o.mounts, sources) }, image.runtimeConfig, shortId(id), mode);
+  const warnings = [...modeWarnings, ...checkCreateResources(spec, d.host())];
   spec.runtime = runtime;
   const defaults = d.logDefaults();
   spec.log =
@@ -74,7 +81,8 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
       hasBeenStarted: false,
       manuallyStopped: false,
       storage: { driver: d.storage.name, layerId: top },
-      logPath: join(x.dirOf(id), 'container.log'),
+      // The none driver keeps no file (conmon is told so).
+      logPath: keepsLogFile(spec.log) ? join(x.dirOf(id), 'container.log') : '',
       networks,
     };
     rb.push('remove record', () => d.store.remove(id));
@@ -86,3 +94,27 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
     throw err;
   }
 }
+
+/**
+ * The mounts of a `--volumes-from` container. A missing one is a 400, not dockerd's 404: the
+ * CLI takes a 404 from create for a missing image and would try to pull it.
+ */
+function volumesFromSource(x: ContainerContext, ref: string): readonly MountSpec[] {
+  try {
+    return x.reg.find(ref).record.spec.mounts;
+  } catch (err) {
+    if (isKind(err, 'NotFound')) throw invalidParameter(`No such container: ${ref}`);
+    throw err;
+  }
+}
+
+/** dockerd's create-time resource checks that depend on the kernel: a blkio weight it lacks is dropped with its warning. */
+function checkCreateResources(spec: ContainerSpec, host: HostResources): string[] {
+  const t = spec.tuning;
+  if (!t?.blkioWeight) return [];
+  const { update, warnings } = checkUpdate({ ...NO_CHANGE, blkioWeight: t.blkioWeight }, host);
+  if (update.blkioWeight === 0) delete t.blkioWeight;
+  return warnings;
+}
+
+const NO_CHANGE = { memory: 0, memorySwap: 0, memoryReservation: 0, nanoCpus: 0, cpuShares: 0, cpuQuota: 0, cpuPeriod: 0, cpusetCpus: '', cpusetMems: '', blkioWeight: 0 };

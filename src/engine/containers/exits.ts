@@ -2,7 +2,7 @@ import { isRunningLike } from '../container.js';
 import type { ExitInfo, RuntimeHandle } from '../ports.js';
 import { decideRestart, restartsAtDaemonStart } from '../restart-policy.js';
 import { messageOf } from '../../lib/errors.js';
-import { ramInBytes } from '../../lib/units.js';
+import { logRotation } from '../log-config.js';
 import type { ContainerContext } from './context.js';
 import type { Live } from './registry.js';
 
@@ -31,14 +31,9 @@ export class ExitHandling {
     const { d, lock } = this.#x;
     const ac = new AbortController();
     c.monitor = ac;
-    const opts = c.record.spec.log?.opts ?? {};
-    if (opts['max-size']) {
-      d.rotator.track(c.record.id, {
-        logPath: c.record.logPath,
-        maxSize: ramInBytes(opts['max-size']) ?? 0,
-        maxFile: Number(opts['max-file'] ?? '1'),
-        reopen: () => d.runtime.reopenLog(handle),
-      });
+    const rotation = logRotation(c.record.spec.log);
+    if (rotation && c.record.logPath) {
+      d.rotator.track(c.record.id, { logPath: c.record.logPath, ...rotation, reopen: () => d.runtime.reopenLog(handle) });
     }
     d.runtime.waitExit(handle, ac.signal).then(
       (exit) => lock.run(c.record.id, () => this.#onExit(c, handle, exit)),
@@ -110,7 +105,7 @@ export class ExitHandling {
     } catch (err) {
       d.log.warn({ err: messageOf(err), containerId: id }, 'runtime cleanup failed');
     }
-    for (const step of [...d.steps].reverse()) {
+    for (const step of [...this.#x.steps].reverse()) {
       try {
         await step.stop(c.record);
       } catch (err) {

@@ -67,7 +67,7 @@ export class Lifecycle {
       rb.push('unmount rootfs', () => d.storage.unmount(r.id));
       const mounts = await d.volumes.setup(r.id, r.spec.mounts);
       const contributions: StartContribution[] = [];
-      for (const step of d.steps) {
+      for (const step of x.steps) {
         contributions.push(await step.start(r, x.dirOf(r.id)));
         rb.push(`stop ${step.name}`, () => step.stop(r));
       }
@@ -254,7 +254,7 @@ export class Lifecycle {
     await d.runtime.cleanup(id, undefined).catch((err: unknown) =>
       d.log.warn({ err: messageOf(err), containerId: id }, 'runtime cleanup failed'),
     );
-    for (const step of [...d.steps].reverse()) {
+    for (const step of [...x.steps].reverse()) {
       await step.remove(r).catch((err: unknown) =>
         d.log.warn({ err: messageOf(err), containerId: id, step: step.name }, 'start step: remove failed'),
       );
@@ -394,6 +394,7 @@ export class Lifecycle {
       c.monitor?.abort();
       if (c.restartTimer) clearTimeout(c.restartTimer);
     }
+    for (const step of x.steps) step.release?.();
     x.d.rotator.stop();
   }
 }

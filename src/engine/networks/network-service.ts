@@ -145,6 +145,7 @@ export class NetworkService {
     if (this.list().some((n) => n.name === name)) throw conflict(`network with name ${name} already exists`);
     const driver = req.driver === '' ? 'bridge' : req.driver;
     if (driver !== 'bridge') {
+      if (driver === 'null' || driver === 'host') throw forbidden(`only one instance of "${driver}" network is allowed`);
       if (KNOWN_DRIVERS.includes(driver)) throw invalidParameter(`network driver "${driver}" is not supported by berth: only "bridge" networks can be created`);
       throw notFound(`plugin "${driver}" not found`);
     }

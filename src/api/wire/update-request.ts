@@ -1,0 +1,73 @@
+import type { ResourceUpdate } from '../backend.js';
+import { parseRestartPolicy } from './create-request.js';
+import { invalidParameter } from '../../lib/errors.js';
+
+type Json = Record<string, unknown>;
+
+/** Fields `docker update` may send that berth does not apply: refused by the flag's name when set. */
+const UNSUPPORTED: [key: string, flag: string][] = [
+  ['CpuRealtimePeriod', '--cpu-rt-period'],
+  ['CpuRealtimeRuntime', '--cpu-rt-runtime'],
+  ['BlkioWeightDevice', '--blkio-weight-device'],
+  ['BlkioDeviceReadBps', '--device-read-bps'],
+  ['BlkioDeviceWriteBps', '--device-write-bps'],
+  ['BlkioDeviceReadIOps', '--device-read-iops'],
+  ['BlkioDeviceWriteIOps', '--device-write-iops'],
+  ['Devices', '--device'],
+  ['DeviceCgroupRules', '--device-cgroup-rule'],
+  ['DeviceRequests', '--gpus'],
+  ['Ulimits', '--ulimit'],
+  ['CpuCount', '--cpu-count'],
+  ['CpuPercent', '--cpu-percent'],
+];
+
+const isEmpty = (v: unknown) => v === undefined || v === null || v === 0 || v === '' || (Array.isArray(v) && v.length === 0);
+
+function int(b: Json, key: string): number {
+  const v = b[key];
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw invalidParameter(`json: cannot unmarshal ${typeof v} into Go struct field UpdateConfig.${key} of type int64`);
+  }
+  return v;
+}
+
+function str(b: Json, key: string): string {
+  const v = b[key];
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') throw invalidParameter(`json: cannot unmarshal ${typeof v} into Go struct field UpdateConfig.${key} of type string`);
+  return v;
+}
+
+/** `POST /containers/{id}/update`: Docker's UpdateConfig (Resources and RestartPolicy). */
+export function parseUpdateBody(body: unknown): ResourceUpdate {
+  if (body === undefined) return parseUpdateBody({});
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidParameter('invalid JSON: expected an object');
+  const b = body as Json;
+  for (const [key, flag] of UNSUPPORTED) {
+    if (!isEmpty(b[key])) throw invalidParameter(`${flag} is not supported by this version of berth`);
+  }
+  const pids = b['PidsLimit'];
+  if (pids !== undefined && pids !== null && (typeof pids !== 'number' || !Number.isInteger(pids))) {
+    throw invalidParameter('json: cannot unmarshal into Go struct field UpdateConfig.PidsLimit of type int64');
+  }
+  const rp = b['RestartPolicy'];
+  const rpName = typeof rp === 'object' && rp !== null ? (rp as Json)['Name'] : undefined;
+  const blkio = int(b, 'BlkioWeight');
+  if (blkio < 0 || blkio > 0xffff) throw invalidParameter('json: cannot unmarshal number into Go struct field UpdateConfig.BlkioWeight of type uint16');
+  return {
+    memory: int(b, 'Memory'),
+    memorySwap: int(b, 'MemorySwap'),
+    memoryReservation: int(b, 'MemoryReservation'),
+    nanoCpus: int(b, 'NanoCpus'),
+    cpuShares: int(b, 'CpuShares'),
+    cpuQuota: int(b, 'CpuQuota'),
+    cpuPeriod: int(b, 'CpuPeriod'),
+    cpusetCpus: str(b, 'CpusetCpus'),
+    cpusetMems: str(b, 'CpusetMems'),
+    ...(typeof pids === 'number' ? { pidsLimit: pids } : {}),
+    blkioWeight: blkio,
+    // An empty name leaves the policy as it is.
+    ...(typeof rpName === 'string' && rpName !== '' ? { restartPolicy: parseRestartPolicy(rp) } : {}),
+  };
+}

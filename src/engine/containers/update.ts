@@ -1,0 +1,40 @@
+import { isRunningLike } from '../container.js';
+import { applyUpdate, checkUpdate, hostConfigAfter, limitsOf, type ResourceUpdate } from '../resource-update.js';
+import { BerthError, conflict, messageOf, systemError } from '../../lib/errors.js';
+import type { ContainerContext } from './context.js';
+
+/**
+ * `docker update`: Docker's checks, then the record (so a restart and a live restore keep the
+ * new limits), then the live cgroup of a running or paused container. A runtime that refuses
+ * the limits leaves the record as it was.
+ */
+export async function updateContainer(x: ContainerContext, ref: string, raw: ResourceUpdate): Promise<{ warnings: string[] }> {
+  const { update, warnings } = checkUpdate(raw, x.d.host());
+  const c = x.reg.managed(ref);
+  await x.lock.run(c.record.id, async () => {
+    const r = c.record;
+    const cannot = (msg: string) => `Cannot update container ${r.id}: ${msg}`;
+    if (r.state.status === 'removing' || r.state.status === 'dead') throw conflict(cannot('container is marked for removal and cannot be "update"'));
+    let spec;
+    try {
+      spec = applyUpdate(r.spec, update);
+    } catch (err) {
+      throw err instanceof BerthError ? new BerthError(err.kind, cannot(err.message)) : err;
+    }
+    const before = { spec: r.spec, hostConfig: r.request.hostConfig };
+    r.spec = spec;
+    r.request = { ...r.request, hostConfig: { ...r.request.hostConfig, ...hostConfigAfter(spec, update) } };
+    await x.persist(c);
+    if (!isRunningLike(r.state)) return;
+    try {
+      await x.d.runtime.update(r.state.handle, limitsOf(spec));
+    } catch (err) {
+      r.spec = before.spec;
+      r.request = { ...r.request, hostConfig: before.hostConfig };
+      await x.persist(c).catch((e: unknown) => x.d.log.error({ err: messageOf(e), containerId: r.id }, 'cannot restore the record after a failed update'));
+      throw systemError(cannot(messageOf(err)), err);
+    }
+  });
+  x.emit('update', c.record);
+  return { warnings };
+}
