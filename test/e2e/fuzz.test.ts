@@ -54,6 +54,7 @@ test('bad query parameters and body fields get Docker\'s 400 and its message', a
     ['POST', '/containers/create', { Image: 'busybox', HostConfig: { Memory: 'lots' } }, /^json: cannot unmarshal string into Go struct field HostConfig.Memory of type int64$/],
     ['POST', '/containers/create', { Image: 'busybox', HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, /^invalid restart policy: unknown policy 'sometimes'/],
     ['POST', '/containers/create', { Image: 'busybox', HostConfig: { Ulimits: [{ Name: 'bogus', Soft: 1, Hard: 1 }] } }, /^invalid ulimit type: bogus$/],
+    ['POST', '/containers/create', { Image: 'busybox', Healthcheck: { Test: ['CMD', 'true'], Interval: -1 } }, /^Interval in Healthcheck cannot be less than 1ms$/],
     ['POST', '/containers/create', { Image: 'busybox', Tty: 'yes' }, /^json: cannot unmarshal string into Go struct field Config.Tty of type bool$/],
     ['POST', '/containers/create', '{"Image":', /^invalid JSON/],
     ['POST', '/volumes/create', { Name: 'a/b' }, /includes invalid characters for a local volume name, only "\[a-zA-Z0-9\]\[a-zA-Z0-9_.-\]" are allowed/],
