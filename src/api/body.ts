@@ -56,6 +56,7 @@ export async function readJson(req: IncomingMessage, preread?: Buffer): Promise<
   if (ct !== '' && ct !== 'application/json') {
     throw invalidParameter(`unsupported Content-Type header (${ct}): must be 'application/json'`);
   }
+  tooDeep(text);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -64,6 +65,26 @@ export async function readJson(req: IncomingMessage, preread?: Buffer): Promise<
 }
 
 /** dockerd's BoolValue: false for absent, empty, 0, no, false, none (any case, spaces trimmed). */
+// No request has a reason to nest this deep; the daemon walks and stores bodies with
+// recursive code (JSON.stringify among it), which a deeper one would overflow.
+const MAX_JSON_DEPTH = 512;
+
+/** Refuses JSON nested deeper than MAX_JSON_DEPTH, counting brackets outside strings. */
+function tooDeep(text: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw invalidParameter(`invalid JSON: nested deeper than ${MAX_JSON_DEPTH} levels`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
 export function boolParam(q: URLSearchParams, name: string): boolean {
   const v = q.get(name);
   if (v === null) return false;

@@ -60,6 +60,10 @@ test('bad query parameters and body fields get Docker\'s 400 and its message', a
     ['POST', '/volumes/create', { Name: 'a/b' }, /includes invalid characters for a local volume name, only "\[a-zA-Z0-9\]\[a-zA-Z0-9_.-\]" are allowed/],
     ['POST', '/volumes/create', { Name: 7 }, /^json: cannot unmarshal number into Go struct field CreateOptions.Name of type string$/],
     ['GET', '/containers/%zz/json', undefined, /^invalid URL escape in path/],
+    // Found by the long fuzz run: each was a 500.
+    ['POST', '/containers/create', `{"Image":"busybox","Labels":${'['.repeat(20000)}${']'.repeat(20000)}}`, /^invalid JSON: nested deeper than 512 levels$/],
+    ['POST', '/containers/bad-input/update', '{"MemorySwap":-9223372036854776000}', /^json: cannot unmarshal number into Go struct field UpdateConfig.MemorySwap of type int64$/],
+    ['POST', '/volumes/create', { Name: 'v'.repeat(300) }, /volume name is too long$/],
   ];
   for (const [method, path, body, message] of cases) {
     const r = await d.api(method, path, body, typeof body === 'string' ? { 'Content-Type': 'application/json' } : {});
