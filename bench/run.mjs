@@ -15,13 +15,14 @@ import { API } from './lib/http.mjs';
 import * as sc from './lib/scenarios.mjs';
 import * as dns from './lib/dns-scenarios.mjs';
 import { registryPullPush } from './lib/registry.mjs';
+import { buildDockerfile } from './lib/build.mjs';
 import * as net from './lib/netscenarios.mjs';
 import { takeTestLock } from './lib/lock.mjs';
 import { textTable } from './lib/report.mjs';
 import { renderLatest } from './render.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'registry', 'dns', 'runnet', 'ports', 'outage', 'ps', 'exec', 'mem', 'restart', 'many', 'netrestart', 'netmany'];
+const ALL = ['start', 'run', 'api', 'rm', 'logs', 'logsf', 'logsdown', 'registry', 'build', 'dns', 'runnet', 'ports', 'outage', 'ps', 'exec', 'mem', 'restart', 'many', 'netrestart', 'netmany'];
 
 const USAGE = `Usage: node bench/run.mjs [options]     (as root; npm run bench)
 
@@ -345,6 +346,7 @@ async function main() {
         registryPullPush({ ...ctx, onRegistry: (r) => { registries.push(r); r.onLaunch = saveState; } }, root, tar),
       );
     }
+    if (want('build')) await step('build', () => buildDockerfile(ctx, root));
     if (want('dns')) {
       await step('dns latency', () => dns.dnsLatency(ctx));
       await step('dns outage', () => dns.dnsOutage(ctx));

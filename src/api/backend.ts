@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ContainerService } from '../engine/container-service.js';
 import type { ImageService } from '../images/image-service.js';
 import type { EventBus } from '../engine/events.js';
@@ -89,6 +90,13 @@ export type ImageBackend = Pick<
   'importRootfs' | 'load' | 'list' | 'resolve' | 'tag' | 'remove' | 'history' | 'prune' | 'diskUsage' | 'pull' | 'push' | 'save' | 'login'
 >;
 
+export type { BuildOptions, BuildOutput } from '../builder/index.js';
+export { StepFailure } from '../builder/index.js';
+import type { BuildOptions, BuildOutput } from '../builder/index.js';
+
+/** `docker build` (the classic builder): the context as the body; resolves to the image id. */
+export type BuildBackend = { build(body: Readable, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> };
+
 export type VolumeBackend = Pick<VolumeService, 'create' | 'get' | 'list' | 'remove' | 'prune' | 'usage'>;
 
 export type SystemInfo = {
@@ -114,14 +122,29 @@ export type SystemInfo = {
   registries: { insecure: string[]; mirrors: string[] };
 };
 
+/** Swarm mode (src/cluster): the node's swarm, its services and tasks, secrets and configs. */
+export type SwarmBackend = { swarm: Swarm; services: ServiceApi; secrets: SecretApi; logs: (tasks: TaskObject[]) => { containerId: string; task: TaskObject }[] };
+export type { ClusterView, InitRequest } from '../cluster/swarm.js';
+export type { Entry } from '../cluster/store.js';
+export type { NodeObject, SecretObject, ServiceObject, TaskObject } from '../cluster/objects.js';
+export type { ServiceStatus, TaskFilter } from '../cluster/services.js';
+export { issuerInfo } from '../cluster/ca.js';
+export type SwarmInfo = NonNullable<Awaited<ReturnType<Swarm['info']>>>;
+import type { Swarm } from '../cluster/swarm.js';
+import type { ServiceApi } from '../cluster/services.js';
+import type { SecretApi } from '../cluster/secrets.js';
+import type { TaskObject } from '../cluster/objects.js';
+
 export type Backend = {
   containers: ContainerBackend;
   images: ImageBackend;
   volumes: VolumeBackend;
+  build: BuildBackend;
   events: EventBus;
   exec: Pick<ExecService, 'create' | 'start' | 'get' | 'resize' | 'idsOf'>;
   networks: NetworkBackend;
   logs: LogBackend;
   system: () => SystemInfo;
+  swarm: SwarmBackend;
   log: Logger;
 };

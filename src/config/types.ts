@@ -37,6 +37,8 @@ export type DaemonConfig = {
   logOpts: Record<string, string>;
   labels: string[];
   liveRestore: boolean;
+  /** A swarm manager's etcd data directory; `<data-root>/swarm` unless set. */
+  swarmEtcdDir?: string | undefined;
   bip?: string | undefined;
   bridge?: string | undefined;
   cgroupParent: string;

@@ -21,6 +21,7 @@ import { apiRoutes } from '../api/routes/index.js';
 import { ApiServer } from '../api/server.js';
 import { VolumeService } from '../volumes/volume-service.js';
 import { LocalDriver } from '../volumes/local-driver.js';
+import { buildBackend } from './build-host.js';
 import { ExecService } from '../engine/exec-service.js';
 import type { Backend, SystemInfo } from '../api/backend.js';
 import { restore, type RestoreReport } from '../restore/restore.js';
@@ -43,6 +44,10 @@ import type { SeccompChoice } from '../engine/seccomp.js';
 import { goArch } from '../runtime/seccomp/default-profile.js';
 import { loadSeccompChoice, seccompInfo } from './seccomp-option.js';
 import { release } from 'node:os';
+import { Swarm } from '../cluster/swarm.js';
+import { ServiceApi } from '../cluster/services.js';
+import { SecretApi } from '../cluster/secrets.js';
+import { swarmEngine } from './swarm-engine.js';
 
 export type DaemonOptions = {
   config: DaemonConfig;
@@ -69,6 +74,7 @@ export class Daemon {
   readonly exec: ExecService;
   readonly volumes: VolumeService;
   readonly events = new EventBus();
+  readonly swarm: Swarm;
   readonly #rotator: LogRotator;
   #id = '';
   /** What start() did, so that shutdown() after a failed start undoes only that. */
@@ -184,11 +190,27 @@ export class Daemon {
       log: o.log,
       runningContainer: (ref) => this.containers.forExec(ref),
     });
+    this.swarm = new Swarm({
+      dataRoot: c.dataRoot,
+      execRoot: c.execRoot,
+      ...(c.swarmEtcdDir ? { etcdDir: c.swarmEtcdDir } : {}),
+      engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion }),
+      log: o.log,
+    });
+    const secrets = new SecretApi(() => this.swarm.store(), () => this.swarm.secretBox());
+    const swarm = {
+      swarm: this.swarm,
+      services: new ServiceApi(() => this.swarm.store(), (kind, spec) => secrets.checkRefs(kind, spec)),
+      secrets,
+      logs: () => [],
+    };
     const backend: Backend = {
+      swarm,
       exec: this.exec,
       containers: this.containers,
       images: this.images,
       volumes: this.volumes,
+      build: buildBackend({ images: this.images, containers: this.containers, tmpDir: join(c.dataRoot, 'tmp'), tarDirectory, log: o.log }),
       events: this.events,
       networks: this.#networking.backend,
       logs: { read: readLogs, readBatches: readLogBatches },
@@ -263,6 +285,9 @@ export class Daemon {
     });
     await this.#networking.restore(this.containers.list());
     mark('restored');
+    // After the containers are known: the agent adopts the task containers among them.
+    await this.swarm.start();
+    mark('swarm');
     await this.images.removeUnusedLayers(new Set(this.containers.list().map((r) => r.storage.layerId)));
     // Unchanged most of the time: skip the write and its two fsyncs.
     if (JSON.stringify(previous) !== JSON.stringify(fingerprint)) await writeFingerprint(c.dataRoot, fingerprint);
@@ -276,6 +301,8 @@ export class Daemon {
    */
   async shutdown(): Promise<void> {
     await this.#api.close();
+    // The etcd member and the task containers keep running, like every container with live restore.
+    await this.swarm.shutdown({ stopMember: !this.#config.liveRestore });
     if (this.#config.liveRestore) {
       this.containers.detachAll();
       this.#log.info('live restore: leaving containers running');

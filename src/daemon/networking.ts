@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { DaemonConfig } from '../config/types.js';
 import type { NetworkBackend } from '../api/backend.js';
 import { isRunningLike, type ContainerRecord } from '../engine/container.js';
@@ -125,6 +126,8 @@ export class DaemonNetworking {
     if (before !== undefined && this.driver.recordedNetworks().length > 0) {
       this.#log.warn(`default-address-pools changed since the last start (${before} → ${now}): existing networks keep their subnets, new ones come from the new pools`);
     }
+    // With `bridge: none` nothing else has made the network folder yet.
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     await writeFileAtomic(file, now);
   }
 

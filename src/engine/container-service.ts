@@ -252,6 +252,14 @@ export class ContainerService {
     return this.#house.export(ref);
   }
 
+  withRootfs<T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> {
+    return this.#house.withRootfs(ref, fn);
+  }
+
+  diffTar(ref: string): Promise<{ stream: Readable; done: Promise<void> }> {
+    return this.#house.diffTar(ref);
+  }
+
   changes(ref: string): Promise<Change[]> {
     return this.#house.changes(ref);
   }

@@ -115,7 +115,8 @@ export function deriveSpec(o: CreateOptions, image: ImageRuntimeConfig, defaultH
     cmd,
     env: mergeEnv(image.Env ?? [], o.env),
     workingDir,
-    user: o.user ?? image.User ?? '',
+    // As dockerd: an empty --user (the CLI always sends one) means the image's USER.
+    user: o.user || image.User || '',
     hostname: o.hostname || defaultHostname,
     domainname: o.domainname ?? '',
     tty: o.tty,

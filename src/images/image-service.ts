@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImageStore, type ImageConfig, type StoredImage } from './image-store.js';
-import type { LayerStore } from '../storage/index.js';
+import type { LayerMeta, LayerStore } from '../storage/index.js';
 import { applyChanges } from './changes.js';
 import {
   familiarString,
@@ -28,6 +28,15 @@ import { parsePlatform } from './media-types.js';
 import { noProgress, type Progress } from './progress.js';
 
 export type ImageUser = { id: string; running: boolean };
+
+export type BuildImageRequest = {
+  parentId?: string;
+  config: Record<string, unknown>;
+  containerConfig: Record<string, unknown>;
+  createdBy: string;
+  author?: string;
+  layer?: () => Promise<{ stream: Readable; done: Promise<void> }>;
+};
 
 export type ImageDeleteItem = { Untagged?: string; Deleted?: string };
 
@@ -351,6 +360,59 @@ export class ImageService {
     });
   }
 
+  /**
+   * A build step's image (the classic builder's model): the parent image (none for a first
+   * layer on scratch) plus the layer `layer` yields, if any, with the step's config and the
+   * config it is found again by (`container_config`, the cache's key). An empty layer adds none.
+   */
+  async addBuildImage(req: BuildImageRequest): Promise<string> {
+    const parent = req.parentId ? this.#store.images.get(req.parentId) : undefined;
+    if (req.parentId && !parent) throw notFound(`No such image: ${req.parentId}`);
+    const parentChain = parent ? chainIdsOf(parent.config) : [];
+    let layer: LayerMeta | undefined;
+    if (req.layer) {
+      const tar = await req.layer();
+      const release = this.#pin(parentChain);
+      try {
+        layer = await this.#layers.apply(tar.stream, parentChain[parentChain.length - 1]);
+        await tar.done;
+      } finally {
+        release();
+      }
+    }
+    const empty = !layer || layer.diffId === EMPTY_LAYER_DIFF_ID;
+    const created = new Date().toISOString();
+    const author = req.author ? { author: req.author } : {};
+    const config: ImageConfig = {
+      architecture: parent?.config.architecture ?? 'amd64',
+      ...author,
+      config: req.config,
+      container_config: req.containerConfig,
+      created,
+      docker_version: this.#engineVersion,
+      history: [...(parent?.config.history ?? []), { created, ...author, created_by: req.createdBy, ...(empty ? { empty_layer: true } : {}) }],
+      os: parent?.config.os ?? 'linux',
+      ...(parent ? { parent: parent.id } : {}),
+      rootfs: { type: 'layers', diff_ids: [...(parent?.config.rootfs?.diff_ids ?? []), ...(empty ? [] : [(layer as LayerMeta).diffId])] },
+    };
+    return this.#lock.run(async () => {
+      if (layer && empty && !this.#layerInUse(layer.chainId)) await this.#layers.remove(layer.chainId);
+      return (await this.#store.putImage(JSON.stringify(config))).id;
+    });
+  }
+
+  /** Images made on top of `parentId` (undefined: images without a parent), oldest first. */
+  children(parentId: string | undefined): StoredImage[] {
+    return [...this.#store.images.values()]
+      .filter((i) => (typeof i.config['parent'] === 'string' ? i.config['parent'] : undefined) === parentId)
+      .sort((a, b) => (Date.parse(a.config.created ?? '') || 0) - (Date.parse(b.config.created ?? '') || 0));
+  }
+
+  #hasChildren(id: string): boolean {
+    for (const i of this.#store.images.values()) if (i.config['parent'] === id) return true;
+    return false;
+  }
+
   /** `docker import`: a root filesystem tarball becomes a one-layer image. */
   async importRootfs(
     tar: Readable,
@@ -519,6 +581,18 @@ export class ImageService {
           );
         }
       }
+      if (this.#hasChildren(img.id)) {
+        // As dockerd: an image others are built on loses its names but stays for them.
+        if (byName || force) {
+          const out: ImageDeleteItem[] = [];
+          for (const r of this.#store.refsOf(img.id)) {
+            await this.#store.deleteRef(r);
+            out.push({ Untagged: familiarString(parseReference(r)) });
+          }
+          if (out.length > 0) return out;
+        }
+        throw conflict(`conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image has dependent child images`);
+      }
       if (users.length > 0) {
         // Forced removal of an image a stopped container uses only untags it: the container
         // still needs its layers (dockerd deletes the image and keeps the layers by refcount).
@@ -551,6 +625,13 @@ export class ImageService {
       deleted.push({ Deleted: chainId });
       spaceReclaimed += size;
     }
+    // A build's intermediate images go with the last image built on them, as with dockerd.
+    const parent = typeof img.config['parent'] === 'string' ? this.#store.images.get(img.config['parent']) : undefined;
+    if (parent && this.#store.refsOf(parent.id).length === 0 && !this.#hasChildren(parent.id) && this.#usedBy(parent.id).length === 0) {
+      const more = await this.#deleteImage(parent);
+      deleted.push(...more.deleted);
+      spaceReclaimed += more.spaceReclaimed;
+    }
     return { deleted, spaceReclaimed };
   }
 
@@ -561,14 +642,20 @@ export class ImageService {
   prune(opts: { all: boolean; select: (i: ImageInfo) => boolean }): Promise<PruneReport> {
     return this.#lock.run(async () => {
       const report: PruneReport = { deleted: [], spaceReclaimed: 0 };
-      for (const img of [...this.#store.images.values()]) {
-        if (this.#usedBy(img.id).length > 0) continue;
-        const info = this.#info(img);
-        if (!opts.all && (info.repoTags.length > 0 || info.repoDigests.length > 0)) continue;
-        if (!opts.select(info)) continue;
-        const r = await this.#deleteImage(img);
-        report.deleted.push(...r.deleted);
-        report.spaceReclaimed += r.spaceReclaimed;
+      // Images others are built on go with the last of those (#deleteImage), hence the rounds.
+      for (let progress = true; progress; ) {
+        progress = false;
+        for (const img of [...this.#store.images.values()]) {
+          if (!this.#store.images.has(img.id) || this.#hasChildren(img.id)) continue;
+          if (this.#usedBy(img.id).length > 0) continue;
+          const info = this.#info(img);
+          if (!opts.all && (info.repoTags.length > 0 || info.repoDigests.length > 0)) continue;
+          if (!opts.select(info)) continue;
+          const r = await this.#deleteImage(img);
+          report.deleted.push(...r.deleted);
+          report.spaceReclaimed += r.spaceReclaimed;
+          progress = true;
+        }
       }
       return report;
     });
@@ -591,9 +678,12 @@ export class ImageService {
       const str = (k: string) => (typeof h[k] === 'string' ? (h[k] as string) : '');
       items.unshift({ id: '<missing>', created: str('created') || undefined, createdBy: str('created_by'), tags: [], size, comment: str('comment') });
     }
-    // Only the image itself is known; its parents (builds' intermediate images) are not kept.
-    const newest = items[0];
-    if (newest) Object.assign(newest, { id: info.image.id, tags: info.repoTags });
+    // The image and the parents kept here (a build's steps) name the entries they added.
+    for (let img: StoredImage | undefined = info.image; img; img = typeof img.config['parent'] === 'string' ? this.#store.images.get(img.config['parent']) : undefined) {
+      const at = items.length - (img.config.history?.length ?? 0);
+      const item = items[at];
+      if (item && item.id === '<missing>') Object.assign(item, { id: img.id, tags: this.#info(img).repoTags });
+    }
     return items;
   }
 

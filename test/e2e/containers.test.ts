@@ -111,7 +111,7 @@ test('the container gets Docker defaults: capabilities, masked /proc paths, the 
 });
 
 test('logs: all, --tail, -t, stderr framing, -f follows until exit', async () => {
-  const id = d.docker(['run', '-d', '--name', 'logger', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; sleep 2; echo late']).stdout.trim();
+  const id = d.docker(['run', '-d', '--name', 'logger', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; until [ -f /go ]; do sleep 0.1; done; echo late']).stdout.trim();
   assert.match(id, /^[0-9a-f]{64}$/);
   await waitFor('first lines', () => d.docker(['logs', 'logger']).stdout.includes('out5'));
   const all = d.docker(['logs', 'logger']);
@@ -124,7 +124,9 @@ test('logs: all, --tail, -t, stderr framing, -f follows until exit', async () =>
   assert.ok(tail.stdout === 'out5\n' || tail.stderr.endsWith('err5\n'));
   const ts = d.docker(['logs', '-t', '--tail', '1', 'logger']);
   assert.match(ts.stdout + ts.stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (err|out)5\n$/);
+  // The last line only once the checks above are done (a sleep loses that race on a busy machine).
   const f = d.dockerAsync(['logs', '-f', 'logger'], { timeoutMs: 30_000 });
+  d.ok(['exec', 'logger', 'touch', '/go']);
   const res = await f.done;
   assert.equal(res.code, 0);
   assert.equal(res.stdout, 'out1\nout2\nout3\nout4\nout5\nlate\n');

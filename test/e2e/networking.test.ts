@@ -210,3 +210,19 @@ test('berthd in a network namespace of its own: its bridge, rules and published 
     assert.deepEqual(leftovers, []);
   }
 });
+
+test('bridge none: berthd starts on a fresh data root with no default bridge; containers get no network unless they ask for one', async () => {
+  const plain = await startDaemon({ extraArgs: ['--bridge', 'none'] });
+  try {
+    assert.deepEqual(plain.ok(['network', 'ls', '--format', '{{.Name}}']).trim().split('\n').sort(), ['host', 'none']);
+    assert.equal(plain.ok(['run', '--rm', 'busybox', 'sh', '-c', 'ls /sys/class/net | sort | tr "\\n" " "']).trim(), 'lo');
+    assert.match(plain.fails(['run', '--rm', '--network', 'bridge', 'busybox', 'true']), /network bridge not found/);
+    // A user network still works without the default bridge.
+    plain.ok(['network', 'create', 'own']);
+    assert.equal(plain.ok(['run', '--rm', '--network', 'own', 'busybox', 'sh', '-c', 'ls /sys/class/net | sort | tr "\\n" " "']).trim(), 'eth0 lo');
+    plain.ok(['network', 'rm', 'own']);
+  } finally {
+    const { leftovers } = await plain.cleanup();
+    assert.deepEqual(leftovers, []);
+  }
+});

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync, readlinkSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, readlinkSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { repoRoot, busyboxTarball, testTmpDir } from './paths.js';
@@ -38,6 +38,12 @@ export type DaemonOptions = {
    * and none of them is on the host (a long crash or soak run needs no test lock).
    */
   netns?: string;
+  /**
+   * A swarm manager's test daemon: its etcd member's data on tmpfs (/dev/shm, as the research
+   * advises: the WAL preallocates 128 MB), and cleanup that leaves the swarm and makes sure no
+   * etcd member of its own is left running.
+   */
+  swarm?: boolean;
 };
 
 /** A network namespace held open by a process of ours (loopback up) until `release()`. */
@@ -120,6 +126,25 @@ export class TestDaemon {
     writeFileSync(this.configFile, JSON.stringify(opts.config ?? {}));
   }
 
+  /** Where a swarm test daemon's etcd member keeps its data (tmpfs). */
+  get etcdDir(): string {
+    return join('/dev/shm', `berth-etcd-${this.dir.split('/').pop() ?? 'x'}`);
+  }
+
+  /** etcd members this daemon started (their working directory is in our exec-root). */
+  etcdMembers(): number[] {
+    const out: number[] = [];
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'etcd') continue;
+        if (readlinkSync(`/proc/${pid}/cwd`).startsWith(this.execRoot + '/')) out.push(Number(pid));
+      } catch {
+        // gone
+      }
+    }
+    return out;
+  }
+
   /** The storage driver's directory: `<data-root>/overlay2` by default. */
   get storageRoot(): string {
     return join(this.dataRoot, this.opts.storageDriver ?? 'overlay2');
@@ -161,6 +186,7 @@ export class TestDaemon {
     if (!given('ip-forward')) a.push('--ip-forward=false');
     a.push('--config-file', this.configFile);
     if (this.opts.liveRestore) a.push('--live-restore');
+    if (this.opts.swarm) a.push('--swarm-etcd-dir', this.etcdDir);
     return [...a, ...(this.opts.extraArgs ?? [])];
   }
 
@@ -209,7 +235,7 @@ export class TestDaemon {
 
   ping(): Promise<boolean> {
     return new Promise((resolve) => {
-      const req = request({ socketPath: this.sock, path: '/_ping', method: 'GET', timeout: 2000 }, (res) => {
+      const req = request({ socketPath: this.sock, path: '/_ping', method: 'GET', timeout: 2000, agent: false }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });
@@ -291,6 +317,9 @@ export class TestDaemon {
             ...headers,
           },
           timeout: 60_000,
+          // A connection of its own: the tests block the event loop in spawnSync for minutes,
+          // so a pooled socket the daemon closed meanwhile would look alive (EPIPE on write).
+          agent: false,
         },
         (res) => {
           let text = '';
@@ -371,6 +400,8 @@ export class TestDaemon {
     const leftovers: string[] = [];
     try {
       if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+        // A swarm takes its task containers and its etcd member with it when it is left.
+        if (this.opts.swarm) this.docker(['swarm', 'leave', '--force'], { timeoutMs: 120_000 });
         // Containers a daemon refused to adopt (upgrade tests) are stopped the admin way first.
         spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cmd', 'berth.js'), '-H', this.host, 'stop-unadopted', '-t', '1'], { timeout: 60_000 });
         const ids = this.docker(['ps', '-aq']).stdout.split('\n').filter(Boolean);
@@ -378,6 +409,15 @@ export class TestDaemon {
         await this.stop('SIGTERM').catch(() => this.stop('SIGKILL'));
       }
     } finally {
+      for (const pid of this.etcdMembers()) {
+        leftovers.push(`etcd ${pid}`);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      if (this.opts.swarm) rmSync(this.etcdDir, { recursive: true, force: true });
       // Last resort for a test that failed mid-way: end our own conmons and their containers.
       for (const pid of this.conmons()) {
         leftovers.push(`conmon ${pid}`);

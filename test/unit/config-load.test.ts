@@ -38,6 +38,7 @@ describe('daemon configuration: defaults and merge', () => {
       execRoot: '/run/berth',
       storageDriver: 'overlay2',
       storageOpts: [],
+      swarmEtcdDir: undefined,
       logLevel: 'info',
       debug: false,
       defaultRuntime: 'runc',

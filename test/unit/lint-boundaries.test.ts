@@ -56,4 +56,8 @@ test('the boundary table: composition root free, lib and config pure, nobody imp
   assert.equal(violation('restore/restore.ts', 'engine/container-service.ts'), undefined);
   assert.match(violation('restore/restore.ts', 'state/record-store.ts') ?? '', /index\.ts/);
   assert.match(violation('newpart/x.ts', 'lib/errors.ts') ?? '', /not a known part/);
+  // Swarm mode: on top of the engine, never the other way.
+  assert.equal(violation('cluster/task-container.ts', 'engine/create-options.ts'), undefined);
+  assert.match(violation('cluster/agent.ts', 'network/bridge-driver.ts') ?? '', /cluster\/ uses only the engine/);
+  assert.match(violation('engine/container-service.ts', 'cluster/swarm.ts') ?? '', /engine\/ imports no adapter/);
 });

@@ -19,7 +19,12 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
       handler: ({ res, query }) => {
         const usage = new Map<string, number>();
         for (const c of b.containers.list()) usage.set(c.imageId, (usage.get(c.imageId) ?? 0) + 1);
-        const list = filterImageList(b.images.list(), query.get('filters'), (r) => b.images.resolve(r));
+        let list = filterImageList(b.images.list(), query.get('filters'), (r) => b.images.resolve(r));
+        if (!boolParam(query, 'all')) {
+          // Without -a, a build's intermediate images (no name, other images built on them) are hidden.
+          const parents = new Set(b.images.list().map((i) => i.image.config['parent']));
+          list = list.filter((i) => i.repoTags.length > 0 || i.repoDigests.length > 0 || !parents.has(i.image.id));
+        }
         const created = (i: { image: { config: { created?: string } } }) => Date.parse(i.image.config.created ?? '') || 0;
         list.sort((x, y) => created(y) - created(x));
         sendJson(res, 200, list.map((i) => imageSummaryJson(i, usage.get(i.image.id) ?? 0)));
@@ -193,7 +198,7 @@ function registryAuth(req: IncomingMessage): { auth?: string } {
 }
 
 /** Aborted when the client goes away before the answer is complete (dockerd cancels then too). */
-function closeSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
+export function closeSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
   const ac = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) ac.abort(new Error('client went away'));

@@ -9,6 +9,10 @@ import { networkRoutes } from './networks.js';
 import { diskUsageRoutes } from './disk-usage.js';
 import { eventRoutes } from './events.js';
 import { execRoutes } from './exec.js';
+import { swarmRoutes } from './swarm.js';
+import { serviceRoutes } from './services.js';
+import { secretRoutes } from './secrets.js';
+import { buildRoutes } from './build.js';
 
 /** Every route the API serves, in matching order (the fuzzer walks this same list). */
 export function apiRoutes(b: Backend, storageDriver: () => string): Route[] {
@@ -22,5 +26,9 @@ export function apiRoutes(b: Backend, storageDriver: () => string): Route[] {
     ...diskUsageRoutes(b),
     ...eventRoutes(b),
     ...execRoutes(b),
+    ...swarmRoutes(b),
+    ...serviceRoutes(b),
+    ...secretRoutes(b),
+    ...buildRoutes(b),
   ];
 }

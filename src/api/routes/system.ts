@@ -5,14 +5,16 @@ import type { Backend } from '../backend.js';
 import { API_VERSION, MIN_API_VERSION } from '../api-version.js';
 import { sendJson } from '../body.js';
 import { parseFilters } from '../wire/filters.js';
+import { swarmInfoJson } from '../wire/swarm-json.js';
 
-function pingHeaders(): Record<string, string> {
+function pingHeaders(b: Backend): Record<string, string> {
   return {
     'Api-Version': API_VERSION,
     Ostype: 'linux',
     'Docker-Experimental': 'false',
     'Builder-Version': '1',
-    Swarm: 'inactive',
+    // What the CLI reads to know whether swarm commands may work here.
+    Swarm: b.swarm.swarm.active ? 'active/manager' : 'inactive',
     'Cache-Control': 'no-cache, no-store, must-revalidate',
     Pragma: 'no-cache',
   };
@@ -64,7 +66,7 @@ export function systemRoutes(b: Backend): Route[] {
       method: 'GET',
       path: '/_ping',
       handler: ({ req, res }) => {
-        const h = pingHeaders();
+        const h = pingHeaders(b);
         if (req.method === 'HEAD') {
           res.writeHead(200, { ...h, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '0' });
           res.end();
@@ -108,8 +110,10 @@ export function systemRoutes(b: Backend): Route[] {
     {
       method: 'GET',
       path: '/info',
-      handler: ({ res }) => {
+      handler: async ({ res }) => {
         const s = b.system();
+        const swarm = await b.swarm.swarm.info();
+        const swarmWarnings = await b.swarm.swarm.warnings();
         const list = b.containers.list();
         const count = (st: string) => list.filter((c) => c.state.status === st).length;
         sendJson(res, 200, {
@@ -159,14 +163,7 @@ export function systemRoutes(b: Backend): Route[] {
           ServerVersion: s.engineVersion,
           Runtimes: s.runtimes,
           DefaultRuntime: s.defaultRuntime,
-          Swarm: {
-            NodeID: '',
-            NodeAddr: '',
-            LocalNodeState: 'inactive',
-            ControlAvailable: false,
-            Error: '',
-            RemoteManagers: null,
-          },
+          Swarm: swarmInfoJson(swarm, ''),
           LiveRestoreEnabled: s.liveRestore,
           Isolation: '',
           InitBinary: '',
@@ -174,7 +171,7 @@ export function systemRoutes(b: Backend): Route[] {
           RuncCommit: { ID: '' },
           InitCommit: { ID: '' },
           SecurityOptions: s.securityOptions,
-          Warnings: s.warnings,
+          Warnings: [...s.warnings, ...swarmWarnings],
         });
       },
     },

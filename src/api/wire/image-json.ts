@@ -10,7 +10,7 @@ export function imageSummaryJson(i: ImageInfo, containers: number): Record<strin
   const c = i.image.config;
   return {
     Id: i.image.id,
-    ParentId: '',
+    ParentId: typeof c['parent'] === 'string' ? c['parent'] : '',
     RepoTags: i.repoTags,
     RepoDigests: i.repoDigests,
     Created: toSeconds(c.created),
@@ -29,11 +29,12 @@ export function imageInspectJson(i: ImageInfo, driver: string): Record<string, u
     Id: i.image.id,
     RepoTags: i.repoTags,
     RepoDigests: i.repoDigests,
-    Parent: '',
+    Parent: typeof c['parent'] === 'string' ? c['parent'] : '',
     Comment: c.comment ?? '',
     Created: c.created ?? '',
     DockerVersion: c.docker_version ?? '',
     Author: c.author ?? '',
+    ...(c.container_config ? { ContainerConfig: c.container_config } : {}),
     Config: c.config ?? {},
     Architecture: c.architecture ?? '',
     Os: c.os ?? '',

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { isRunningLike, type ContainerRecord } from '../container.js';
 import type { Change } from '../ports.js';
-import { withoutInitPaths } from '../changes.js';
+import { INIT_PATHS, withoutInitPaths } from '../changes.js';
 import { conflict, messageOf } from '../../lib/errors.js';
 import type { ContainerContext } from './context.js';
 import type { Live } from './registry.js';
@@ -45,6 +45,32 @@ export class Housekeeping {
       release().catch((err: unknown) => x.d.log.warn({ containerId: r.id, err: messageOf(err) }, 'export: cannot unmount the container')),
     );
     return { stream: tar.stream, done };
+  }
+
+  /**
+   * A stopped container's root filesystem mounted for the time of `fn` (the builder's COPY
+   * writes there), unmounted after unless it started meanwhile.
+   */
+  async withRootfs<T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> {
+    const x = this.#x;
+    const c = x.reg.managed(ref);
+    const r = c.record;
+    if (isRunningLike(r.state)) throw conflict(`container ${r.id} is running`);
+    const rootfs = await x.lock.run(r.id, () => x.d.storage.mount(r.id, x.layerChain(r)));
+    try {
+      return await fn(rootfs.path);
+    } finally {
+      await x.lock.run(r.id, async () => {
+        if (x.reg.has(r.id) && !isRunningLike(c.record.state)) await x.d.storage.unmount(r.id);
+      });
+    }
+  }
+
+  /** The container's changes as a layer tar (what `commit` stores), without berth's mount points. */
+  diffTar(ref: string): Promise<{ stream: Readable; done: Promise<void> }> {
+    const x = this.#x;
+    const r = x.reg.managed(ref).record;
+    return x.d.storage.diffTar(r.id, x.layerChain(r), INIT_PATHS);
   }
 
   /** `docker diff`: what the container changed against its image. */

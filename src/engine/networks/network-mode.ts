@@ -1,6 +1,6 @@
 import type { EndpointRequest, NetworkAttachment, NetworkMode } from '../container.js';
 import type { EndpointSettings } from '../create-options.js';
-import { invalidParameter, notFound } from '../../lib/errors.js';
+import { invalidParameter } from '../../lib/errors.js';
 
 export type ModeContext = {
   /** Whether the daemon has its default bridge network (the `bridge` option is not `none`). */
@@ -33,10 +33,8 @@ export function resolveNetworkMode(requested: string, req: ModeRequest, ctx: Mod
   const builtin = requested === '' || requested === 'default' || requested === 'bridge' || requested === 'host' || requested === 'none' || requested.startsWith('container:');
   if (req.endpoint?.ipv4Address && builtin) throw invalidParameter('user specified IP address is supported on user defined networks only');
   if (requested === '' || requested === 'default') return { mode: ctx.bridgeEnabled ? 'bridge' : 'none', warnings };
-  if (requested === 'bridge') {
-    if (!ctx.bridgeEnabled) throw notFound('network bridge not found');
-    return { mode: 'bridge', warnings };
-  }
+  // Without a default bridge, `bridge` is a network that does not exist: the start fails (below).
+  if (requested === 'bridge') return { mode: 'bridge', warnings };
   if (requested === 'host' || requested === 'none') {
     if (ports.length > 0 && requested === 'host') warnings.push('Published ports are discarded when using host network mode');
     return { mode: requested, warnings };

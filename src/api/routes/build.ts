@@ -1,0 +1,99 @@
+import type { Route } from '../router.js';
+import type { Backend, BuildOptions } from '../backend.js';
+import { boolParam, intParam, sendJson } from '../body.js';
+import { invalidParameter, messageOf } from '../../lib/errors.js';
+import { JsonMessages } from '../streams/json-messages.js';
+import { streamJson } from '../wire/progress-json.js';
+import { closeSignal } from './images.js';
+import { StepFailure } from '../backend.js';
+
+/**
+ * The classic builder's API: `POST /build` with the context as a tar body, answered with the
+ * JSON messages the CLI prints. A failure before the first message (a bad Dockerfile, bad
+ * options) is an HTTP error; after it, the stream's last message, with the failed RUN's exit
+ * code, which the CLI exits with.
+ */
+export function buildRoutes(b: Backend): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/build',
+      handler: async ({ req, res, query }) => {
+        let opts: BuildOptions;
+        try {
+          opts = parseBuildQuery(query, req.headers['x-registry-auth']);
+        } catch (err) {
+          req.resume();
+          throw err;
+        }
+        const out = new JsonMessages(res, b.log);
+        const signal = closeSignal(req, res);
+        try {
+          await b.build.build(req, opts, { stream: (t) => out.write(streamJson(t)), aux: (v) => out.write(`${JSON.stringify({ aux: v })}\r\n`), pullProgress: out.progress }, signal);
+          out.end();
+        } catch (err) {
+          if (!req.complete) req.resume();
+          if (!out.started) throw err;
+          const message = messageOf(err);
+          const code = err instanceof StepFailure ? err.code : undefined;
+          b.log.debug({ err: message }, 'build failed');
+          res.end(`${JSON.stringify({ errorDetail: { ...(code !== undefined ? { code } : {}), message }, error: message })}\r\n`);
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/build/prune',
+      // The classic builder keeps no cache apart from images: `image prune` is what frees it.
+      handler: ({ res }) => sendJson(res, 200, { CachesDeleted: null, SpaceReclaimed: 0 }),
+    },
+  ];
+}
+
+function jsonParam<T>(q: URLSearchParams, name: string, check: (v: unknown) => v is T, type: string): T | undefined {
+  const raw = q.get(name);
+  if (raw === null || raw === '') return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw invalidParameter(`invalid ${name} value: ${raw}`);
+  }
+  if (v === null) return undefined;
+  if (!check(v)) throw invalidParameter(`json: cannot unmarshal ${name} into Go value of type ${type}`);
+  return v;
+}
+
+const isMap = (nullable: boolean) => (v: unknown): v is Record<string, string | null> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string' || (nullable && x === null));
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+export function parseBuildQuery(q: URLSearchParams, auth: string | string[] | undefined): BuildOptions {
+  const remote = q.get('remote');
+  if (remote) throw invalidParameter(`remote build contexts are not supported by berth (${remote}): send the context as a tar body (docker build <directory>)`);
+  if (q.get('version') === '2') throw invalidParameter('BuildKit is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)');
+  const rm = q.get('rm') === null ? true : boolParam(q, 'rm');
+  const networkMode = q.get('networkmode') || 'default';
+  const shmSize = intParam(q, 'shmsize');
+  const target = q.get('target');
+  const platform = q.get('platform');
+  const dockerfile = q.get('dockerfile');
+  return {
+    ...(dockerfile ? { dockerfile } : {}),
+    tags: q.getAll('t').filter(Boolean),
+    buildArgs: jsonParam(q, 'buildargs', isMap(true), 'map[string]*string') ?? {},
+    labels: (jsonParam(q, 'labels', isMap(false), 'map[string]string') ?? {}) as Record<string, string>,
+    ...(target ? { target } : {}),
+    noCache: boolParam(q, 'nocache'),
+    pull: boolParam(q, 'pull'),
+    rm,
+    forceRm: boolParam(q, 'forcerm'),
+    quiet: boolParam(q, 'q'),
+    networkMode,
+    ...(shmSize ? { shmSize } : {}),
+    extraHosts: q.getAll('extrahosts').flatMap((h) => h.split(',')).filter(Boolean),
+    ...(platform ? { platform } : {}),
+    cacheFrom: jsonParam(q, 'cachefrom', isStrings, '[]string') ?? [],
+    ...(typeof auth === 'string' && auth !== '' ? { auth } : {}),
+  };
+}

@@ -1,0 +1,429 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { extractTar } from '../storage/index.js';
+import { resolveInRoot } from '../lib/in-root.js';
+import { BerthError, invalidParameter, messageOf } from '../lib/errors.js';
+import { shortId } from '../lib/ids.js';
+import { parseTrigger, type CommandForm, type Instruction } from './dockerfile/instructions.js';
+import { processWord, processWords, ShellLexError } from './dockerfile/shell-lex.js';
+import { copySources, ensureDir, findSources, sourcesDigest, type Owner, type Source } from './copy.js';
+import { argEnv, cacheKey, envOf, lookupIn, setEnv, shellOf, type StageState } from './state.js';
+import type { BuildHost, RunConfig } from './ports.js';
+
+/** What a step needs of the build it is part of. */
+export type StepEnv = {
+  host: BuildHost;
+  contextDir: string;
+  escape: string;
+  noCache: boolean;
+  /** Images `cachefrom` names, with their ancestors: a cache hit must be one of them when given. */
+  cacheFrom: Set<string> | undefined;
+  rm: boolean;
+  forceRm: boolean;
+  networkMode: string;
+  shmSize?: number;
+  extraHosts: string[];
+  say(text: string): void;
+  output(stream: 'stdout' | 'stderr', data: Buffer): void;
+  /** A previous stage's image by name or index, for `COPY --from`. */
+  stageImage(ref: string): string | undefined;
+  /** An image by name, pulled if missing. */
+  image(ref: string): Promise<string>;
+  /** Build args given by the client (consumed ones are marked). */
+  buildArgs: Map<string, string | null>;
+  consumed: Set<string>;
+  signal: AbortSignal;
+  /** Containers kept after a failed step (their ids), for the caller's report. */
+  failedContainer?: string;
+};
+
+export class StepFailure extends BerthError {
+  readonly code: number | undefined;
+  constructor(message: string, code?: number) {
+    super('InvalidParameter', message);
+    this.code = code;
+  }
+}
+
+/** Run one instruction on the stage: a cache hit, a metadata commit, or a container. */
+export async function dispatch(e: StepEnv, s: StageState, ins: Instruction): Promise<void> {
+  const word = (w: string) => expand(() => processWord(w, lookupIn(s), e.escape));
+  const words = (w: string) => expand(() => processWords(w, lookupIn(s), e.escape));
+  const c: RunConfig = { ...s.config };
+  switch (ins.kind) {
+    case 'from':
+      throw invalidParameter('FROM inside a stage');
+    case 'run':
+      return run(e, s, ins.command);
+    case 'copy':
+    case 'add':
+      return copy(e, s, ins, word);
+    case 'workdir': {
+      const dir = word(ins.value);
+      const base = typeof c['WorkingDir'] === 'string' && c['WorkingDir'] !== '' ? (c['WorkingDir'] as string) : '/';
+      c['WorkingDir'] = posix.normalize(posix.isAbsolute(dir) ? dir : posix.join(base, dir));
+      return withContainer(e, s, c, `WORKDIR ${c['WorkingDir'] as string}`, async (rootfs) =>
+        ensureDir(rootfs, c['WorkingDir'] as string, { owner: { uid: 0, gid: 0 } }),
+      );
+    }
+    case 'env': {
+      let env = envOf(c);
+      for (const [k, v] of ins.pairs) env = setEnv(env, word(k), word(v));
+      c['Env'] = env;
+      return metadata(e, s, c, `ENV ${ins.pairs.map(([k, v]) => `${word(k)}=${word(v)}`).join(' ')}`);
+    }
+    case 'label': {
+      const labels = { ...((c['Labels'] as Record<string, string> | null | undefined) ?? {}) };
+      for (const [k, v] of ins.pairs) labels[word(k)] = word(v);
+      c['Labels'] = labels;
+      return metadata(e, s, c, `LABEL ${ins.pairs.map(([k, v]) => `${word(k)}=${word(v)}`).join(' ')}`);
+    }
+    case 'arg':
+      for (const a of ins.args) {
+        const given = e.buildArgs.get(a.name);
+        e.consumed.add(a.name);
+        const value = given !== undefined && given !== null ? given : a.value !== undefined ? word(a.value) : s.args.get(a.name);
+        s.args.set(a.name, value);
+      }
+      return metadata(e, s, c, `ARG ${ins.args.map((a) => (a.value !== undefined ? `${a.name}=${a.value}` : a.name)).join(' ')}`);
+    case 'user':
+      c['User'] = word(ins.value);
+      return metadata(e, s, c, `USER ${c['User'] as string}`);
+    case 'stopsignal':
+      c['StopSignal'] = word(ins.value);
+      return metadata(e, s, c, `STOPSIGNAL ${c['StopSignal'] as string}`);
+    case 'maintainer':
+      s.author = ins.value;
+      return metadata(e, s, c, `MAINTAINER ${ins.value}`);
+    case 'cmd':
+      c['Cmd'] = commandWords(s, ins.command);
+      s.cmdSet = true;
+      return metadata(e, s, c, `CMD ${JSON.stringify(c['Cmd'])}`);
+    case 'entrypoint':
+      c['Entrypoint'] = commandWords(s, ins.command);
+      if (!s.cmdSet) c['Cmd'] = null;
+      return metadata(e, s, c, `ENTRYPOINT ${JSON.stringify(c['Entrypoint'])}`);
+    case 'expose': {
+      const ports = { ...((c['ExposedPorts'] as Record<string, object> | null | undefined) ?? {}) };
+      const list: string[] = [];
+      for (const p of ins.ports.flatMap((x) => words(x))) {
+        if (!/^\d+(-\d+)?(\/(tcp|udp|sctp))?$/i.test(p)) throw invalidParameter(`invalid containerPort: ${p.split('/')[0] as string}`);
+        const key = p.includes('/') ? p.toLowerCase() : `${p}/tcp`;
+        ports[key] = {};
+        list.push(key);
+      }
+      c['ExposedPorts'] = ports;
+      return metadata(e, s, c, `EXPOSE ${list.sort().join(' ')}`);
+    }
+    case 'volume': {
+      const vols = { ...((c['Volumes'] as Record<string, object> | null | undefined) ?? {}) };
+      const list = ins.paths.map((p) => word(p));
+      for (const v of list) {
+        if (v.trim() === '') throw invalidParameter('VOLUME specified can not be an empty string');
+        vols[v] = {};
+      }
+      c['Volumes'] = vols;
+      return metadata(e, s, c, `VOLUME [${list.join(' ')}]`);
+    }
+    case 'shell':
+      c['Shell'] = ins.shell;
+      return metadata(e, s, c, `SHELL ${JSON.stringify(ins.shell)}`);
+    case 'healthcheck':
+      c['Healthcheck'] = ins.health;
+      return metadata(e, s, c, `HEALTHCHECK ${JSON.stringify(ins.health)}`);
+    case 'onbuild': {
+      const trigger = ins.expression.replace(/^(\S+)/, (k) => k.toUpperCase());
+      c['OnBuild'] = [...((c['OnBuild'] as string[] | null | undefined) ?? []), trigger];
+      return metadata(e, s, c, `ONBUILD ${trigger}`);
+    }
+  }
+}
+
+/** The base image's ONBUILD triggers, run as the first steps of the stage using it. */
+export async function runTriggers(e: StepEnv, s: StageState): Promise<void> {
+  const triggers = (s.config['OnBuild'] as string[] | null | undefined) ?? [];
+  if (triggers.length === 0) return;
+  e.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}`);
+  e.say('\n');
+  s.config = { ...s.config, OnBuild: null };
+  for (const t of triggers) {
+    const ins = parseTrigger(t, 0);
+    if (ins.kind === 'onbuild' || ins.kind === 'from') throw invalidParameter(`${ins.kind.toUpperCase()} isn't allowed as an ONBUILD trigger`);
+    await dispatch(e, s, ins);
+  }
+}
+
+function expand<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof ShellLexError) throw invalidParameter(err.message);
+    throw err;
+  }
+}
+
+function commandWords(s: StageState, cmd: CommandForm): string[] {
+  return cmd.json ? cmd.words : [...shellOf(s.config), cmd.text];
+}
+
+/** The classic builder's record of a step that is not a command: `/bin/sh -c #(nop) ` then the step. */
+function nopCmd(s: StageState, text: string): string[] {
+  return [...shellOf(s.config), '#(nop) ', text];
+}
+
+/** A cached result of this step on this parent, if the cache may be used. */
+function probe(e: StepEnv, s: StageState, key: RunConfig): string | undefined {
+  if (e.noCache) return undefined;
+  const want = cacheKey(key);
+  const hits = e.host.images
+    .children(s.imageId)
+    .filter((i) => i.containerConfig && cacheKey(i.containerConfig) === want)
+    .filter((i) => !e.cacheFrom || e.cacheFrom.has(i.id));
+  const hit = hits[hits.length - 1];
+  if (!hit) return undefined;
+  e.say(' ---> Using cache\n');
+  return hit.id;
+}
+
+function created(s: StageState, key: RunConfig): string {
+  return ((key['Cmd'] as string[] | undefined) ?? []).join(' ');
+}
+
+/** A step that changes only the config: an image without a layer, as Docker. */
+async function metadata(e: StepEnv, s: StageState, c: RunConfig, text: string): Promise<void> {
+  const key = { ...c, Cmd: nopCmd(s, text) };
+  const hit = probe(e, s, key);
+  s.config = c;
+  if (hit) {
+    s.imageId = hit;
+    return;
+  }
+  s.imageId = await e.host.images.commit({
+    ...(s.imageId ? { parentId: s.imageId } : {}),
+    config: c,
+    containerConfig: key,
+    createdBy: created(s, key),
+    ...(s.author ? { author: s.author } : {}),
+  });
+}
+
+async function run(e: StepEnv, s: StageState, command: CommandForm): Promise<void> {
+  if (!s.imageId) throw invalidParameter('Please provide a source image with `from` prior to run');
+  const cmd = commandWords(s, command);
+  const args = argEnv(s);
+  const keyCmd = args.length > 0 ? [`|${args.length}`, ...args, ...cmd] : cmd;
+  const key = { ...s.config, Cmd: keyCmd };
+  const hit = probe(e, s, key);
+  if (hit) {
+    s.imageId = hit;
+    return;
+  }
+  const id = await e.host.containers.create({
+    image: s.imageId,
+    cmd,
+    env: [...envOf(s.config), ...args],
+    user: typeof s.config['User'] === 'string' ? (s.config['User'] as string) : '',
+    workingDir: typeof s.config['WorkingDir'] === 'string' ? (s.config['WorkingDir'] as string) : '',
+    networkMode: e.networkMode,
+    ...(e.shmSize ? { shmSize: e.shmSize } : {}),
+    extraHosts: e.extraHosts,
+    labels: {},
+  });
+  e.say(` ---> Running in ${shortId(id)}\n`);
+  let code: number;
+  try {
+    code = await e.host.containers.run(id, e.output, e.signal);
+  } catch (err) {
+    await keepOrRemove(e, id, false);
+    throw err;
+  }
+  if (code !== 0) {
+    await keepOrRemove(e, id, false);
+    throw new StepFailure(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
+  }
+  let image: string;
+  try {
+    image = await e.host.images.commit({ parentId: s.imageId, config: s.config, containerConfig: key, createdBy: keyCmd.join(' '), containerId: id, ...(s.author ? { author: s.author } : {}) });
+  } catch (err) {
+    await keepOrRemove(e, id, false);
+    throw err;
+  }
+  await keepOrRemove(e, id, true);
+  s.imageId = image;
+}
+
+/** After a step: its container goes (`rm`, the default), a failed one stays unless `forcerm`. */
+async function keepOrRemove(e: StepEnv, id: string, ok: boolean): Promise<void> {
+  if (ok ? e.rm || e.forceRm : e.forceRm) {
+    if (ok) e.say(`Removing intermediate container ${shortId(id)}\n`);
+    await e.host.containers.remove(id);
+  } else if (!ok) e.failedContainer = id;
+}
+
+/** A step whose change is made to the filesystem by berthd (COPY, ADD, WORKDIR): a container not run. */
+async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: string, change: (rootfs: string) => Promise<void>): Promise<void> {
+  const key = { ...c, Cmd: nopCmd(s, text) };
+  const hit = probe(e, s, key);
+  if (hit) {
+    s.config = c;
+    s.imageId = hit;
+    return;
+  }
+  const createdBy = created(s, key);
+  const author = s.author ? { author: s.author } : {};
+  if (!s.imageId) {
+    // Nothing to start a container from (`FROM scratch`): the first layer is made in a directory of its own.
+    const dir = await mkdtemp(join(await e.host.scratchDir(), 'layer-'));
+    await chmod(dir, 0o755);
+    try {
+      await change(dir);
+      s.imageId = await e.host.images.commit({ config: c, containerConfig: key, createdBy, layer: () => tarToFile(e, dir), ...author });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    s.config = c;
+    return;
+  }
+  const id = await e.host.containers.create({
+    image: s.imageId,
+    cmd: key['Cmd'] as string[],
+    env: envOf(c),
+    user: '',
+    workingDir: '',
+    networkMode: 'none',
+    extraHosts: [],
+    labels: {},
+  });
+  try {
+    await e.host.containers.withRootfs(id, change);
+    s.imageId = await e.host.images.commit({ parentId: s.imageId, config: c, containerConfig: key, createdBy, containerId: id, ...author });
+    s.config = c;
+  } finally {
+    await e.host.containers.remove(id);
+  }
+}
+
+/**
+ * The layer of a first step on scratch, as a tar file read back: the tar process's pipe
+ * handed straight to the layer store was seen to arrive empty there.
+ */
+async function tarToFile(e: StepEnv, dir: string): Promise<{ stream: Readable; done: Promise<void> }> {
+  const file = `${dir}.tar`;
+  const t = await e.host.tarDirectory(dir);
+  await pipeline(t.stream, createWriteStream(file, { mode: 0o600 }));
+  await t.done;
+  return { stream: createReadStream(file), done: Promise.resolve() };
+}
+
+async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind: 'copy' | 'add' }>, word: (w: string) => string): Promise<void> {
+  const KW = ins.kind.toUpperCase();
+  const srcs = ins.sources.map(word);
+  let dest = word(ins.dest);
+  const wd = typeof s.config['WorkingDir'] === 'string' && s.config['WorkingDir'] !== '' ? (s.config['WorkingDir'] as string) : '/';
+  const trailing = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
+  if (!posix.isAbsolute(dest)) dest = posix.join(wd, dest);
+  if (trailing && !dest.endsWith('/')) dest += '/';
+  const chmod = ins.chmod !== undefined ? parseInt(ins.chmod, 8) : undefined;
+
+  const fromRef = ins.kind === 'copy' && ins.from ? word(ins.from) : undefined;
+  const fromImage = fromRef !== undefined ? (e.stageImage(fromRef) ?? (await e.image(fromRef))) : undefined;
+  const sourceRoot = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
+    if (fromImage === undefined) return fn(e.contextDir);
+    const cid = await e.host.containers.create({ image: fromImage, cmd: ['#(nop)'], env: [], user: '', workingDir: '', networkMode: 'none', extraHosts: [], labels: {} });
+    try {
+      return await e.host.containers.withRootfs(cid, fn);
+    } finally {
+      await e.host.containers.remove(cid);
+    }
+  };
+
+  // Downloads (ADD of a URL) land in the context's scratch space, never in the context itself.
+  const local: string[] = [];
+  const downloads: Source[] = [];
+  for (const src of srcs) {
+    if (ins.kind === 'add' && /^https?:\/\//i.test(src)) downloads.push(await download(e, src));
+    else local.push(src);
+  }
+  const digestOf = async (root: string) => {
+    const found = local.length > 0 ? await findSources(root, local, KW, fromImage === undefined ? 'context' : 'image') : [];
+    const all = [...found, ...downloads];
+    const kind = all.length > 1 ? 'multi' : all[0]?.dir ? 'dir' : 'file';
+    return `${kind}:${await sourcesDigest(all)}`;
+  };
+  const sum = await sourceRoot(digestOf);
+  const flags = [ins.chown ? `--chown=${ins.chown}` : '', ins.chmod ? `--chmod=${ins.chmod}` : '', fromRef !== undefined ? `--from=${fromRef}` : ''].filter(Boolean).join(' ');
+  const text = `${KW} ${flags ? `${flags} ` : ''}${sum} in ${dest} `;
+  await withContainer(e, s, { ...s.config }, text, async (rootfs) => {
+    const owner = ins.chown ? await resolveOwner(rootfs, word(ins.chown)) : { uid: 0, gid: 0 };
+    await sourceRoot(async (root) => {
+      const found = local.length > 0 ? await findSources(root, local, KW, fromImage === undefined ? 'context' : 'image') : [];
+      const all = [...found, ...downloads];
+      if (ins.kind === 'add') {
+        const plain: Source[] = [];
+        for (const src of all) {
+          if (!src.dir && !downloads.includes(src) && (await isArchive(src.host))) {
+            const to = dest.endsWith('/') ? dest : `${dest}/`;
+            await ensureDir(rootfs, to, { owner });
+            await extractTar(createReadStream(src.host), await resolveInRoot(rootfs, to));
+          } else plain.push(src);
+        }
+        if (plain.length > 0) await copySources(rootfs, plain, dest, { owner, ...(chmod !== undefined ? { chmod } : {}) }, KW);
+        return;
+      }
+      await copySources(rootfs, all, dest, { owner, ...(chmod !== undefined ? { chmod } : {}) }, KW);
+    });
+  });
+}
+
+async function isArchive(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const b = Buffer.alloc(262);
+    const { bytesRead } = await fh.read(b, 0, 262, 0);
+    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return true;
+    return bytesRead >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
+  } finally {
+    await fh.close();
+  }
+}
+
+/** ADD of an http(s) URL: fetched into the build's scratch space, 0600, named after the URL's last path part. */
+async function download(e: StepEnv, url: string): Promise<Source> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: e.signal, redirect: 'follow' });
+  } catch (err) {
+    throw invalidParameter(`ADD failed: ${url}: ${messageOf((err as { cause?: unknown }).cause ?? err)}`);
+  }
+  if (!res.ok || !res.body) throw invalidParameter(`ADD failed: ${url}: got HTTP status code ${res.status}`);
+  const name = posix.basename(new URL(url).pathname) || 'download';
+  const dir = await mkdtemp(join(await e.host.scratchDir(), 'add-'));
+  const file = join(dir, name);
+  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), (await open(file, 'w', 0o600)).createWriteStream());
+  return { host: file, rel: name, dir: false };
+}
+
+/** `--chown=user:group`: numbers, or names looked up in the image's /etc/passwd and /etc/group. */
+async function resolveOwner(rootfs: string, spec: string): Promise<Owner> {
+  const [user = '', group] = spec.split(':');
+  const table = async (f: string) => {
+    try {
+      return (await readFile(await resolveInRoot(rootfs, f), 'utf8')).split('\n').map((l) => l.split(':'));
+    } catch {
+      return [];
+    }
+  };
+  const lookup = async (name: string, file: string, what: string): Promise<{ id: number; gid?: number }> => {
+    if (/^\d+$/.test(name)) return { id: Number(name) };
+    const row = (await table(file)).find((r) => r[0] === name);
+    if (!row || row[2] === undefined) throw invalidParameter(`unable to convert uid/gid chown string to host mapping: can't find ${what} for user ${name}: no such user: ${name}`);
+    return { id: Number(row[2]), ...(row[3] !== undefined ? { gid: Number(row[3]) } : {}) };
+  };
+  const u = await lookup(user, '/etc/passwd', 'uid');
+  const gid = group !== undefined && group !== '' ? (await lookup(group, '/etc/group', 'gid')).id : /^\d+$/.test(user) ? u.id : (u.gid ?? u.id);
+  return { uid: u.id, gid };
+}
+
