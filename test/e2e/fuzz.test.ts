@@ -9,7 +9,8 @@ import { seedFrom } from '../harness/random.js';
 
 let d: TestDaemon;
 before(async () => {
-  d = await startDaemon({ readOnlyHost: true, ownNetns: true });
+  // swarm: a fuzzed swarm init makes it a manager; cleanup then leaves the swarm and its etcd member.
+  d = await startDaemon({ readOnlyHost: true, ownNetns: true, swarm: true });
 });
 after(async () => {
   const { leftovers } = await d.cleanup();
@@ -38,6 +39,7 @@ test('about 100 fuzzed requests per route: no 5xx, no crash, no write outside th
 
 test('bad query parameters and body fields get Docker\'s 400 and its message', async () => {
   d.ok(['create', '--name', 'bad-input', 'busybox', 'true']);
+  d.ok(['run', '-d', '--name', 'bad-input-r', 'busybox', 'sleep', '600']);
   const cases: [string, string, unknown, RegExp][] = [
     ['POST', '/containers/bad-input/stop?t=abc', undefined, /^invalid value for t: abc$/],
     ['POST', '/containers/bad-input/stop?t=99999999999999999999', undefined, /value out of range/],
@@ -64,12 +66,23 @@ test('bad query parameters and body fields get Docker\'s 400 and its message', a
     ['POST', '/containers/create', `{"Image":"busybox","Labels":${'['.repeat(20000)}${']'.repeat(20000)}}`, /^invalid JSON: nested deeper than 512 levels$/],
     ['POST', '/containers/bad-input/update', '{"MemorySwap":-9223372036854776000}', /^json: cannot unmarshal number into Go struct field UpdateConfig.MemorySwap of type int64$/],
     ['POST', '/volumes/create', { Name: 'v'.repeat(300) }, /volume name is too long$/],
+    ['POST', '/containers/bad-input-r/update', { PidsLimit: 2147483648 }, /^Cannot update container [0-9a-f]{64}: runc update failed: .*pids\.max: invalid argument/],
   ];
   for (const [method, path, body, message] of cases) {
     const r = await d.api(method, path, body, typeof body === 'string' ? { 'Content-Type': 'application/json' } : {});
     assert.equal(r.status, 400, `${method} ${path}: ${r.status} ${r.text}`);
     assert.match((r.json() as { message: string }).message, message, `${method} ${path}`);
   }
-  d.ok(['rm', 'bad-input']);
+  d.ok(['rm', '-f', 'bad-input', 'bad-input-r']);
   assert.equal(d.docker(['version']).code, 0);
+});
+
+test('swarm init sent four times at once (as the fuzzer did): one succeeds, one etcd member runs, and leave stops it', async () => {
+  await d.api('POST', '/swarm/leave?force=1');
+  const inits = await Promise.all([1, 2, 3, 4].map(() => d.api('POST', '/swarm/init', {})));
+  assert.deepEqual(inits.map((r) => r.status).sort(), [200, 503, 503, 503]);
+  assert.equal(d.etcdMembers().length, 1);
+  const left = await d.api('POST', '/swarm/leave?force=1');
+  assert.equal(left.status, 200, left.text);
+  assert.deepEqual(d.etcdMembers(), []);
 });
