@@ -4,15 +4,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { testTmpDir } from '../helpers/paths.js';
 import { ApiServer } from '../../src/api/server.js';
 import { readJson, sendJson, intParam, boolParam } from '../../src/api/body.js';
 import { hijack, RAW_STREAM } from '../../src/api/streams/hijack.js';
 import { silentLogger } from '../../src/lib/logger.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bt-limits-'));
+const dir = testTmpDir('bt-limits-');
 const sock = join(dir, 'api.sock');
 const server = new ApiServer({
   log: silentLogger(),
