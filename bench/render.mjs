@@ -5,11 +5,12 @@
 //   node bench/render.mjs [bench/results/FILE.json ...] [--print]
 // With several files (runs of different scenarios), their rows are put together in that order
 // (a row in a later file replaces the same row of an earlier one) and the page names them all.
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markdownReport, textTable } from './lib/report.mjs';
-import { outageChart, restartChart } from './lib/charts.mjs';
+import { outageChart, restartChart, soakChart } from './lib/charts.mjs';
+import { soakSection } from './lib/soak-report.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const resultsDir = join(repo, 'bench', 'results');
@@ -76,7 +77,14 @@ export function renderLatest(file = latestResults()) {
     } else rmSync(join(docs, name), { force: true });
   }
   const out = join(docs, 'benchmarks.md');
-  writeFileSync(out, markdownReport(results, { source: files.map((f) => relative(repo, f)).join('` and `'), charts }));
+  // The soak run (npm run soak) is a results file of its own, charted after the rows.
+  const soakFile = join(resultsDir, 'soak.json');
+  const soak = existsSync(soakFile) ? JSON.parse(readFileSync(soakFile, 'utf8')) : undefined;
+  const soakSvg = soakChart(soak);
+  if (soakSvg) writeFileSync(join(docs, 'benchmarks-soak.svg'), soakSvg);
+  else rmSync(join(docs, 'benchmarks-soak.svg'), { force: true });
+  const page = markdownReport(results, { source: files.map((f) => relative(repo, f)).join('` and `'), charts });
+  writeFileSync(out, soak ? `${page.trimEnd()}\n\n${soakSection(soak, relative(repo, soakFile), soakSvg ? 'benchmarks-soak.svg' : undefined)}` : page);
   return out;
 }
 

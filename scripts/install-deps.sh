@@ -11,7 +11,7 @@
 # Idempotent.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-PKGS="runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux mount procps openssl gcc libc6-dev docker-registry zstd aardvark-dns docker-compose etcd-server"
+PKGS="perl-base runc conmon busybox-static tini systemd attr iptables iproute2 python3 ca-certificates util-linux mount procps openssl gcc libc6-dev docker-registry zstd aardvark-dns docker-compose etcd-server"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

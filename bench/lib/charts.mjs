@@ -169,3 +169,61 @@ export function outageChart(results) {
   body.push(text(left, yAxis + 18, 'green up: answered, red down: failed (per 100 ms); grey: from kill -9 until the daemon lists the container again', { size: 10, color: '#555' }));
   return svg(W, height, body, 'Requests to a published port while the daemon restarts');
 }
+
+/** One panel of lines over a linear x: { title, xLabel, series: [{ label, color, points: [[x, y]] }] }. */
+function linePanel(ox, W, H, p) {
+  const m = { l: 58, r: 16, t: 54, b: 46 };
+  const pts = p.series.flatMap((s) => s.points);
+  if (pts.length === 0) return [];
+  const xMax = Math.max(1, ...pts.map(([x]) => x));
+  const yMax = Math.max(1, ...pts.map(([, y]) => y)) * 1.1;
+  const step = 10 ** Math.floor(Math.log10(yMax));
+  const tick = yMax / step > 5 ? step : step / 2;
+  const x = (v) => ox + m.l + ((W - m.l - m.r) * v) / xMax;
+  const y = (v) => m.t + (H - m.t - m.b) * (1 - v / yMax);
+  const body = [text(ox + m.l + (W - m.l - m.r) / 2, 42, p.title, { size: 12, anchor: 'middle', weight: 'bold' })];
+  for (let v = 0; v <= yMax; v += tick) {
+    body.push(`<line x1="${ox + m.l}" x2="${ox + W - m.r}" y1="${r1(y(v))}" y2="${r1(y(v))}" stroke="#eee"/>`);
+    body.push(text(ox + m.l - 6, y(v) + 4, String(r1(v)), { size: 10, anchor: 'end', color: '#555' }));
+  }
+  for (const f of [0, 0.25, 0.5, 0.75, 1]) body.push(text(x(f * xMax), H - m.b + 16, String(Math.round(f * xMax)), { size: 10, anchor: 'middle' }));
+  body.push(text(ox + m.l + (W - m.l - m.r) / 2, H - m.b + 34, p.xLabel, { size: 11, anchor: 'middle', color: '#555' }));
+  body.push(`<line x1="${ox + m.l}" x2="${ox + m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#888"/>`);
+  p.series.forEach((s, i) => {
+    if (s.points.length === 0) return;
+    body.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${s.points.map(([a, b]) => `${r1(x(a))},${r1(y(b))}`).join(' ')}"/>`);
+    body.push(`<line x1="${ox + m.l + 10}" x2="${ox + m.l + 30}" y1="${m.t + 8 + i * 14}" y2="${m.t + 8 + i * 14}" stroke="${s.color}" stroke-width="2"/>`);
+    body.push(text(ox + m.l + 34, m.t + 12 + i * 14, s.label, { size: 10 }));
+  });
+  return body;
+}
+
+/**
+ * soakChart: the soak run (test/harness/soak.ts): the daemon's RSS and heap, and its open
+ * descriptors and timers, against the lifecycles done; restart-to-ready with the containers
+ * running. Undefined without samples.
+ */
+export function soakChart(soak) {
+  if (!soak?.samples?.length) return undefined;
+  const W = 400;
+  const H = 300;
+  const panels = [
+    { title: 'memory (MiB)', xLabel: 'container lifecycles', series: [
+      { label: 'RSS', color: COLOR.berth, points: soak.samples.map((s) => [s.lifecycle, s.rssMiB]) },
+      { label: 'JS heap used', color: '#7a9cc6', points: soak.samples.map((s) => [s.lifecycle, s.heapMiB]) },
+    ] },
+    { title: 'open descriptors and timers', xLabel: 'container lifecycles', series: [
+      { label: 'descriptors', color: COLOR.berth, points: soak.samples.map((s) => [s.lifecycle, s.fds]) },
+      { label: 'timers', color: COLOR.docker, points: soak.samples.map((s) => [s.lifecycle, s.timers]) },
+    ] },
+  ];
+  if (soak.restarts?.length) {
+    panels.push({ title: `restart to ready, ${soak.restarts[0].running} running (ms)`, xLabel: 'restarts (odd: SIGTERM, even: kill -9)', series: [
+      { label: 'ready', color: COLOR.berth, points: soak.restarts.map((r) => [r.restart, r.readyMs]) },
+    ] });
+  }
+  const width = W * panels.length;
+  const body = [text(width / 2, 18, `Soak: ${soak.lifecycles} container lifecycles (create, start, exec, logs, rm), then ${soak.restarts?.length ?? 0} daemon restarts`, { size: 13, anchor: 'middle', weight: 'bold' })];
+  panels.forEach((p, k) => body.push(...linePanel(k * W, W, H, p)));
+  return svg(width, H + 10, body, 'Soak: memory, descriptors and timers over container lifecycles');
+}

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { invalidParameter } from '../lib/errors.js';
 
 /** What a handler gets: the request, its path parameters, its query, and the API version in use. */
 export type Ctx = {
@@ -44,9 +45,18 @@ export class Router {
       pathMatched = true;
       if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) continue;
       const params: Record<string, string> = {};
-      r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? '')));
+      r.keys.forEach((k, i) => (params[k] = decodeParam(m[i + 1] ?? '')));
       return { handler: r.handler, params };
     }
     return pathMatched ? 'method' : undefined;
+  }
+}
+
+/** A path parameter with a bad escape (`%zz`, a cut UTF-8 sequence) is the client's error. */
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalidParameter(`invalid URL escape in path: ${JSON.stringify(raw)}`);
   }
 }

@@ -3,18 +3,39 @@ import { createServer as createHttpsServer, Server as HttpsServer } from 'node:h
 import { chmod, chown, rm } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { Router, type Route } from './router.js';
+import { DEFAULT_BODY_LIMITS, setBodyLimits, type BodyLimits } from './body.js';
 import { writeError } from './http-errors.js';
 import { API_VERSION, checkVersion, versionNumber } from './api-version.js';
-import { errorKind, messageOf, notFound, systemError } from '../lib/errors.js';
+import { errnoCode, errorKind, messageOf, notFound, systemError } from '../lib/errors.js';
 import { connect } from 'node:net';
 import type { Logger } from '../lib/logger.js';
 
-export type ApiServerOptions = { routes: Route[]; log: Logger; serverHeader: string };
+/** What one client may cost the daemon (defaults below; tests run a server with small ones). */
+export type ApiLimits = BodyLimits & {
+  /** The request line and headers must arrive within this. */
+  headersTimeoutMs: number;
+  /**
+   * Hijacked connections (attach, exec start) open at once, over every listener: each holds
+   * descriptors until its client goes. A unix socket does not tell clients apart, so the bound
+   * is global; `docker compose up` of 20 services attaches 20.
+   */
+  maxHijacked: number;
+};
+
+export const DEFAULT_LIMITS: ApiLimits = { ...DEFAULT_BODY_LIMITS, headersTimeoutMs: 60_000, maxHijacked: 1024 };
+
+export type ApiServerOptions = { routes: Route[]; log: Logger; serverHeader: string; limits?: Partial<ApiLimits> };
 
 /** PEM contents for a TLS listener; with `ca`, clients must present a certificate it signed. */
 export type TlsFiles = { cert: Buffer; key: Buffer; ca?: Buffer };
 
-const SERVER_OPTIONS = { keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 60_000 };
+/**
+ * No limit on a whole request (`docker load` of a large image takes what it takes); JSON
+ * bodies have theirs (body.ts). Node checks its header deadline every `connectionsCheckingInterval`.
+ */
+function serverOptions(l: ApiLimits) {
+  return { keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: l.headersTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(100, l.headersTimeoutMs / 4)) };
+}
 
 function listen(server: Server, start: (done: () => void) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -33,6 +54,8 @@ export class ApiServer {
   readonly #serverHeader: string;
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Duplex>();
+  readonly #hijacked = new Set<Duplex>();
+  readonly #limits: ApiLimits;
   #opened = false;
   #open: () => void = () => undefined;
   readonly #whenOpen = new Promise<void>((resolve) => (this.#open = resolve));
@@ -41,6 +64,7 @@ export class ApiServer {
     this.#router.add(o.routes);
     this.#log = o.log;
     this.#serverHeader = o.serverHeader;
+    this.#limits = { ...DEFAULT_LIMITS, ...o.limits };
   }
 
   /** The API on a unix socket, mode 0660, owned by root and `gid` (the `group` option). */
@@ -48,7 +72,7 @@ export class ApiServer {
     // A stale socket file is replaced; one with a live server behind it is not ours to take.
     if (await answers(path)) throw systemError(`listen unix ${path}: bind: address already in use`);
     await rm(path, { force: true });
-    const server = this.#wire(createServer(SERVER_OPTIONS));
+    const server = this.#wire(createServer(serverOptions(this.#limits)));
     await listen(server, (done) => server.listen(path, done));
     await chmod(path, opts.mode ?? 0o660);
     if (opts.gid !== undefined) await chown(path, 0, opts.gid);
@@ -63,13 +87,13 @@ export class ApiServer {
     const server = this.#wire(
       tls
         ? createHttpsServer({
-            ...SERVER_OPTIONS,
+            ...serverOptions(this.#limits),
             cert: tls.cert,
             key: tls.key,
             ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
             minVersion: 'TLSv1.2',
           })
-        : createServer(SERVER_OPTIONS),
+        : createServer(serverOptions(this.#limits)),
     );
     if (tls) {
       server.on('tlsClientError', (err: Error) => this.#log.debug({ err: err.message }, 'TLS handshake refused'));
@@ -84,6 +108,14 @@ export class ApiServer {
   #wire<S extends Server>(server: S): S {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#dispatch(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.#hijacked.size >= this.#limits.maxHijacked) {
+        this.#log.warn({ open: this.#hijacked.size, url: req.url }, 'hijacked connection refused: too many open');
+        const body = JSON.stringify({ message: `too many attached connections (${this.#hijacked.size} open, at most ${this.#limits.maxHijacked}): close some attach or exec sessions` });
+        socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        return;
+      }
+      this.#hijacked.add(socket);
+      socket.once('close', () => this.#hijacked.delete(socket));
       // Hold the client's bytes (stdin may follow the request at once) until a reader is
       // attached: a flowing socket with no 'data' listener would drop them.
       socket.pause();
@@ -94,7 +126,10 @@ export class ApiServer {
       // not taken for the client's first stdin bytes.
       void splitBody(req, socket, head).then(
         ({ body, rest }) => this.#dispatch(req, res, { socket, head: rest, body }),
-        () => socket.destroy(),
+        (err: unknown) => {
+          const body = JSON.stringify({ message: messageOf(err) });
+          socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        },
       );
     });
     server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (s: Duplex) => {
@@ -103,7 +138,10 @@ export class ApiServer {
     });
     server.on('clientError', (err: Error, socket: Duplex) => {
       this.#log.debug({ err: messageOf(err) }, 'bad HTTP request');
-      if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      // What node's parser says went wrong, in HTTP's words (a slow client's headers: 408).
+      const code = errnoCode(err);
+      const status = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      if (!socket.destroyed) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     });
     return server;
   }
@@ -121,7 +159,13 @@ export class ApiServer {
     this.#servers.length = 0;
   }
 
+  /** Hijacked connections open now. */
+  get hijackedCount(): number {
+    return this.#hijacked.size;
+  }
+
   async #dispatch(req: IncomingMessage, res: ServerResponse, upgrade?: { socket: Duplex; head: Buffer; body: Buffer }): Promise<void> {
+    setBodyLimits(req, this.#limits);
     if (!this.#opened) await this.#whenOpen;
     res.setHeader('Server', this.#serverHeader);
     res.setHeader('Api-Version', API_VERSION);
@@ -150,6 +194,9 @@ export class ApiServer {
       const kind = errorKind(err);
       if (kind === 'System') this.#log.error({ err, method: req.method, url: req.url }, 'request failed');
       else this.#log.debug({ err: messageOf(err), method: req.method, url: req.url }, 'request refused');
+      // Refused before its body was read whole (too large, too slow): the rest of it is not
+      // read to find the next request; the connection ends with the answer.
+      if (!upgrade && !req.complete && !res.headersSent) res.setHeader('Connection', 'close');
       writeError(res, err);
     }
   }
@@ -171,7 +218,7 @@ function answers(path: string): Promise<boolean> {
 async function splitBody(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<{ body: Buffer; rest: Buffer }> {
   const length = Number(req.headers['content-length'] ?? 0);
   if (!Number.isFinite(length) || length <= 0) return { body: Buffer.alloc(0), rest: head };
-  if (length > 1024 * 1024) throw new Error('upgrade request body too large');
+  if (length > 1024 * 1024) throw new Error('request body too large: an attach or exec request body is at most 1048576 bytes');
   let buf = head;
   while (buf.length < length) {
     const chunk = await new Promise<Buffer | null>((resolve) => {

@@ -1,6 +1,7 @@
 import { readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.js';
+import { Mutex } from '../lib/mutex.js';
 import { conflict, errnoCode, invalidParameter, messageOf, notImplemented, unavailable, forbidden } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Agent, removeTaskFiles } from './agent.js';
@@ -61,6 +62,7 @@ export const DEFAULT_CLUSTER_SPEC = {
 export class Swarm {
   readonly #o: SwarmOptions;
   readonly #member: EtcdMember;
+  readonly #membership = new Mutex();
   #state: LocalState | undefined;
   #store: ClusterStore | undefined;
   #agent: Agent | undefined;
@@ -200,7 +202,15 @@ export class Swarm {
     this.#orchestrator?.kick();
   }
 
-  async init(req: InitRequest): Promise<string> {
+  /**
+   * One membership change at a time: two inits racing would each start an etcd member, and
+   * the loser's would be left running with no state to stop it (found by the API fuzzer).
+   */
+  init(req: InitRequest): Promise<string> {
+    return this.#membership.run(() => this.#init(req));
+  }
+
+  async #init(req: InitRequest): Promise<string> {
     if (this.#state) throw unavailable(ALREADY_IN_SWARM);
     if (req.autoLock) throw notImplemented(AUTOLOCK_REFUSED);
     if (req.forceNewCluster) throw notImplemented('berth does not support --force-new-cluster yet');
@@ -266,7 +276,11 @@ export class Swarm {
    * Leave: the last manager may leave only with force, and takes the swarm with it: every
    * task container, the etcd member and its data, the keys.
    */
-  async leave(force: boolean): Promise<void> {
+  leave(force: boolean): Promise<void> {
+    return this.#membership.run(() => this.#leave(force));
+  }
+
+  async #leave(force: boolean): Promise<void> {
     if (!this.#state) throw unavailable(NOT_IN_SWARM);
     if (!force) throw unavailable(LEAVE_LAST_MANAGER);
     const nodeId = this.#state.nodeId;

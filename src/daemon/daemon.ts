@@ -17,19 +17,10 @@ import { ImageService } from '../images/image-service.js';
 import { Registries } from '../images/registry/index.js';
 import { ContainerService } from '../engine/container-service.js';
 import { EventBus } from '../engine/events.js';
+import { apiRoutes } from '../api/routes/index.js';
 import { ApiServer } from '../api/server.js';
-import { systemRoutes } from '../api/routes/system.js';
-import { containerRoutes } from '../api/routes/containers.js';
-import { archiveRoutes } from '../api/routes/archive.js';
-import { imageRoutes } from '../api/routes/images.js';
-import { volumeRoutes } from '../api/routes/volumes.js';
-import { networkRoutes } from '../api/routes/networks.js';
-import { diskUsageRoutes } from '../api/routes/disk-usage.js';
 import { VolumeService } from '../volumes/volume-service.js';
 import { LocalDriver } from '../volumes/local-driver.js';
-import { eventRoutes } from '../api/routes/events.js';
-import { execRoutes } from '../api/routes/exec.js';
-import { buildRoutes } from '../api/routes/build.js';
 import { buildBackend } from './build-host.js';
 import { ExecService } from '../engine/exec-service.js';
 import type { Backend, SystemInfo } from '../api/backend.js';
@@ -57,9 +48,6 @@ import { Swarm } from '../cluster/swarm.js';
 import { ServiceApi } from '../cluster/services.js';
 import { SecretApi } from '../cluster/secrets.js';
 import { swarmEngine } from './swarm-engine.js';
-import { swarmRoutes } from '../api/routes/swarm.js';
-import { serviceRoutes } from '../api/routes/services.js';
-import { secretRoutes } from '../api/routes/secrets.js';
 
 export type DaemonOptions = {
   config: DaemonConfig;
@@ -230,21 +218,7 @@ export class Daemon {
       log: o.log,
     };
     this.#api = new ApiServer({
-      routes: [
-        ...systemRoutes(backend),
-        ...containerRoutes(backend),
-        ...archiveRoutes(backend),
-        ...imageRoutes(backend, () => this.#storage.name),
-        ...volumeRoutes(backend),
-        ...networkRoutes(backend),
-        ...diskUsageRoutes(backend),
-        ...eventRoutes(backend),
-        ...execRoutes(backend),
-        ...swarmRoutes(backend),
-        ...serviceRoutes(backend),
-        ...secretRoutes(backend),
-        ...buildRoutes(backend),
-      ],
+      routes: apiRoutes(backend, () => this.#storage.name),
       log: o.log,
       serverHeader: `berth/${o.engineVersion} (linux)`,
     });

@@ -23,9 +23,18 @@ export async function connectAttach(socketPath: string): Promise<AttachSession> 
     const pending: [('stdout' | 'stderr'), Buffer][] = [];
     const closeCbs: (() => void)[] = [];
     let closed = false;
+    let destroyed = false;
+    // The descriptor goes with the session, whichever side ends it: conmon's end of an exec's
+    // socket (the process exited) leaves ours open until destroyed, one per exec otherwise.
+    const destroy = () => {
+      if (destroyed) return;
+      destroyed = true;
+      sock.destroy();
+    };
     const onClose = () => {
       if (closed) return;
       closed = true;
+      destroy();
       for (const cb of closeCbs) cb();
     };
     sock.on('data', (buf: Buffer) => {
@@ -66,7 +75,6 @@ export async function connectAttach(socketPath: string): Promise<AttachSession> 
             if (!closed) sock.end();
           },
           close() {
-            if (!closed) sock.destroy();
             onClose();
           },
         });

@@ -2,7 +2,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordStore } from '../state/index.js';
 import type { Logger } from '../lib/logger.js';
-import { messageOf, systemError } from '../lib/errors.js';
+import { errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { isMountPoint, mountDevice, unmountPath } from './mount-table.js';
 import { LOCAL_DRIVER, migrateVolumeRecord, needsMount, VOLUME_SCHEMA_VERSION, type VolumeRecord } from './volume.js';
 
@@ -64,6 +64,8 @@ export class LocalDriver {
     };
     // Fails on a folder already there (a record that could not be read): never touch its data.
     await mkdir(dir, { mode: 0o701 }).catch((err: unknown) => {
+      // A name longer than a file name may be is the request's fault, not the daemon's.
+      if (errnoCode(err) === 'ENAMETOOLONG') throw invalidParameter(`create ${name}: volume name is too long`, err);
       throw systemError(`error while creating volume root path '${dir}': ${messageOf(err)}`, err);
     });
     try {

@@ -26,12 +26,67 @@ export type DaemonOptions = {
    */
   ownNetns?: boolean;
   /**
+   * Run berthd in a mount namespace of its own where every mount but its own tree (and /proc,
+   * /dev, /sys) is read-only: a write outside its directories fails with
+   * EROFS instead of landing on the host (the fuzzer's daemon). Mounts it makes stay in that
+   * namespace, which ends with the last of berthd and its monitors.
+   */
+  readOnlyHost?: boolean;
+  /**
+   * Join this network namespace (a path such as /proc/<pid>/ns/net: see holdNetns). Unlike
+   * ownNetns it outlives berthd, so a restarted daemon finds its bridge, veths and rules again,
+   * and none of them is on the host (a long crash or soak run needs no test lock).
+   */
+  netns?: string;
+  /**
    * A swarm manager's test daemon: its etcd member's data on tmpfs (/dev/shm, as the research
    * advises: the WAL preallocates 128 MB), and cleanup that leaves the swarm and makes sure no
    * etcd member of its own is left running.
    */
   swarm?: boolean;
 };
+
+/** A network namespace held open by a process of ours (loopback up) until `release()`. */
+export function holdNetns(): { path: string; pid: number; release: () => void } {
+  const p = spawn('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec sleep infinity'], { stdio: 'ignore', detached: true });
+  const pid = p.pid as number;
+  p.unref();
+  const path = `/proc/${pid}/ns/net`;
+  // Until unshare has run, /proc/<pid>/ns/net is still the host's.
+  const host = readlinkSync('/proc/self/ns/net');
+  const deadline = Date.now() + 10_000;
+  while (readlinkSafe(path) === host || readlinkSafe(path) === undefined) {
+    if (Date.now() > deadline) throw new Error('the network namespace holder did not start');
+    spawnSync('sleep', ['0.02']);
+  }
+  return { path, pid, release: () => { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } } };
+}
+
+function readlinkSafe(p: string): string | undefined {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Before exec: every mount made read-only at once (mount_setattr(2) with AT_RECURSIVE, through
+ * perl, which Debian always has: a host with a thousand mounts would take a minute one
+ * `mount -o remount` at a time), /proc, /dev and /sys (sysctls, cgroups) writable again, then
+ * the daemon's tree bound onto itself and made writable. The namespace is private: the host's
+ * own mounts do not change.
+ */
+const READ_ONLY_HOST = [
+  'set -e',
+  // mount_setattr(AT_FDCWD, path, AT_RECURSIVE, { attr_set, attr_clr }, 32); 442 on every arch.
+  `attr() { perl -e 'my ($p, $s, $c) = @ARGV; syscall(442, -100, $p, 0x8000, pack("QQQQ", $s, $c, 0, 0), 32) == 0 or die "mount_setattr $p: $!\\n"' "$@"; }`,
+  'mount --make-rprivate /',
+  'attr / 1 0',
+  'for m in /proc /dev /sys; do attr "$m" 0 1; done',
+  'mount --bind "$BERTH_RW_DIR" "$BERTH_RW_DIR"',
+  'attr "$BERTH_RW_DIR" 0 1',
+].join('\n');
 
 const BERTHD = join(repoRoot, 'dist', 'src', 'cmd', 'berthd.cjs');
 
@@ -138,12 +193,15 @@ export class TestDaemon {
   /** Launch berthd (in its own session, so it outlives nothing of ours) and wait for /_ping. */
   async start(): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    const [cmd, argv] = this.opts.ownNetns
-      ? ['unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, BERTHD, ...this.args()]]
+    const prelude = [...(this.opts.ownNetns ? ['ip link set lo up'] : []), ...(this.opts.readOnlyHost ? [READ_ONLY_HOST] : [])];
+    const unshare = [...(this.opts.ownNetns ? ['--net'] : []), ...(this.opts.readOnlyHost ? ['--mount'] : [])];
+    const [cmd0, argv0] = prelude.length > 0
+      ? ['unshare', [...unshare, '--', 'sh', '-c', `${prelude.join('\n')}\nexec "$0" "$@"`, process.execPath, BERTHD, ...this.args()]]
       : [process.execPath, [BERTHD, ...this.args()]];
+    const [cmd, argv] = this.opts.netns ? ['nsenter', [`--net=${this.opts.netns}`, '--', cmd0, ...argv0]] : [cmd0, argv0];
     const proc = spawn(cmd, argv, {
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...(this.opts.env ?? {}) },
+      env: { ...process.env, ...(this.opts.env ?? {}), ...(this.opts.readOnlyHost ? { BERTH_RW_DIR: this.dir } : {}) },
       detached: true,
     });
     closeSync(fd);
@@ -323,6 +381,12 @@ export class TestDaemon {
       .filter((l) => l.split(' ')[1]?.startsWith(this.dir));
   }
 
+  /** A command in the daemon's network namespace (the host's unless it has one of its own). */
+  inNetns(cmd: string, args: string[]): string {
+    const r = this.opts.netns ? spawnSync('nsenter', [`--net=${this.opts.netns}`, '--', cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' });
+    return r.stdout ?? '';
+  }
+
   runcState(): string[] {
     const root = join(this.execRoot, 'runc');
     return existsSync(root) ? readdirSync(root) : [];
@@ -364,7 +428,7 @@ export class TestDaemon {
         spawnSync('runc', ['--root', join(this.execRoot, 'runc'), 'delete', '--force', id], { timeout: 30_000 });
       }
       // The bridge and base chains outlive the daemon by design; endpoints left are leaks.
-      const net = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cmd', 'berth.js'), 'network-cleanup', '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--force'], { encoding: 'utf8', timeout: 60_000 });
+      const net = spawnSync(this.opts.netns ? 'nsenter' : process.execPath, [...(this.opts.netns ? [`--net=${this.opts.netns}`, '--', process.execPath] : []), join(repoRoot, 'dist', 'src', 'cmd', 'berth.js'), 'network-cleanup', '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--force'], { encoding: 'utf8', timeout: 60_000 });
       if (net.status !== 0) leftovers.push(`network cleanup failed: ${net.stderr.trim()}`);
       const endpoints = /(\d+) endpoint\(s\)/.exec(net.stdout)?.[1];
       if (endpoints && endpoints !== '0') leftovers.push(`${endpoints} network endpoint(s)`);

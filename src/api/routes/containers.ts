@@ -1,6 +1,6 @@
 import type { Route, Ctx } from '../router.js';
 import type { Backend } from '../backend.js';
-import { boolParam, intParam, readJson, sendJson, sendNoContent } from '../body.js';
+import { boolParam, intParam, readJson, sendJson, sendNoContent, TTY_SIZE } from '../body.js';
 import { parseCreateBody } from '../wire/create-request.js';
 import { parseUpdateBody } from '../wire/update-request.js';
 import { inspectJson, summaryJson, type ContainerNet } from '../wire/container-json.js';
@@ -198,8 +198,8 @@ export function containerRoutes(b: Backend): Route[] {
       method: 'POST',
       path: '/containers/{id}/resize',
       handler: async ({ res, params, query }) => {
-        const h = intParam(query, 'h') ?? 0;
-        const w = intParam(query, 'w') ?? 0;
+        const h = intParam(query, 'h', TTY_SIZE) ?? 0;
+        const w = intParam(query, 'w', TTY_SIZE) ?? 0;
         await b.containers.resize(params['id'] as string, h, w);
         res.writeHead(200);
         res.end();

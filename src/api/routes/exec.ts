@@ -1,6 +1,6 @@
 import type { Route, Ctx } from '../router.js';
 import type { Backend } from '../backend.js';
-import { intParam, readJson, sendJson } from '../body.js';
+import { intParam, readJson, sendJson, TTY_SIZE } from '../body.js';
 import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../streams/hijack.js';
 import { pipeAttach } from '../streams/attach-pipe.js';
 import { parseDetachKeys } from '../streams/detach-keys.js';
@@ -60,7 +60,7 @@ export function execRoutes(b: Backend): Route[] {
       method: 'POST',
       path: '/exec/{id}/resize',
       handler: async ({ res, params, query }) => {
-        await b.exec.resize(params['id'] as string, intParam(query, 'h') ?? 0, intParam(query, 'w') ?? 0);
+        await b.exec.resize(params['id'] as string, intParam(query, 'h', TTY_SIZE) ?? 0, intParam(query, 'w', TTY_SIZE) ?? 0);
         res.writeHead(200);
         res.end();
       },

@@ -1,5 +1,5 @@
 import { cpus, totalmem, release, hostname, arch } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { Route } from '../router.js';
 import type { Backend } from '../backend.js';
 import { API_VERSION, MIN_API_VERSION } from '../api-version.js';
@@ -33,8 +33,26 @@ function operatingSystem(): string {
 
 const BUILD_PRUNE_FILTERS = ['until', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private', 'unused-for', 'reserved-space', 'max-used-space', 'min-free-space'];
 
+/**
+ * What the daemon process holds now (berth's own, for the soak harness and for looking at a
+ * daemon that grows): descriptors, timers and other handles the event loop keeps, memory.
+ */
+function resources(): Record<string, unknown> {
+  const active: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) active[r] = (active[r] ?? 0) + 1;
+  let fds = -1;
+  try {
+    fds = readdirSync('/proc/self/fd').length;
+  } catch {
+    // not Linux: no count
+  }
+  const m = process.memoryUsage();
+  return { Fds: fds, Timers: active['Timeout'] ?? 0, Active: active, RssBytes: m.rss, HeapUsedBytes: m.heapUsed };
+}
+
 export function systemRoutes(b: Backend): Route[] {
   return [
+    { method: 'GET', path: '/berth/resources', handler: ({ res }) => sendJson(res, 200, resources()) },
     {
       method: 'POST',
       path: '/build/prune',

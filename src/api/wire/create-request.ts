@@ -1,4 +1,5 @@
 import { portRequests, type CreateOptions, type EndpointRequest, type EndpointSettings, type MountSpec, type RestartPolicy, type Ulimit } from '../backend.js';
+import { ULIMIT_NAMES } from '../../config/values.js';
 import { parseRequestMounts } from './mounts.js';
 import { parseHostTuning } from './host-tuning.js';
 import { parseHealthcheck } from './healthcheck.js';
@@ -37,7 +38,8 @@ export function parseCreateBody(body: unknown, name: string | undefined, platfor
   }
 
   const memory = field(hostConfig, 'Memory', H, isInt, 'int64') ?? 0;
-  if (memory > 0 && memory < MIN_MEMORY) throw invalidParameter('Minimum memory limit allowed is 6MB');
+  // dockerd's test is `!= 0`: a negative limit is refused with the same message.
+  if (memory !== 0 && memory < MIN_MEMORY) throw invalidParameter('Minimum memory limit allowed is 6MB');
   const memorySwap = field(hostConfig, 'MemorySwap', H, isInt, 'int64') ?? 0;
   if (memory > 0 && memorySwap > 0 && memorySwap < memory) {
     throw invalidParameter('Minimum memoryswap limit should be larger than memory limit, see usage');
@@ -187,6 +189,7 @@ function parseUlimits(v: unknown): Ulimit[] {
     if (!isObj(u) || !isStr(u['Name']) || !isInt(u['Soft']) || !isInt(u['Hard'])) {
       throw invalidParameter('invalid ulimit: expected {"Name","Soft","Hard"}');
     }
+    if (!(ULIMIT_NAMES as readonly string[]).includes(u['Name'])) throw invalidParameter(`invalid ulimit type: ${u['Name']}`);
     if (u['Soft'] > u['Hard']) {
       throw invalidParameter(`ulimit soft limit must be less than or equal to hard limit: ${u['Soft']} > ${u['Hard']}`);
     }

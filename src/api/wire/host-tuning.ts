@@ -40,7 +40,7 @@ const NAMESPACE_MODES: [key: string, flag: string, ns: 'ipc' | 'pid' | 'uts'][] 
 function int(h: Json, key: string, min: number, max: number, msg?: string): number | undefined {
   const v = h[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidParameter(`json: cannot unmarshal into Go struct field HostConfig.${key} of type int64`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalidParameter(`json: cannot unmarshal into Go struct field HostConfig.${key} of type int64`);
   if (v < min || v > max) throw invalidParameter(msg ?? `invalid value for ${key}: ${v}`);
   return v;
 }

@@ -21,7 +21,12 @@ export function jsType(v: unknown): string {
 export const isStr = (v: unknown): v is string => typeof v === 'string';
 export const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 export const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-export const isInt = (v: unknown): v is number => isNum(v) && Number.isInteger(v);
+/**
+ * An integer a Go int64 field takes. Past 2^53 a JSON number has lost its digits on the way
+ * in (`-9223372036854776000` arrives as -2^63, which Go refuses as out of range), so only
+ * exact integers are taken: the runtime would be handed a number nobody sent.
+ */
+export const isInt = (v: unknown): v is number => isNum(v) && Number.isSafeInteger(v);
 export const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
 export const isStrMap = (v: unknown): v is Record<string, string> => isObj(v) && Object.values(v).every(isStr);
 

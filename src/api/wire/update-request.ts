@@ -26,7 +26,7 @@ const isEmpty = (v: unknown) => v === undefined || v === null || v === 0 || v ==
 function int(b: Json, key: string): number {
   const v = b[key];
   if (v === undefined || v === null) return 0;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
     throw invalidParameter(`json: cannot unmarshal ${typeof v} into Go struct field UpdateConfig.${key} of type int64`);
   }
   return v;
@@ -48,7 +48,7 @@ export function parseUpdateBody(body: unknown): ResourceUpdate {
     if (!isEmpty(b[key])) throw invalidParameter(`${flag} is not supported by this version of berth`);
   }
   const pids = b['PidsLimit'];
-  if (pids !== undefined && pids !== null && (typeof pids !== 'number' || !Number.isInteger(pids))) {
+  if (pids !== undefined && pids !== null && (typeof pids !== 'number' || !Number.isSafeInteger(pids))) {
     throw invalidParameter('json: cannot unmarshal into Go struct field UpdateConfig.PidsLimit of type int64');
   }
   const rp = b['RestartPolicy'];

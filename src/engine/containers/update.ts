@@ -1,6 +1,6 @@
 import { isRunningLike } from '../container.js';
 import { applyUpdate, checkUpdate, hostConfigAfter, limitsOf, type ResourceUpdate } from '../resource-update.js';
-import { BerthError, conflict, messageOf, systemError } from '../../lib/errors.js';
+import { BerthError, conflict, invalidParameter, messageOf, systemError } from '../../lib/errors.js';
 import type { ContainerContext } from './context.js';
 
 /**
@@ -32,7 +32,10 @@ export async function updateContainer(x: ContainerContext, ref: string, raw: Res
       r.spec = before.spec;
       r.request = { ...r.request, hostConfig: before.hostConfig };
       await x.persist(c).catch((e: unknown) => x.d.log.error({ err: messageOf(e), containerId: r.id }, 'cannot restore the record after a failed update'));
-      throw systemError(cannot(messageOf(err)), err);
+      // The kernel refusing a value it was given to write (pids.max past its limit, say) is
+      // the request's fault: a 400, with runc's words.
+      const msg = messageOf(err);
+      throw /: invalid argument\b/.test(msg) ? invalidParameter(cannot(msg), err) : systemError(cannot(msg), err);
     }
   });
   x.emit('update', c.record);
