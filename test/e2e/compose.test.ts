@@ -2,11 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { daemonForFile, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { testTmpDir } from '../helpers/paths.js';
+import { freePort, httpGet as get } from '../helpers/net-fixture.js';
 
 // docker-compose v1 (Debian's docker-compose 1.29, on docker-py) driving berth: a project
 // network made for it, an extra network, a named volume and a published port; services find
@@ -15,33 +14,6 @@ let d: TestDaemon;
 daemonForFile((x) => {
   d = x;
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-function get(port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 3000, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', () => resolve(undefined));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(undefined);
-    });
-    req.end();
-  });
-}
 
 const app = (port: number) => `version: "3.7"
 services:

@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import Docker from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import { daemonForFile, sleep, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
-import { freePort } from '../helpers/net-fixture.js';
+import { freePort, httpGet as get } from '../helpers/net-fixture.js';
 
 // The default bridge network with the real docker CLI: addresses from bip, published ports by
 // kernel rules (no proxy), Docker's port conflicts, and ports that keep answering while berthd
@@ -19,23 +18,6 @@ daemonForFile(
   },
   { liveRestore: true, extraArgs: ['--ip-forward=true'] },
 );
-
-/** GET http://host:port/ from the host; resolves to the body, or undefined if nothing answers. */
-function get(port: number, host = '127.0.0.1', timeoutMs = 3000): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const req = request({ host, port, path: '/', timeout: timeoutMs, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', () => resolve(undefined));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(undefined);
-    });
-    req.end();
-  });
-}
 
 /** A busybox httpd serving `text` on port 80 of the container. */
 const HTTPD = (text: string) => ['sh', '-c', `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`];

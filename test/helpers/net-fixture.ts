@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 
@@ -71,4 +72,21 @@ export function leftovers(o: { bridge: string; vethPrefixes: string[]; chainPref
 
 export function kill(child: ChildProcess | undefined): void {
   if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** GET http://host:port/ from the host; resolves to the body, or undefined if nothing answers. */
+export function httpGet(port: number, host = '127.0.0.1', timeoutMs = 3000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path: '/', timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(undefined);
+    });
+    req.end();
+  });
 }
