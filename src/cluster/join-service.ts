@@ -1,6 +1,9 @@
-import { invalidParameter, messageOf, notFound, unavailable } from '../lib/errors.js';
+import type { webcrypto } from 'node:crypto';
+import { forbidden, invalidParameter, messageOf, notFound, unavailable } from '../lib/errors.js';
+
+type CryptoKey = webcrypto.CryptoKey;
 import type { Logger } from '../lib/logger.js';
-import { csrPublicKey, parseJoinToken, signPublicKey, joinToken, type ClusterCa } from './ca.js';
+import { certPublicKey, csrPublicKey, parseJoinToken, signPublicKey, joinToken, type ClusterCa } from './ca.js';
 import type { NodeRoute } from './node-api.js';
 import { keys, newObjectId, now, type ClusterObject, type NodeAvailability, type NodeObject, type NodeRole } from './objects.js';
 import type { ClusterStore, Member } from './store.js';
@@ -68,6 +71,12 @@ export class JoinService {
       { method: 'POST', path: '/v1/join', auth: 'none', handler: ({ body }) => this.#join(checkRequest(body)) },
       {
         method: 'POST',
+        path: '/v1/promote',
+        auth: 'manager',
+        handler: ({ caller }) => this.#promoted(caller?.nodeId ?? ''),
+      },
+      {
+        method: 'POST',
         path: '/v1/join/ready',
         auth: 'manager',
         handler: ({ caller }) => this.#promote(caller?.nodeId ?? ''),
@@ -100,7 +109,6 @@ export class JoinService {
     }
     const nodeId = newObjectId();
     const ip = req.advertiseAddr.replace(/:\d+$/, '');
-    const port = Number(/:(\d+)$/.exec(req.advertiseAddr)?.[1] ?? 2377);
     const certPem = await signPublicKey(ca, publicKey, { cn: nodeId, role, clusterId: cluster.value.id, ip });
     const node: NodeObject = {
       id: nodeId,
@@ -116,21 +124,7 @@ export class JoinService {
       apiAddr: req.advertiseAddr,
       certPem,
     };
-    let manager: JoinAnswer['manager'];
-    if (role === 'manager') {
-      const peerUrl = `https://${ip}:${peerPort(port)}`;
-      const members = await retryUnhealthy(() => store.addLearner(peerUrl));
-      const initialCluster = members
-        .map((m) => (m.peerUrls.includes(peerUrl) ? `${nodeId}=${peerUrl}` : m.name ? `${m.name}=${m.peerUrls[0] ?? ''}` : ''))
-        .filter(Boolean)
-        .join(',');
-      manager = {
-        caKeyPem: ca.keyPem,
-        secretsKey: await this.#o.secretsKey(),
-        peerCertPem: await signPublicKey(ca, publicKey, { cn: PEER_CN, role: 'manager', clusterId: cluster.value.id, ip }),
-        initialCluster,
-      };
-    }
+    const manager = role === 'manager' ? await this.#managerBundle(nodeId, req.advertiseAddr, publicKey, cluster.value.id) : undefined;
     await store.txn([{ key: keys.object('nodes', nodeId), absent: true }], [{ put: keys.object('nodes', nodeId), value: node }]);
     const nodes = await store.list<NodeObject>(keys.prefix('nodes'));
     this.#o.log.info({ node: nodeId, role, addr: req.advertiseAddr }, 'swarm: a node joined');
@@ -143,6 +137,40 @@ export class JoinService {
       managers: nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => n.value.apiAddr ?? n.value.managerAddr),
       ...(manager ? { manager } : {}),
     };
+  }
+
+  /**
+   * What a node needs to become a manager: the CA key and the secrets key (kept off the store),
+   * a peer certificate, and a place in etcd as a learner.
+   */
+  async #managerBundle(nodeId: string, advertiseAddr: string, publicKey: CryptoKey, clusterId: string): Promise<NonNullable<JoinAnswer['manager']>> {
+    const store = this.#o.store();
+    const ca = await this.#o.ca();
+    const ip = advertiseAddr.replace(/:\d+$/, '');
+    const port = Number(/:(\d+)$/.exec(advertiseAddr)?.[1] ?? 2377);
+    const peerUrl = `https://${ip}:${peerPort(port)}`;
+    const existing = (await store.members()).find((m) => m.peerUrls.includes(peerUrl));
+    const members = existing ? await store.members() : await retryUnhealthy(() => store.addLearner(peerUrl));
+    const initialCluster = members
+      .map((m) => (m.peerUrls.includes(peerUrl) ? `${nodeId}=${peerUrl}` : m.name ? `${m.name}=${m.peerUrls[0] ?? ''}` : ''))
+      .filter(Boolean)
+      .join(',');
+    return {
+      caKeyPem: ca.keyPem,
+      secretsKey: await this.#o.secretsKey(),
+      peerCertPem: await signPublicKey(ca, publicKey, { cn: PEER_CN, role: 'manager', clusterId, ip }),
+      initialCluster,
+    };
+  }
+
+  /** A worker promoted (`node promote`) asks for its manager's bundle with its new certificate. */
+  async #promoted(nodeId: string): Promise<NonNullable<JoinAnswer['manager']>> {
+    const store = this.#o.store();
+    const n = await store.get<NodeObject>(keys.object('nodes', nodeId));
+    if (!n || n.value.spec.Role !== 'manager') throw forbidden('this node is not a manager of the swarm');
+    const cluster = await store.get<ClusterObject>(keys.cluster);
+    if (!cluster) throw unavailable('this manager has no swarm');
+    return this.#managerBundle(nodeId, n.value.apiAddr ?? `${n.value.addr}:2377`, await certPublicKey(n.value.certPem), cluster.value.id);
   }
 
   /** The joiner's member has started as a learner: promote it once it has caught up. */

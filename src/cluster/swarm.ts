@@ -9,7 +9,7 @@ import { StoreSource } from './agent-source.js';
 import { certPublicKey, createCa, issueNodeCert, joinToken, newJoinSecret, signPublicKey } from './ca.js';
 import { Dispatcher } from './dispatcher.js';
 import { DispatcherClient } from './dispatcher-client.js';
-import { JoinService, PEER_CN, peerPort, retryUnhealthy } from './join-service.js';
+import { JoinService, PEER_CN, peerPort, retryUnhealthy, type JoinAnswer } from './join-service.js';
 import { requestJoin } from './joiner.js';
 import { NodeApiServer, callNode, splitHostPort, type NodeRoute, type Tls } from './node-api.js';
 import { NodeFiles } from './node-files.js';
@@ -120,6 +120,7 @@ export class Swarm {
   #tls: Tls | undefined;
   #retry: NodeJS.Timeout | undefined;
   #stopping = false;
+  #unwatchSelf: (() => Promise<void>) | undefined;
 
   constructor(o: SwarmOptions) {
     this.#o = o;
@@ -206,6 +207,12 @@ export class Swarm {
     await this.#orchestrator.start();
     await this.#agent.start();
     void this.#campaignUntilWon(st.nodeId);
+    // A demotion is written to the store: this node sees it and becomes a worker.
+    this.#unwatchSelf = await store.watch(keys.object('nodes', st.nodeId), () => {
+      void store.get<NodeObject>(keys.object('nodes', st.nodeId)).then((n) => {
+        if (n?.value.spec.Role === 'worker' && this.#role === 'manager') void this.#membership.run(() => this.#becomeWorker());
+      }, () => undefined);
+    });
     if (networked(st)) {
       this.#dispatcher = new Dispatcher({ store: () => this.store(), files: () => source, reissue: (n) => this.#reissue(n) });
       await this.#dispatcher.start();
@@ -235,6 +242,7 @@ export class Swarm {
           this.#state = { ...this.#state, managers: a.managers };
           await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
         }
+        if (a.role === 'manager' && this.#role === 'worker') void this.#membership.run(() => this.#becomeManager());
       },
     });
     this.#session = session;
@@ -257,6 +265,53 @@ export class Swarm {
   async #reissue(n: NodeObject): Promise<string> {
     const ca = await this.#files.ca();
     return signPublicKey(ca, await certPublicKey(n.certPem), { cn: n.id, role: n.spec.Role, clusterId: (this.#state as LocalState).clusterId, ip: n.addr });
+  }
+
+  /** Promoted: ask a manager for the manager's bundle, start an etcd member (a learner), switch. */
+  async #becomeManager(): Promise<void> {
+    const st = this.#state;
+    if (!st || this.#role !== 'worker') return;
+    const tls = await this.#files.tls();
+    const managers = this.#session?.managers ?? st.managers ?? [];
+    let last: unknown;
+    for (const remote of managers) {
+      try {
+        const b = await callNode<NonNullable<JoinAnswer['manager']>>(remote, 'POST', '/v1/promote', {}, { tls, timeoutMs: 60_000 });
+        await this.#files.write({ caKeyPem: b.caKeyPem, peerCertPem: b.peerCertPem, secretsKey: b.secretsKey });
+        await this.shutdown();
+        await this.#member.ensure(st.nodeId, st.clusterId, this.#peerConfig(st, { cluster: b.initialCluster, state: 'existing' }));
+        await callNode(remote, 'POST', '/v1/join/ready', {}, { tls, timeoutMs: 90_000 });
+        this.#state = { ...st, role: 'manager' };
+        await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+        this.#o.log.info('swarm: promoted: this node is a manager now');
+        return this.#activateOrRetry();
+      } catch (err) {
+        last = err;
+      }
+    }
+    this.#o.log.warn({ err: messageOf(last) }, 'swarm: promotion failed; the next heartbeat tries again');
+    if (!this.#session) await this.#activateOrRetry();
+  }
+
+  /**
+   * Demoted: the manager that demoted this node takes its member out of etcd; this node stops
+   * its manager's parts, drops the member's data and the manager-only keys, and goes on as a
+   * worker of the other managers. Its task containers keep running throughout.
+   */
+  async #becomeWorker(): Promise<void> {
+    const st = this.#state;
+    if (!st || this.#role !== 'manager') return;
+    const nodes = await this.store().list<NodeObject>(keys.prefix('nodes')).catch(() => []);
+    const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== st.nodeId).map((n) => n.value.apiAddr ?? n.value.managerAddr);
+    await this.#leader?.revoke().catch(() => undefined);
+    await this.shutdown();
+    await this.#member.destroy();
+    for (const f of ['ca.key', 'peer.crt', 'secrets.key'] as const) await rm(this.#files.path(f), { force: true });
+    this.#box = undefined;
+    this.#state = { ...st, role: 'worker', managers };
+    await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+    this.#o.log.info('swarm: demoted: this node is a worker now');
+    await this.#activateOrRetry();
   }
 
   #peerConfig(st: LocalState, initial: { cluster: string; state: 'new' | 'existing' }): PeerConfig {
@@ -325,6 +380,8 @@ export class Swarm {
     clearTimeout(this.#retry);
     if (o.stopMember !== undefined) this.#stopping = true;
     await this.#server?.close();
+    await this.#unwatchSelf?.();
+    this.#unwatchSelf = undefined;
     this.#session?.stop();
     await this.#agent?.stop();
     await this.#dispatcher?.stop();
@@ -562,6 +619,8 @@ export class Swarm {
     if (role !== 'manager' && e.value.spec.Role === 'manager' && (await this.#managerCount()) <= 1) {
       throw invalidParameter('rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm');
     }
+    const demote = role === 'worker' && e.value.spec.Role === 'manager';
+    if (demote) await this.#checkQuorumWithout(e.value.id);
     const availability = spec.Availability ?? e.value.spec.Availability;
     if (!['active', 'pause', 'drain'].includes(availability)) throw invalidParameter(`invalid availability: ${availability}`);
     const next: NodeObject = { ...e.value, spec: { ...(spec.Name ? { Name: spec.Name } : {}), Labels: spec.Labels ?? {}, Role: role, Availability: availability }, updatedAt: now() };
@@ -574,15 +633,36 @@ export class Swarm {
     }
     const r = await store.txn([{ key: e.key, modRevision: e.modRevision }], writes);
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
+    if (demote) {
+      // The demoted node may be down: its member leaves the group either way.
+      const m = (await store.members()).find((x) => x.name === e.value.id);
+      if (m) await retryUnhealthy(() => store.removeMember(m.id));
+    }
     return role !== e.value.spec.Role ? managerWarnings(await this.#managerCount()) : [];
   }
 
-  async removeNode(ref: string): Promise<void> {
+  async removeNode(ref: string, force = false): Promise<void> {
     const e = await this.node(ref);
-    if (e.value.id === this.#state?.nodeId) {
+    if (e.value.spec.Role === 'manager') {
       throw forbidden(`rpc error: code = FailedPrecondition desc = node ${e.value.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`);
     }
-    await this.store().txn([{ key: e.key, modRevision: e.modRevision }], [{ del: e.key }]);
+    if (!force && nodeState(e.value) !== 'down') {
+      throw forbidden(`rpc error: code = FailedPrecondition desc = node ${e.value.id} is not down and can't be removed`);
+    }
+    await this.store().txn([{ key: e.key, modRevision: e.modRevision }], [{ del: e.key }, { del: keys.heartbeat(e.value.id) }]);
+  }
+
+  /**
+   * A demotion takes a member out of etcd: refused when the members left that are up would
+   * not be a majority of the members left (Docker refuses it the same way).
+   */
+  async #checkQuorumWithout(nodeId: string): Promise<void> {
+    const nodes = await this.nodes();
+    const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== nodeId);
+    const up = managers.filter((n) => nodeState(n.value) !== 'down').length;
+    if (up < Math.floor(managers.length / 2) + 1) {
+      throw invalidParameter('rpc error: code = FailedPrecondition desc = can\'t remove member from the raft: this would result in a loss of quorum');
+    }
   }
 
   async #managerCount(): Promise<number> {
@@ -631,6 +711,11 @@ export class Swarm {
   ensureNotInSwarm(): void {
     if (this.#state) throw conflict(ALREADY_IN_SWARM);
   }
+}
+
+/** Liveness as the leader last wrote it (absent until the first verdict: taken as up). */
+function nodeState(n: NodeObject): string {
+  return (n as NodeObject & { status?: { state?: string } }).status?.state ?? 'ready';
 }
 
 function leaveManagerMessage(managers: number): string {

@@ -139,8 +139,8 @@ export function swarmRoutes(b: Backend): Route[] {
     {
       method: 'DELETE',
       path: '/nodes/{id}',
-      handler: async ({ res, params }) => {
-        await sw.removeNode(params['id'] as string);
+      handler: async ({ res, params, query }) => {
+        await sw.removeNode(params['id'] as string, boolParam(query, 'force'));
         res.writeHead(200, { 'Content-Length': '0' });
         res.end();
       },
