@@ -1,4 +1,4 @@
-import { messageOf } from '../lib/errors.js';
+import { messageOf, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { AgentSource } from './agent-source.js';
 import type { HeartbeatAnswer, TaskList } from './dispatcher.js';
@@ -116,9 +116,10 @@ export class DispatcherClient implements AgentSource {
    * leader), to the next one. An answer that is a refusal (4xx) is final.
    */
   async #call<T>(method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<T> {
+    if (this.#managers.length === 0) throw unavailable('this node knows no manager of its swarm: join it again');
     let last: unknown;
-    for (let i = 0; i < Math.max(1, this.#managers.length); i++) {
-      const addr = this.#managers[this.#current % Math.max(1, this.#managers.length)] ?? '';
+    for (let i = 0; i < this.#managers.length; i++) {
+      const addr = this.#managers[this.#current % this.#managers.length] as string;
       try {
         return await callNode<T>(addr, method, path, body, { tls: this.#o.tls(), timeoutMs });
       } catch (err) {

@@ -192,6 +192,33 @@ export function callNode<T>(addr: string, method: 'GET' | 'POST', path: string, 
   });
 }
 
+/**
+ * A streaming GET to another node (task logs): the response itself, for the caller to pipe.
+ * A refusal (4xx/5xx) is read and thrown as for callNode.
+ */
+export function streamNode(addr: string, path: string, tls: Tls, signal: AbortSignal): Promise<IncomingMessage> {
+  const { host, port } = splitHostPort(addr, 2377);
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, method: 'GET', path, ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: () => undefined, agent: false, signal }, (res) => {
+      const status = res.statusCode ?? 500;
+      if (status < 400) return resolve(res);
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let msg = `node ${addr} answered ${status}`;
+        try {
+          msg = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { message?: string }).message ?? msg;
+        } catch {
+          // not JSON: keep the status
+        }
+        reject(new NodeCallError(status === 404 ? 'NotFound' : 'Unavailable', msg, status));
+      });
+    });
+    req.on('error', (err) => reject(err instanceof BerthError ? err : unavailable(`cannot reach node ${addr}: ${messageOf(err)}`, err)));
+    req.end();
+  });
+}
+
 export function splitHostPort(addr: string, defaultPort: number): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(addr.trim());
   const host = m?.[1] || '0.0.0.0';

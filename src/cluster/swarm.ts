@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.js';
@@ -11,7 +12,7 @@ import { Dispatcher } from './dispatcher.js';
 import { DispatcherClient } from './dispatcher-client.js';
 import { JoinService, PEER_CN, peerPort, retryUnhealthy, type JoinAnswer } from './join-service.js';
 import { requestJoin } from './joiner.js';
-import { NodeApiServer, callNode, splitHostPort, type NodeRoute, type Tls } from './node-api.js';
+import { NodeApiServer, callNode, splitHostPort, streamNode, type NodeRoute, type Tls } from './node-api.js';
 import { NodeFiles } from './node-files.js';
 import type { LocalEngine } from './engine-port.js';
 import { EtcdMember, type PeerConfig } from './etcd-member.js';
@@ -31,6 +32,11 @@ export type SwarmOptions = {
   engine: LocalEngine;
   log: Logger;
   etcdBinary?: string;
+  /**
+   * Serve a manager's request for the log of a task running here (the node API's `/v1/logs`):
+   * the daemon writes the task's frames, as `docker service logs` would, to the response.
+   */
+  taskLogs?: (taskId: string, query: URLSearchParams, res: ServerResponse, signal: AbortSignal) => Promise<void>;
 };
 
 export type InitRequest = {
@@ -208,9 +214,13 @@ export class Swarm {
     await this.#agent.start();
     void this.#campaignUntilWon(st.nodeId);
     // A demotion is written to the store: this node sees it and becomes a worker.
+    // The other managers are read at once: moments later this node's member is out of etcd.
     this.#unwatchSelf = await store.watch(keys.object('nodes', st.nodeId), () => {
-      void store.get<NodeObject>(keys.object('nodes', st.nodeId)).then((n) => {
-        if (n?.value.spec.Role === 'worker' && this.#role === 'manager') void this.#membership.run(() => this.#becomeWorker());
+      void store.list<NodeObject>(keys.prefix('nodes')).then((nodes) => {
+        const me = nodes.find((n) => n.value.id === st.nodeId);
+        if (me?.value.spec.Role !== 'worker' || this.#role !== 'manager') return;
+        const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== st.nodeId).map((n) => n.value.apiAddr ?? n.value.managerAddr);
+        void this.#membership.run(() => this.#becomeWorker(managers));
       }, () => undefined);
     });
     if (networked(st)) {
@@ -254,7 +264,18 @@ export class Swarm {
 
   /** The node API on the listen address; its certificate is the node's own. */
   async #listen(st: LocalState, routes: NodeRoute[]): Promise<void> {
-    const server = new NodeApiServer({ routes, clusterId: st.clusterId, log: this.#o.log });
+    const logs: NodeRoute = {
+      method: 'GET',
+      path: '/v1/logs',
+      auth: 'manager',
+      handler: async ({ query, req, res }) => {
+        if (!this.#o.taskLogs) throw notImplemented('this node serves no task logs');
+        const ac = new AbortController();
+        req.socket.on('close', () => ac.abort());
+        await this.#o.taskLogs(query.get('task') ?? '', query, res, ac.signal);
+      },
+    };
+    const server = new NodeApiServer({ routes: [...routes, logs], clusterId: st.clusterId, log: this.#o.log });
     const { host } = splitHostPort(st.listenAddr, 2377);
     const port = splitHostPort(st.advertiseAddr, 2377).port;
     await server.listen(`${host}:${port}`, this.#tls as Tls);
@@ -298,11 +319,9 @@ export class Swarm {
    * its manager's parts, drops the member's data and the manager-only keys, and goes on as a
    * worker of the other managers. Its task containers keep running throughout.
    */
-  async #becomeWorker(): Promise<void> {
+  async #becomeWorker(managers: string[]): Promise<void> {
     const st = this.#state;
     if (!st || this.#role !== 'manager') return;
-    const nodes = await this.store().list<NodeObject>(keys.prefix('nodes')).catch(() => []);
-    const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== st.nodeId).map((n) => n.value.apiAddr ?? n.value.managerAddr);
     await this.#leader?.revoke().catch(() => undefined);
     await this.shutdown();
     await this.#member.destroy();
@@ -595,6 +614,16 @@ export class Swarm {
     const r = await store.txn([{ key: keys.cluster, modRevision: e.modRevision }], [{ put: keys.cluster, value: next }]);
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
     this.#historyLimit = Number((next.spec['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
+  }
+
+  /** The log of a task on another node, as that node's frames (`docker service logs`). */
+  async remoteTaskLogs(task: TaskObject, query: URLSearchParams, signal: AbortSignal): Promise<IncomingMessage> {
+    const node = await this.store().get<NodeObject>(keys.object('nodes', task.nodeId));
+    const addr = node?.value.apiAddr;
+    if (!addr || !this.#tls) throw unavailable(`the node of task ${task.id} cannot be reached for its logs`);
+    const q = new URLSearchParams(query);
+    q.set('task', task.id);
+    return streamNode(addr, `/v1/logs?${q.toString()}`, this.#tls, signal);
   }
 
   /** The node whose orchestrator holds the leadership key (etcd decides who that is). */
