@@ -308,7 +308,7 @@ export async function fuzz(d: TestDaemon, o: { seed: number; perRoute: number; c
       }
     };
     await Promise.all(Array.from({ length: o.concurrency ?? 12 }, worker));
-    if (!(await d.ping())) {
+    if (!(await answers(d))) {
       report.crashed = true;
       log(`fuzz: berthd stopped answering after the requests to ${route.method} ${route.path} (seed ${o.seed})`);
       break;
@@ -316,6 +316,20 @@ export async function fuzz(d: TestDaemon, o: { seed: number; perRoute: number; c
   }
   report.ms = Date.now() - started;
   return report;
+}
+
+/**
+ * Whether berthd is up: its process alive and a ping answered within about 15 s. One ping of
+ * 2 s is not enough on a loaded 2-core machine (a false "crash" was seen in a full run).
+ */
+async function answers(d: TestDaemon): Promise<boolean> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const p = d.proc;
+    if (p && (p.exitCode !== null || p.signalCode !== null)) return false;
+    if (await d.ping()) return true;
+    if (Date.now() > deadline) return false;
+  }
 }
 
 /**
