@@ -40,8 +40,9 @@ export type EtcdMemberOptions = {
  * This manager's etcd member, a process of its own like conmon: started detached (its own
  * session, no descriptor of berthd's), it keeps running while berthd is down or restarting,
  * and a later berthd re-adopts it by PID and start time instead of starting a second one.
- * Client and peer traffic both go over unix sockets in a 0700 directory: no TCP port to
- * collide or to reach from another user (a cluster of several managers will need TLS peers).
+ * Client traffic goes over a unix socket in a 0700 directory (each manager talks to its own
+ * member only); peers too while the swarm is a loopback one-node swarm, else TLS on the
+ * node's address (PeerConfig).
  */
 export class EtcdMember {
   readonly #o: EtcdMemberOptions;
