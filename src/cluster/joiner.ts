@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { invalidParameter, messageOf, unavailable } from '../lib/errors.js';
 import { createCsr, parseJoinToken, tokenMatchesCa } from './ca.js';
 import type { JoinAnswer, JoinRequest } from './join-service.js';
+import { NO_LEADER } from './messages.js';
 import { callNode, NodeCallError, splitHostPort } from './node-api.js';
 
 export type JoinResult = { answer: JoinAnswer; keyPem: string; advertiseAddr: string; remote: string };
@@ -35,6 +36,8 @@ export async function requestJoin(o: {
       return { answer, keyPem, advertiseAddr, remote };
     } catch (err) {
       if (err instanceof NodeCallError && err.status < 500) throw invalidParameter(err.message);
+      // A manager without quorum says so; that is the answer, not a reason to wait.
+      if (err instanceof NodeCallError && err.message === NO_LEADER) throw unavailable(NO_LEADER);
       if (err instanceof Error && 'kind' in err && (err as { kind: string }).kind === 'InvalidParameter') throw err;
       last = err;
     }
