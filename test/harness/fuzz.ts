@@ -15,6 +15,7 @@ import type { Backend } from '../../src/api/backend.js';
 import { apiRoutes as routeTable } from '../../src/api/routes/index.js';
 import { rng, seedFrom, numberArg, type Rng } from './random.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { onInterrupt } from './interrupt.js';
 
 export type RouteSpec = { method: string; path: string };
 
@@ -351,6 +352,9 @@ async function main(): Promise<void> {
   // No test lock: the fuzzed daemon changes nothing of the host's network (a netns of its own)
   // and cannot write outside its tree (a read-only mount namespace).
   const d = await startDaemon({ readOnlyHost: true, ownNetns: true, swarm: true });
+  onInterrupt(async () => {
+    await d.cleanup();
+  });
   let ok = false;
   try {
     const report = await fuzz(d, { seed, perRoute: numberArg(argv, 'per-route', 1000), concurrency: numberArg(argv, 'concurrency', 12) });
