@@ -5,12 +5,16 @@
 //   node bench/render.mjs [bench/results/FILE.json ...] [--print]
 // With several files (runs of different scenarios), their rows are put together in that order
 // (a row in a later file replaces the same row of an earlier one) and the page names them all.
+// The soak run (results/soak.json) and the latest multi-node swarm run (results/swarm-cluster-*,
+// bench/swarm-cluster.mjs) have sections of their own after the table; a swarm-cluster file
+// given alone rewrites only its section.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markdownReport, textTable } from './lib/report.mjs';
 import { outageChart, restartChart, soakChart } from './lib/charts.mjs';
 import { soakSection } from './lib/soak-report.mjs';
+import { swarmClusterSection, withSwarmSection } from './lib/swarm-report.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const resultsDir = join(repo, 'bench', 'results');
@@ -18,7 +22,8 @@ const resultsDir = join(repo, 'bench', 'results');
 export function latestResults() {
   let files = [];
   try {
-    files = readdirSync(resultsDir).filter((f) => f.endsWith('.json') && !f.endsWith('.partial.json')).sort();
+    // The runs of bench/run.mjs are named by date; soak.json and swarm-cluster-*.json have sections of their own.
+    files = readdirSync(resultsDir).filter((f) => /^\d{4}-/.test(f) && f.endsWith('.json') && !f.endsWith('.partial.json')).sort();
   } catch {
     // none yet
   }
@@ -84,14 +89,46 @@ export function renderLatest(file = latestResults()) {
   if (soakSvg) writeFileSync(join(docs, 'benchmarks-soak.svg'), soakSvg);
   else rmSync(join(docs, 'benchmarks-soak.svg'), { force: true });
   const page = markdownReport(results, { source: files.map((f) => relative(repo, f)).join('` and `'), charts });
-  writeFileSync(out, soak ? `${page.trimEnd()}\n\n${soakSection(soak, relative(repo, soakFile), soakSvg ? 'benchmarks-soak.svg' : undefined)}` : page);
+  const withSoak = soak ? `${page.trimEnd()}\n\n${soakSection(soak, relative(repo, soakFile), soakSvg ? 'benchmarks-soak.svg' : undefined)}` : page;
+  // The multi-node swarm run (bench/swarm-cluster.mjs), the latest one, after the rest.
+  const swarm = latestSwarmResults();
+  writeFileSync(out, swarm ? withSwarmSection(withSoak, swarmClusterSection(JSON.parse(readFileSync(swarm, 'utf8')), relative(repo, swarm))) : withSoak);
+  return out;
+}
+
+/** The latest complete bench/swarm-cluster.mjs run, if any. */
+export function latestSwarmResults() {
+  let files = [];
+  try {
+    files = readdirSync(resultsDir).filter((f) => f.startsWith('swarm-cluster-') && f.endsWith('.json') && !f.endsWith('.partial.json')).sort();
+  } catch {
+    // none yet
+  }
+  return files.length ? join(resultsDir, files.at(-1)) : undefined;
+}
+
+/**
+ * Rewrite only the swarm section of docs/benchmarks.md from `file` (a bench/swarm-cluster.mjs
+ * run), leaving the rows of the other runs as the page has them. Returns the path written.
+ */
+export function renderSwarmSection(file = latestSwarmResults()) {
+  const out = join(repo, 'docs', 'benchmarks.md');
+  const page = existsSync(out) ? readFileSync(out, 'utf8') : '# Benchmarks: berth and dockerd side by side\n';
+  writeFileSync(out, withSwarmSection(page, swarmClusterSection(JSON.parse(readFileSync(file, 'utf8')), relative(repo, file))));
   return out;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const given = args.filter((a) => !a.startsWith('--'));
-  const files = given.length ? given : [latestResults()];
-  if (args.includes('--print')) console.log(textTable(mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8'))), files)));
-  console.log(`rendered ${renderLatest(files)} from ${files.map((f) => relative(repo, f)).join(', ')}`);
+  // A swarm-cluster run (bench/swarm-cluster.mjs) given alone: only its section changes.
+  const swarm = given.filter((a) => /(^|\/)swarm-cluster-[^/]*\.json$/.test(a));
+  if (swarm.length && swarm.length === given.length) {
+    if (args.includes('--print')) console.log(textTable(JSON.parse(readFileSync(swarm.at(-1), 'utf8'))));
+    console.log(`rendered the swarm section of ${renderSwarmSection(swarm.at(-1))} from ${swarm.at(-1)}`);
+  } else {
+    const files = given.length ? given.filter((a) => !swarm.includes(a)) : [latestResults()];
+    if (args.includes('--print')) console.log(textTable(mergeResults(files.map((f) => JSON.parse(readFileSync(f, 'utf8'))), files)));
+    console.log(`rendered ${renderLatest(files)} from ${files.map((f) => relative(repo, f)).join(', ')}`);
+  }
 }

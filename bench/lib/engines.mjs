@@ -460,20 +460,28 @@ export class Docker extends Engine {
       killQuietly(p.pid);
       await waitGone(p.pid, 5000);
     }
-    // A killed shim leaves its socket in /run/containerd/s (containerd 1.6 puts them there
-    // whatever its own paths): sha256("<containerd address>/<namespace>/<id>").
-    for (const id of ids) {
-      const sock = join('/run/containerd/s', createHash('sha256').update(join(this.cdSock, 'moby', id)).digest('hex'));
-      if (existsSync(sock)) {
-        rmSync(sock, { force: true });
-        notes.push(`removed shim socket ${sock}`);
-      }
-    }
+    notes.push(...removeShimSockets(this.cdSock, ids));
     return notes;
   }
 }
 
-async function runcDeleteAll(root) {
+/**
+ * A killed shim leaves its socket in /run/containerd/s (containerd 1.6 puts them there
+ * whatever its own paths): sha256("<containerd address>/<namespace>/<id>").
+ */
+export function removeShimSockets(cdSock, ids) {
+  const notes = [];
+  for (const id of ids) {
+    const sock = join('/run/containerd/s', createHash('sha256').update(join(cdSock, 'moby', id)).digest('hex'));
+    if (existsSync(sock)) {
+      rmSync(sock, { force: true });
+      notes.push(`removed shim socket ${sock}`);
+    }
+  }
+  return notes;
+}
+
+export async function runcDeleteAll(root) {
   const notes = [];
   if (!existsSync(root)) return notes;
   for (const id of readdirSync(root)) {
@@ -575,7 +583,7 @@ export function inSubnet(ip, cidr) {
   return ((num(ip) & mask) >>> 0) === ((num(base) & mask) >>> 0);
 }
 
-function serviceEnv() {
+export function serviceEnv() {
   const env = { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: process.env.LANG ?? 'C.UTF-8' };
   if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
   return env;

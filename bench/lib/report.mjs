@@ -38,6 +38,11 @@ function goalCell(row, results) {
     const b = row.values.berth?.median;
     if (b !== undefined) checks.push(b < g.absMax);
   }
+  if (g.atMost !== undefined) {
+    parts.push(`≤ ${g.atMost >= 1000 ? `${g.atMost / 1000} s` : `${g.atMost} ms`}`);
+    const b = row.values.berth?.median;
+    if (b !== undefined) checks.push(b <= g.atMost);
+  }
   if (g.zero) {
     parts.push('none');
     const b = row.values.berth?.median;
