@@ -30,13 +30,28 @@ export type NodeObject = {
   spec: { Name?: string; Labels: Record<string, string>; Role: NodeRole; Availability: NodeAvailability };
   hostname: string;
   engineVersion: string;
+  /** The daemon's `--label`s (`engine.labels.*` constraints and placement preferences). */
+  engineLabels?: Record<string, string>;
   nanoCpus: number;
   memoryBytes: number;
   addr: string;
   /** The manager's listen address (`host:2377`). */
   managerAddr: string;
   certPem: string;
+  /**
+   * Docker's Node.Status, written by the leader on a transition only (liveness.ts). Absent on
+   * nodes written before berth tracked liveness: those count as ready.
+   */
+  status?: NodeStatus;
 };
+
+export type NodeState = 'ready' | 'down' | 'unknown';
+export type NodeStatus = { state: NodeState; message: string };
+
+export const nodeState = (n: NodeObject): NodeState => n.status?.state ?? 'ready';
+
+/** What a manager writes for each node once per heartbeat period (heartbeat.ts). */
+export type Heartbeat = { at: string; seq: number };
 
 export type ServiceObject = {
   id: string;
@@ -113,6 +128,8 @@ export const keys = {
   prefix: (kind: ObjectKind) => `/berth/swarm/${kind}/`,
   object: (kind: ObjectKind, id: string) => `/berth/swarm/${kind}/${id}`,
   name: (kind: ObjectKind, name: string) => `/berth/swarm/names/${kind}/${name}`,
+  heartbeats: '/berth/swarm/heartbeats/',
+  heartbeat: (nodeId: string) => `/berth/swarm/heartbeats/${nodeId}`,
 };
 
 /** Swarm object ids: 25 characters of base 36 from 128 random bits, as Docker's. */

@@ -10,7 +10,9 @@ import type { LocalEngine } from './engine-port.js';
 import { EtcdMember } from './etcd-member.js';
 import { EtcdStore } from './etcd-store.js';
 import { ALREADY_IN_SWARM, AUTOLOCK_REFUSED, CA_ROTATE_REFUSED, LEAVE_LAST_MANAGER, NOT_IN_SWARM, NOT_MANAGER, managerWarnings, updateOutOfSequence } from './messages.js';
-import { keys, newObjectId, now, type ClusterObject, type NodeAvailability, type NodeObject, type NodeRole, type TaskObject } from './objects.js';
+import { keys, newObjectId, now, type ClusterObject, type NodeAvailability, type NodeObject, type NodeRole } from './objects.js';
+import { HeartbeatWriter, heartbeatPeriodMs } from './heartbeat.js';
+import { NodeLiveness } from './liveness.js';
 import { Orchestrator } from './orchestrator.js';
 import { resolve } from './refs.js';
 import { SecretBox } from './secret-box.js';
@@ -70,6 +72,10 @@ export class Swarm {
   #leader: { createRevision: number; revoke(): Promise<void> } | undefined;
   #box: SecretBox | undefined;
   #historyLimit = 5;
+  #heartbeatMs = heartbeatPeriodMs(undefined);
+  #heartbeat: HeartbeatWriter | undefined;
+  #liveness: NodeLiveness | undefined;
+  #unwatchCluster: (() => Promise<void>) | undefined;
 
   constructor(o: SwarmOptions) {
     this.#o = o;
@@ -130,13 +136,29 @@ export class Swarm {
     const store = new EtcdStore(this.#member.endpoint, this.#o.log);
     await waitReady(store);
     this.#store = store;
-    const cluster = await store.get<ClusterObject>(keys.cluster);
-    this.#historyLimit = Number((cluster?.value.spec['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
+    this.#applySpec((await store.get<ClusterObject>(keys.cluster))?.value.spec);
+    // A `swarm update` made through another manager reaches this one's settings too.
+    this.#unwatchCluster = await store.watch(keys.cluster, () => {
+      store.get<ClusterObject>(keys.cluster).then((c) => this.#applySpec(c?.value.spec), () => undefined);
+    });
+    this.#heartbeat = new HeartbeatWriter({ store, nodeId: st.nodeId, periodMs: () => this.#heartbeatMs, log: this.#o.log });
+    this.#heartbeat.start();
     await this.#campaign(st.nodeId);
     this.#orchestrator = new Orchestrator({ store, log: this.#o.log, fence: () => this.#fence(), historyLimit: () => this.#historyLimit });
+    this.#liveness = new NodeLiveness({ store, log: this.#o.log, fence: () => this.#fence(), periodMs: () => this.#heartbeatMs });
     this.#agent = new Agent({ store, engine: this.#o.engine, nodeId: st.nodeId, filesDir: this.#filesDir, secrets: () => this.secretBox(), log: this.#o.log });
     await this.#orchestrator.start();
+    await this.#liveness.start();
     await this.#agent.start();
+  }
+
+  /** The cluster settings this node acts on: task history, heartbeat period (read at each beat). */
+  #applySpec(spec: Record<string, unknown> | undefined): void {
+    this.#historyLimit = Number((spec?.['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
+    const period = heartbeatPeriodMs(spec);
+    if (period === this.#heartbeatMs) return;
+    this.#heartbeatMs = period;
+    this.#heartbeat?.kick();
   }
 
   /**
@@ -190,9 +212,15 @@ export class Swarm {
   async shutdown(o: { stopMember?: boolean } = {}): Promise<void> {
     await this.#agent?.stop();
     await this.#orchestrator?.stop();
+    await this.#liveness?.stop();
+    await this.#heartbeat?.stop();
+    await this.#unwatchCluster?.();
     await this.#store?.close();
     this.#agent = undefined;
     this.#orchestrator = undefined;
+    this.#liveness = undefined;
+    this.#heartbeat = undefined;
+    this.#unwatchCluster = undefined;
     this.#store = undefined;
     if (o.stopMember) await this.#member.stop();
   }
@@ -251,11 +279,13 @@ export class Swarm {
         spec: { Labels: {}, Role: 'manager', Availability: 'active' },
         hostname: e.hostname,
         engineVersion: e.engineVersion,
+        ...(e.labels ? { engineLabels: e.labels } : {}),
         nanoCpus: e.nanoCpus,
         memoryBytes: e.memoryBytes,
         addr,
         managerAddr: state.advertiseAddr,
         certPem: cert.certPem,
+        status: { state: 'ready', message: '' },
       };
       await store.txn([{ key: keys.cluster, absent: true }], [{ put: keys.cluster, value: cluster }, { put: keys.object('nodes', nodeId), value: node }]);
       await store.close();
@@ -321,7 +351,7 @@ export class Swarm {
     };
     const r = await store.txn([{ key: keys.cluster, modRevision: e.modRevision }], [{ put: keys.cluster, value: next }]);
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
-    this.#historyLimit = Number((next.spec['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
+    this.#applySpec(next.spec);
   }
 
   async nodes(): Promise<Entry<NodeObject>[]> {
@@ -344,14 +374,8 @@ export class Swarm {
     const availability = spec.Availability ?? e.value.spec.Availability;
     if (!['active', 'pause', 'drain'].includes(availability)) throw invalidParameter(`invalid availability: ${availability}`);
     const next: NodeObject = { ...e.value, spec: { ...(spec.Name ? { Name: spec.Name } : {}), Labels: spec.Labels ?? {}, Role: role, Availability: availability }, updatedAt: now() };
-    const writes: { put: string; value: unknown }[] = [{ put: e.key, value: next }];
-    // Drain: the node's tasks are shut down; the orchestrator places them elsewhere (or nowhere).
-    if (availability === 'drain') {
-      for (const t of await store.list<TaskObject>(keys.prefix('tasks'))) {
-        if (t.value.nodeId === e.value.id && t.value.desiredState === 'running') writes.push({ put: t.key, value: { ...t.value, desiredState: 'shutdown', updatedAt: now() } });
-      }
-    }
-    const r = await store.txn([{ key: e.key, modRevision: e.modRevision }], writes);
+    // Drain and pause are the orchestrator's to carry out (it watches the nodes).
+    const r = await store.txn([{ key: e.key, modRevision: e.modRevision }], [{ put: e.key, value: next }]);
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
     return role !== e.value.spec.Role ? managerWarnings(await this.#managerCount()) : [];
   }
@@ -361,7 +385,7 @@ export class Swarm {
     if (e.value.id === this.#state?.nodeId) {
       throw forbidden(`rpc error: code = FailedPrecondition desc = node ${e.value.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`);
     }
-    await this.store().txn([{ key: e.key, modRevision: e.modRevision }], [{ del: e.key }]);
+    await this.store().txn([{ key: e.key, modRevision: e.modRevision }], [{ del: e.key }, { del: keys.heartbeat(e.value.id) }]);
   }
 
   async #managerCount(): Promise<number> {

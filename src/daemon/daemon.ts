@@ -194,7 +194,7 @@ export class Daemon {
       dataRoot: c.dataRoot,
       execRoot: c.execRoot,
       ...(c.swarmEtcdDir ? { etcdDir: c.swarmEtcdDir } : {}),
-      engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion }),
+      engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion, labels: () => this.#config.labels }),
       log: o.log,
     });
     const secrets = new SecretApi(() => this.swarm.store(), () => this.swarm.secretBox());
