@@ -211,10 +211,11 @@ export function planService(se: Entry<ServiceObject>, tasks: Entry<TaskObject>[]
       plan.writes.push({ put: t.key, value: { ...t.value, ...taskPlacement(p, t.value.nodeId), updatedAt: now() } });
     }
     const runnable = holding.filter((t) => !isTerminal(t.value.status.state));
+    // A paused node keeps the tasks it runs but takes no new one: not its global task's
+    // replacement, nor a newer version of it in a rolling update.
+    const paused = w.nodeId !== undefined && nodeById.get(w.nodeId)?.spec.Availability === 'pause';
     if (holding.length === 0) {
-      // stop-first: the slot's next task waits for the last one to be down. A paused node
-      // keeps the tasks it runs but takes no new one, not even its global task's replacement.
-      const paused = w.nodeId !== undefined && nodeById.get(w.nodeId)?.spec.Availability === 'pause';
+      // stop-first: the slot's next task waits for the last one to be down.
       if (!stopping && !paused) plan.writes.push(...newTask(s, w.slot, place(w.nodeId), w.nodeId));
       if (inUpdate) updating++;
       continue;
@@ -230,7 +231,7 @@ export function planService(se: Entry<ServiceObject>, tasks: Entry<TaskObject>[]
     }
     // start-first: once the new task runs, the old one goes.
     if (current.some((t) => t.value.status.state === 'running')) for (const t of old) setDesired(t, 'shutdown');
-    else if (old.length > 0 && current.length === 0) {
+    else if (old.length > 0 && current.length === 0 && !paused) {
       outdated++;
       outdatedSlots.push({ key: w.key, active: old[0] as Entry<TaskObject> });
     }

@@ -189,6 +189,10 @@ test('a global service: a task for each ready node not drained; a paused node ke
   const { changed, created } = plan(s, [onB, onC, onD, failedOnE], nodes);
   assert.deepEqual(created.map((t) => [t.nodeId, t.slot, t.status.state]), [['a', 0, 'assigned']]);
   assert.deepEqual(changed.map((t) => [t.nodeId, t.desiredState]).sort(), [['c', 'shutdown'], ['d', 'shutdown'], ['e', 'shutdown']]);
+  // A rolling update (all at once) replaces the task on the active node, not the one on the paused node.
+  const updated: Entry<ServiceObject> = { ...s, value: { ...s.value, spec: { ...s.value.spec, UpdateConfig: { Parallelism: 0 } }, specVersion: 2, updateStatus: { state: 'updating', startedAt: '', message: '' } } };
+  const rolling = plan(updated, [task('agent', 'a', { slot: 0 }), task('agent', 'b', { slot: 0 })], [node('a'), node('b', { availability: 'pause' })]);
+  assert.deepEqual(rolling.changed.map((t) => [t.nodeId, t.desiredState]), [['a', 'shutdown']]);
   // A node too small for the task's reservation gets it bound and pending, saying why.
   const big = service('big', { Mode: { Global: {} }, TaskTemplate: { ContainerSpec: { Image: 'busybox' }, Resources: { Reservations: { MemoryBytes: 64 * GiB } } } });
   const pending = plan(big, [], [node('a')]).created[0];
