@@ -37,6 +37,8 @@ export type NodeObject = {
   addr: string;
   /** The manager's listen address (`host:2377`). */
   managerAddr: string;
+  /** Where the node's own node API answers (`host:2377`; workers too: task logs). */
+  apiAddr?: string;
   certPem: string;
   /**
    * Docker's Node.Status, written by the leader on a transition only (liveness.ts). Absent on

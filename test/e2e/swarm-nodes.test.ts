@@ -31,6 +31,8 @@ after(async () => {
 
 const QUICK = ['--stop-grace-period', '1s', '--restart-delay', '0s', '--no-resolve-image'];
 type TaskRow = { ID: string; Name: string; Node: string; DesiredState: string; CurrentState: string; Error: string };
+/** The CLI prints a task's error quoted (`%q`). */
+const quoted = (err: string) => JSON.stringify(err);
 
 function tasks(service: string): TaskRow[] {
   return d.ok(['service', 'ps', '--no-trunc', '--format', '{{json .}}', service]).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as TaskRow);
@@ -46,7 +48,7 @@ const nodeStatus = () => d.ok(['node', 'ls', '--format', '{{.Hostname}} {{.Statu
 test('swarm update --dispatcher-heartbeat 1s applies without a restart: the node is Ready and beats every second', async () => {
   d.ok(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
   d.ok(['swarm', 'update', '--dispatcher-heartbeat', '1s']);
-  assert.equal(d.ok(['info', '--format', '{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}']).trim(), '1000000000');
+  assert.equal(d.ok(['info', '--format', '{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}']).trim(), '1s');
   assert.equal(d.ok(['node', 'ls', '--format', '{{.Status}} {{.Availability}}']).trim(), 'Ready Active');
   assert.equal(d.ok(['node', 'inspect', 'self', '--format', '{{.Status.State}}']).trim(), 'ready');
   // Three more beats take about 3 s at the new period; at the old one (5 s) they could not come in 9.
@@ -63,7 +65,7 @@ test('--reserve-memory: a task no node has the memory for is pending with Docker
   assert.ok(memory > 0);
   d.ok(['service', 'create', '-d', '--name', 'huge', '--reserve-memory', String(memory + 1), ...QUICK, 'busybox', 'sleep', '1000']);
   const huge = await waitFor('the task pending', () => tasks('huge').find((t) => t.CurrentState.startsWith('Pending') && t.Error));
-  assert.equal(huge.Error, 'no suitable node (insufficient resources on 1 node)');
+  assert.equal(huge.Error, quoted('no suitable node (insufficient resources on 1 node)'));
   assert.deepEqual(containers('huge'), []);
 
   d.ok(['service', 'create', '-d', '--name', 'half', '--replicas', '2', '--reserve-memory', String(Math.floor(memory * 0.6)), ...QUICK, 'busybox', 'sleep', '1000']);
@@ -71,7 +73,7 @@ test('--reserve-memory: a task no node has the memory for is pending with Docker
     const t = tasks('half');
     return t.some((r) => r.CurrentState.startsWith('Running')) && t.some((r) => r.CurrentState.startsWith('Pending')) ? t : undefined;
   });
-  assert.equal(rows.find((r) => r.CurrentState.startsWith('Pending'))?.Error, 'no suitable node (insufficient resources on 1 node)');
+  assert.equal(rows.find((r) => r.CurrentState.startsWith('Pending'))?.Error, quoted('no suitable node (insufficient resources on 1 node)'));
   assert.equal(containers('half').length, 1);
   d.ok(['service', 'rm', 'huge', 'half']);
 });
@@ -83,7 +85,7 @@ test('node update --availability pause: the running task keeps running, a scale-
   d.ok(['node', 'update', '--availability', 'pause', 'self']);
   d.ok(['service', 'scale', '--detach', 'calm=2']);
   const pending = await waitFor('the new task pending', () => tasks('calm').find((t) => t.CurrentState.startsWith('Pending') && t.Error));
-  assert.equal(pending.Error, 'no suitable node (1 node not available for new tasks)');
+  assert.equal(pending.Error, quoted('no suitable node (1 node not available for new tasks)'));
   assert.deepEqual(containers('calm'), [running], 'the task that ran before the pause still runs');
   d.ok(['node', 'update', '--availability', 'active', 'self']);
   await waitFor('both running', () => (replicasOf('calm') === '2/2' ? true : undefined));
