@@ -43,7 +43,8 @@ export function nodeJson(e: Entry<NodeObject>, leaderId: string | undefined, caC
     },
     // Nodes written before berth tracked liveness have no status: they are ready.
     Status: { State: n.status?.state ?? 'ready', ...(n.status?.message ? { Message: n.status.message } : {}), Addr: n.addr },
-    ...(n.spec.Role === 'manager' ? { ManagerStatus: { ...(n.id === leaderId ? { Leader: true } : {}), Reachability: 'reachable', Addr: n.managerAddr } } : {}),
+    // A manager the leader has marked down is one its peers cannot reach either.
+    ...(n.spec.Role === 'manager' ? { ManagerStatus: { ...(n.id === leaderId ? { Leader: true } : {}), Reachability: n.status?.state === 'down' ? 'unreachable' : 'reachable', Addr: n.managerAddr } } : {}),
   };
 }
 
