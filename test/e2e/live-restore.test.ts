@@ -365,3 +365,22 @@ test('a daemon on another data root sharing the exec-root warns about the first 
     await b.cleanup();
   }
 });
+
+test('a pause or unpause cut short by a crash: after the restart the state is what runc says, not what the record said', async () => {
+  await withDaemon({ liveRestore: true }, async (d) => {
+    d.ok(['run', '-d', '--name', 'was-paused', 'busybox', 'sleep', '1000']);
+    d.ok(['run', '-d', '--name', 'was-running', 'busybox', 'sleep', '1000']);
+    d.ok(['pause', 'was-paused']);
+    const ids = new Map(['was-paused', 'was-running'].map((n) => [n, d.ok(['inspect', '-f', '{{.Id}}', n]).trim()]));
+    await d.kill();
+    // What berthd would have done next had it not died: runc acted, the record was not written.
+    const runc = (cmd: string, name: string) => spawnSync('runc', ['--root', join(d.execRoot, 'runc'), cmd, ids.get(name) as string], { encoding: 'utf8' });
+    assert.equal(runc('resume', 'was-paused').status, 0);
+    assert.equal(runc('pause', 'was-running').status, 0);
+    await d.start();
+    assert.equal(d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'was-paused']).trim(), 'running false');
+    assert.equal(d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'was-running']).trim(), 'paused true');
+    d.ok(['unpause', 'was-running']);
+    d.ok(['rm', '-f', 'was-paused', 'was-running']);
+  });
+});
