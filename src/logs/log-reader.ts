@@ -4,7 +4,7 @@ import { fstatSync, readSync, statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MessageAssembler, parseRecordHead, parseRecordIn, SpanMessage, type RecordHead } from './k8s-file.js';
-import { frameMessage, frameRegion, type FrameOptions } from './frames.js';
+import { encodeMessages, frameMessage, frameRegion, type FrameOptions } from './frames.js';
 import type { LogMessage, LogRecord, LogStream } from './k8s-file.js';
 import { errnoCode, messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -29,8 +29,8 @@ export type ReadLogsOptions = {
    */
   times?: boolean;
   /**
-   * Hand out Docker's frames instead of messages (see frames.ts), when neither tail nor
-   * since/until asks for messages one by one.
+   * Hand out Docker's frames instead of messages (see frames.ts). Written over the read
+   * buffer when nothing asks for messages one by one (tail, since/until, timestamps).
    */
   frames?: FrameOptions;
 };
@@ -40,6 +40,9 @@ const CHUNK = 1024 * 1024;
 const TAIL_CHUNK = 256 * 1024;
 // A follower reads this much or less with a synchronous read (see LineReader.next).
 const SYNC_READ = 256 * 1024;
+// What a follower reads at once when woken, into this one buffer (reads are synchronous, so
+// every follower can share it); the bytes read are copied out into a buffer of their own.
+const SCRATCH = Buffer.allocUnsafe(64 * 1024);
 // conmon's records hold at most one 8 KiB read; a "line" this long without a newline is not
 // one of its records, and dropping it keeps memory bounded on a corrupt file.
 const MAX_RECORD = 1024 * 1024;
@@ -68,6 +71,14 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
   const source = new LogSource(opts);
   const since = opts.sinceNs;
   const until = opts.untilNs;
+  const framing = opts.frames;
+  // Messages as the caller wants them: as they are, or framed into one buffer.
+  const out = (messages: LogMessage[]): LogBatch | undefined => {
+    if (messages.length === 0) return undefined;
+    if (!framing) return { messages };
+    const framed = encodeMessages(messages, framing);
+    return framed.length > 0 ? { messages: [], frames: [framed] } : undefined;
+  };
   try {
     await source.open(tail);
     // Docker applies `tail` first, then since/until to what is left.
@@ -87,7 +98,8 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
         ring = undefined;
       }
       if (since === undefined && until === undefined) {
-        if (messages.length > 0) yield { messages };
+        const b = out(messages);
+        if (b) yield b;
         continue;
       }
       const kept: LogMessage[] = [];
@@ -100,7 +112,8 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
         }
         kept.push(m);
       }
-      if (kept.length > 0) yield { messages: kept };
+      const b = out(kept);
+      if (b) yield b;
       if (ended) return;
     }
   } finally {
@@ -111,7 +124,7 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
 type LogFile = { fh: FileHandle; ino: number; size: number };
 type Batch = { messages: LogMessage[]; caughtUp: boolean; frames?: Buffer[] };
 
-/** What readLogBatches yields: messages, or with the `frames` option the frames of a file chunk. Never empty. */
+/** What readLogBatches yields: messages, or with the `frames` option Docker's frames (then `messages` is empty). Never empty. */
 export type LogBatch = { messages: LogMessage[]; frames?: Buffer[] };
 type Position = { index: number; offset: number };
 
@@ -136,7 +149,7 @@ class LogSource {
     this.#opts = opts;
     // since/until need times whatever the caller said.
     this.#withTimes = opts.times !== false || opts.sinceNs !== undefined || opts.untilNs !== undefined;
-    const oneByOne = (opts.tail !== undefined && opts.tail >= 0) || opts.sinceNs !== undefined || opts.untilNs !== undefined;
+    const oneByOne = (opts.tail !== undefined && opts.tail >= 0) || opts.sinceNs !== undefined || opts.untilNs !== undefined || opts.frames?.timestamps === true;
     this.#frames = oneByOne ? undefined : opts.frames;
   }
 
@@ -245,8 +258,8 @@ class LogSource {
       this.#queue.push(...next);
       return next.length > 0;
     }
-    const size = fstatSync(this.#file.fh.fd).size;
-    if (size < this.#reader.pos) {
+    // The same file as ours: its size says whether it was truncated, without an fstat.
+    if (st.size < this.#reader.pos) {
       this.#reader.reset();
       this.#asm.reset();
       return true;
@@ -323,6 +336,8 @@ class LineReader {
   pos: number;
   #carry: Buffer = EMPTY;
   #skipping = false;
+  /** A follower behind by more than a SCRATCH read: sized reads (fstat) until it catches up. */
+  #behind = false;
 
   constructor(fh: FileHandle, pos: number) {
     this.#fh = fh;
@@ -331,34 +346,16 @@ class LineReader {
 
   /**
    * The next complete lines before `limit` (or EOF); null when there are none yet. Without a
-   * limit (following a file being written) it reads what fstat says is there: a follower woken
-   * for one new line reads that line, synchronously when it is small (a page-cache copy is
-   * cheaper than the thread-pool round trip of an async read, twice, per line).
+   * limit (following a file being written) it reads whatever is there.
    */
   async next(limit?: number): Promise<Region | null> {
     for (;;) {
-      let want: number;
-      let sync = false;
-      if (limit === undefined) {
-        const avail = fstatSync(this.#fh.fd).size - this.pos;
-        want = Math.min(CHUNK, avail);
-        sync = want <= SYNC_READ;
-      } else {
-        want = Math.min(CHUNK, limit - this.pos);
-      }
-      if (want <= 0) return null;
-      // A fresh buffer each time: records of an unfinished P run keep views of it.
-      const buf = Buffer.allocUnsafe(this.#carry.length + want);
-      this.#carry.copy(buf, 0);
-      const bytesRead = sync
-        ? readSync(this.#fh.fd, buf, this.#carry.length, want, this.pos)
-        : (await this.#fh.read(buf, this.#carry.length, want, this.pos)).bytesRead;
-      if (bytesRead === 0) return null;
-      this.pos += bytesRead;
-      const filled = this.#carry.length + bytesRead;
+      const buf = limit === undefined ? await this.#readFollowing() : await this.#readSized(Math.min(CHUNK, limit - this.pos), false);
+      if (!buf) return null;
+      const filled = buf.length;
       const lastNl = buf.lastIndexOf(NL, filled - 1);
       if (lastNl < 0) {
-        this.#carry = buf.subarray(0, filled);
+        this.#carry = buf;
         if (this.#carry.length > MAX_RECORD) {
           this.#carry = EMPTY;
           this.#skipping = true;
@@ -375,10 +372,47 @@ class LineReader {
     }
   }
 
+  /**
+   * A follower woken for one new line reads it with one synchronous read and no fstat (a
+   * page-cache copy is cheaper than the thread pool's round trip, and this is the latency of
+   * `logs -f`); only when that read comes back full is it behind, and reads what fstat says
+   * is there, in large chunks, until it has caught up.
+   */
+  #readFollowing(): Buffer | null | Promise<Buffer | null> {
+    if (this.#behind) {
+      const want = Math.min(CHUNK, fstatSync(this.#fh.fd).size - this.pos);
+      if (want > SCRATCH.length) return this.#readSized(want, want <= SYNC_READ);
+      this.#behind = false;
+    }
+    const n = readSync(this.#fh.fd, SCRATCH, 0, SCRATCH.length, this.pos);
+    if (n === 0) return null;
+    if (n === SCRATCH.length) this.#behind = true;
+    this.pos += n;
+    // A fresh buffer each time: records of an unfinished P run keep views of it.
+    const buf = Buffer.allocUnsafe(this.#carry.length + n);
+    this.#carry.copy(buf, 0);
+    SCRATCH.copy(buf, this.#carry.length, 0, n);
+    return buf;
+  }
+
+  /** The carry and up to `want` bytes after it, in a fresh buffer; null at EOF. */
+  async #readSized(want: number, sync: boolean): Promise<Buffer | null> {
+    if (want <= 0) return null;
+    const buf = Buffer.allocUnsafe(this.#carry.length + want);
+    this.#carry.copy(buf, 0);
+    const bytesRead = sync
+      ? readSync(this.#fh.fd, buf, this.#carry.length, want, this.pos)
+      : (await this.#fh.read(buf, this.#carry.length, want, this.pos)).bytesRead;
+    if (bytesRead === 0) return null;
+    this.pos += bytesRead;
+    return buf.subarray(0, this.#carry.length + bytesRead);
+  }
+
   reset(): void {
     this.pos = 0;
     this.#carry = EMPTY;
     this.#skipping = false;
+    this.#behind = false;
   }
 }
 
