@@ -33,7 +33,18 @@ export type ReadLogsOptions = {
    * buffer when nothing asks for messages one by one (tail, since/until, timestamps).
    */
   frames?: FrameOptions;
+  /**
+   * With `frames` and `follow`: where a follower that has caught up puts the frames of a line
+   * written meanwhile, synchronously from the file watch's wake-up, instead of yielding them
+   * (a promise hop per layer is most of a line's latency when the code runs this rarely).
+   * The caller must have written out every batch already yielded before it asks for the next
+   * one: direct frames come while it waits for that next one, and must follow what came before.
+   * `ready()` false (a slow client) sends the line the usual way, through the iterator.
+   */
+  direct?: DirectSink;
 };
+
+export type DirectSink = { ready(): boolean; write(frames: Buffer[]): void };
 
 // Large reads keep a 100 MiB `docker logs` in a few hundred syscalls.
 const CHUNK = 1024 * 1024;
@@ -141,6 +152,7 @@ class LogSource {
   #drainingAfterStop = false;
   #reportedCaughtUp = false;
   #ended = false;
+  readonly #direct: (() => boolean) | undefined;
 
   readonly #withTimes: boolean;
   readonly #frames: FrameOptions | undefined;
@@ -151,6 +163,36 @@ class LogSource {
     this.#withTimes = opts.times !== false || opts.sinceNs !== undefined || opts.untilNs !== undefined;
     const oneByOne = (opts.tail !== undefined && opts.tail >= 0) || opts.sinceNs !== undefined || opts.untilNs !== undefined || opts.frames?.timestamps === true;
     this.#frames = oneByOne ? undefined : opts.frames;
+    this.#direct = this.#frames && opts.follow && opts.direct ? () => this.#readDirect() : undefined;
+  }
+
+  /**
+   * Woken while waiting for the file to grow: the common case (new complete lines in the same
+   * file) read, framed and handed to the direct sink right here. True when that was all there
+   * was to do; false sends the wake-up on to next(), which handles everything else (a stop, an
+   * abort, a rotation, truncation, a backlog, a slow client) as it always has.
+   */
+  #readDirect(): boolean {
+    const sink = this.#opts.direct;
+    const reader = this.#reader;
+    const file = this.#file;
+    const o = this.#frames;
+    if (!sink || !o || !reader || !file || this.#ended || this.#stopped.seen || this.#queue.length > 0) return false;
+    if (this.#opts.signal?.aborted || !sink.ready()) return false;
+    try {
+      const region = reader.nextFollowing();
+      if (region === undefined) return false;
+      if (region) {
+        const frames = frameRegion(region.buf, region.start, region.end, this.#asm, o);
+        if (frames.length > 0) sink.write(frames);
+      }
+      // After the write: the path still this file and not cut short (else next() sees to it).
+      const st = statSync(this.#opts.path, { throwIfNoEntry: false });
+      return st !== undefined && st.ino === file.ino && st.size >= reader.pos && !reader.behind;
+    } catch {
+      // next() meets the same error and reports it.
+      return false;
+    }
   }
 
   async open(tail: number | undefined): Promise<void> {
@@ -210,7 +252,7 @@ class LogSource {
         this.#reportedCaughtUp = true;
         return { messages: [], caughtUp: true };
       }
-      await this.#wake?.wait(POLL_MS);
+      await this.#wake?.wait(POLL_MS, this.#direct);
     }
   }
 
@@ -344,55 +386,80 @@ class LineReader {
     this.pos = pos;
   }
 
+  /** Behind: the last follow read filled SCRATCH, more is waiting (nextFollowing leaves it to next()). */
+  get behind(): boolean {
+    return this.#behind;
+  }
+
   /**
    * The next complete lines before `limit` (or EOF); null when there are none yet. Without a
    * limit (following a file being written) it reads whatever is there.
    */
   async next(limit?: number): Promise<Region | null> {
     for (;;) {
-      const buf = limit === undefined ? await this.#readFollowing() : await this.#readSized(Math.min(CHUNK, limit - this.pos), false);
-      if (!buf) return null;
-      const filled = buf.length;
-      const lastNl = buf.lastIndexOf(NL, filled - 1);
-      if (lastNl < 0) {
-        this.#carry = buf;
-        if (this.#carry.length > MAX_RECORD) {
-          this.#carry = EMPTY;
-          this.#skipping = true;
+      let buf: Buffer | null;
+      if (limit !== undefined) buf = await this.#readSized(Math.min(CHUNK, limit - this.pos), false);
+      else {
+        if (!this.#behind) {
+          const region = this.nextFollowing();
+          if (region !== undefined) return region;
+          continue;
         }
-        continue;
+        const want = Math.min(CHUNK, fstatSync(this.#fh.fd).size - this.pos);
+        if (want <= SCRATCH.length) {
+          this.#behind = false;
+          continue;
+        }
+        buf = await this.#readSized(want, want <= SYNC_READ);
       }
-      let start = 0;
-      if (this.#skipping) {
-        start = buf.indexOf(NL) + 1;
-        this.#skipping = false;
-      }
-      this.#carry = Buffer.from(buf.subarray(lastNl + 1, filled));
-      if (start <= lastNl) return { buf, start, end: lastNl + 1 };
+      if (!buf) return null;
+      const region = this.#lines(buf);
+      if (region) return region;
     }
   }
 
   /**
    * A follower woken for one new line reads it with one synchronous read and no fstat (a
    * page-cache copy is cheaper than the thread pool's round trip, and this is the latency of
-   * `logs -f`); only when that read comes back full is it behind, and reads what fstat says
-   * is there, in large chunks, until it has caught up.
+   * `logs -f`): the complete lines read, null if none yet, undefined when it is behind (that
+   * read came back full: next() reads what fstat says is there, in large chunks).
    */
-  #readFollowing(): Buffer | null | Promise<Buffer | null> {
-    if (this.#behind) {
-      const want = Math.min(CHUNK, fstatSync(this.#fh.fd).size - this.pos);
-      if (want > SCRATCH.length) return this.#readSized(want, want <= SYNC_READ);
-      this.#behind = false;
+  nextFollowing(): Region | null | undefined {
+    for (;;) {
+      if (this.#behind) return undefined;
+      const n = readSync(this.#fh.fd, SCRATCH, 0, SCRATCH.length, this.pos);
+      if (n === 0) return null;
+      if (n === SCRATCH.length) this.#behind = true;
+      this.pos += n;
+      // A fresh buffer each time: records of an unfinished P run keep views of it.
+      const buf = Buffer.allocUnsafe(this.#carry.length + n);
+      this.#carry.copy(buf, 0);
+      SCRATCH.copy(buf, this.#carry.length, 0, n);
+      const region = this.#lines(buf);
+      if (region) return region;
     }
-    const n = readSync(this.#fh.fd, SCRATCH, 0, SCRATCH.length, this.pos);
-    if (n === 0) return null;
-    if (n === SCRATCH.length) this.#behind = true;
-    this.pos += n;
-    // A fresh buffer each time: records of an unfinished P run keep views of it.
-    const buf = Buffer.allocUnsafe(this.#carry.length + n);
-    this.#carry.copy(buf, 0);
-    SCRATCH.copy(buf, this.#carry.length, 0, n);
-    return buf;
+  }
+
+  /** The complete lines of the carry and `buf` (which starts with it); the rest is carried. */
+  #lines(buf: Buffer): Region | null {
+    const filled = buf.length;
+    const lastNl = buf.lastIndexOf(NL, filled - 1);
+    if (lastNl < 0) {
+      this.#carry = buf;
+      if (this.#carry.length > MAX_RECORD) {
+        this.#carry = EMPTY;
+        this.#skipping = true;
+      }
+      return null;
+    }
+    let start = 0;
+    if (this.#skipping) {
+      start = buf.indexOf(NL) + 1;
+      this.#skipping = false;
+    }
+    // A follower's read usually ends at a line's end: nothing to carry.
+    this.#carry = lastNl + 1 === filled ? EMPTY : Buffer.from(buf.subarray(lastNl + 1, filled));
+    return start <= lastNl ? { buf, start, end: lastNl + 1 } : null;
   }
 
   /** The carry and up to `want` bytes after it, in a fresh buffer; null at EOF. */
@@ -585,6 +652,14 @@ class Wake {
   #watcher: FSWatcher | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => this.poke();
+  // A poll that finds no waiter leaves the next wait to return at once: one extra look. One
+  // handled on the spot polls again later.
+  readonly #onTimer = () => {
+    this.poke();
+    if (this.#resolve) this.#timer?.refresh();
+  };
+  #timer: NodeJS.Timeout | undefined;
+  #handle: (() => boolean) | undefined;
 
   constructor(dir: string, signal: AbortSignal | undefined, log: Logger | undefined) {
     this.#signal = signal;
@@ -603,31 +678,38 @@ class Wake {
   }
 
   poke(): void {
+    // A waiter whose wake-up is handled on the spot stays parked.
+    if (this.#resolve && this.#handle?.()) return;
     this.#dirty = true;
     const r = this.#resolve;
     this.#resolve = undefined;
+    this.#handle = undefined;
     r?.();
   }
 
-  wait(ms: number): Promise<void> {
+  /** Until poked (or `ms` pass); `handle` may take care of a wake-up itself (true: keep waiting). */
+  wait(ms: number, handle?: () => boolean): Promise<void> {
     if (this.#dirty) {
       this.#dirty = false;
       return Promise.resolve();
     }
+    // One timer, re-armed per wait: a follower waits once per line written.
+    if (this.#timer) this.#timer.refresh();
+    else this.#timer = setTimeout(this.#onTimer, ms);
+    this.#handle = handle;
     return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
+      this.#resolve = () => {
         this.#dirty = false;
-        this.#resolve = undefined;
         resolve();
       };
-      const timer = setTimeout(done, ms);
-      this.#resolve = done;
     });
   }
 
   close(): void {
     this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#handle = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#watcher?.close();
     this.#watcher = undefined;
     this.poke();

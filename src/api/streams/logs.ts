@@ -36,6 +36,13 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
   res.writeHead(200, { 'Content-Type': contentType });
   res.flushHeaders();
 
+  // A chunk read from the file goes out in one socket write, however many lines.
+  const send = (pieces: Buffer[]) => {
+    if (pieces.length === 0) return;
+    res.cork();
+    for (const p of pieces) res.write(p);
+    res.uncork();
+  };
   const ac = new AbortController();
   const onClose = () => ac.abort();
   req.socket.on('close', onClose);
@@ -50,21 +57,19 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     times: timestamps,
     // The reader frames what it reads (without -t, tail or since/until, over its read buffer).
     frames: { stdout, stderr, multiplexed: !tty, timestamps },
+    // A line written while we wait goes out from the reader's wake-up, straight away. In
+    // order: every batch below is written before the next one is asked for.
+    ...(follow ? { direct: { ready: () => !ac.signal.aborted && res.writableLength <= AHEAD, write: send } } : {}),
   })[Symbol.asyncIterator]();
   let next = batches.next();
   try {
     for (;;) {
       const got = await next;
       if (got.done || ac.signal.aborted) break;
-      const pieces = got.value.frames ?? [];
-      // A chunk read from the file goes out in one socket write, however many lines; it goes
-      // out before the next read starts (a follower's line is not held up by that read's
-      // syscalls), and that read runs while the socket drains this chunk.
-      if (pieces.length > 0) {
-        res.cork();
-        for (const p of pieces) res.write(p);
-        res.uncork();
-      }
+      // Out before the next read starts (a follower's line is not held up by that read's
+      // syscalls, and the reader's direct writes must come after it); that read runs while
+      // the socket drains this chunk.
+      send(got.value.frames ?? []);
       next = batches.next();
       // Several megabytes stay queued in the response: the event loop hands them to the socket
       // as the client drains it, so the client never waits for our next read and parse (a
