@@ -58,7 +58,8 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     // The reader frames what it reads (without -t, tail or since/until, over its read buffer).
     frames: { stdout, stderr, multiplexed: !tty, timestamps },
     // A line written while we wait goes out from the reader's wake-up, straight away. In
-    // order: every batch below is written before the next one is asked for.
+    // order: every batch below is written before the next one is asked for (and the reader's
+    // direct writes come from later wake-ups, never from within that ask).
     ...(follow ? { direct: { ready: () => !ac.signal.aborted && res.writableLength <= AHEAD, write: send } } : {}),
   })[Symbol.asyncIterator]();
   let next = batches.next();
@@ -66,11 +67,12 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     for (;;) {
       const got = await next;
       if (got.done || ac.signal.aborted) break;
-      // Out before the next read starts (a follower's line is not held up by that read's
-      // syscalls, and the reader's direct writes must come after it); that read runs while
-      // the socket drains this chunk.
+      // The next chunk is read while this one drains. A follower's line goes out before that
+      // read starts (its syscalls would hold the line up); a whole file's next chunk is asked
+      // for first, so that the thread pool reads it while this one is written.
+      if (!follow) next = batches.next();
       send(got.value.frames ?? []);
-      next = batches.next();
+      if (follow) next = batches.next();
       // Several megabytes stay queued in the response: the event loop hands them to the socket
       // as the client drains it, so the client never waits for our next read and parse (a
       // drain per socket buffer, ~200 KiB, starved it on a busy machine).
