@@ -13,6 +13,21 @@ export const PEER_CN = 'berth-etcd-peer';
 /** etcd's peer port: the swarm port + 3 (2377 → 2380, etcd's usual peer port). */
 export const peerPort = (swarmPort: number) => swarmPort + 3;
 
+/** A manager's etcd peer URL, from its node API address. */
+export function peerUrlOf(apiAddr: string): string {
+  const ip = apiAddr.replace(/:\d+$/, '');
+  const port = Number(/:(\d+)$/.exec(apiAddr)?.[1] ?? 2377);
+  return `https://${ip}:${peerPort(port)}`;
+}
+
+/**
+ * A node's etcd member: by name once it has started (it publishes its name), by peer URL
+ * before (a learner just added has no name yet).
+ */
+export function memberOf(members: Member[], n: Pick<NodeObject, 'id' | 'apiAddr'>): Member | undefined {
+  return members.find((m) => m.name === n.id) ?? (n.apiAddr ? members.find((m) => m.peerUrls.includes(peerUrlOf(n.apiAddr as string))) : undefined);
+}
+
 export const INVALID_TOKEN = 'rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster';
 
 export type JoinRequest = {
@@ -74,6 +89,12 @@ export class JoinService {
         path: '/v1/promote',
         auth: 'manager',
         handler: ({ caller }) => this.#promoted(caller?.nodeId ?? ''),
+      },
+      {
+        method: 'POST',
+        path: '/v1/join/abort',
+        auth: 'manager',
+        handler: ({ caller }) => this.#abort(caller?.nodeId ?? ''),
       },
       {
         method: 'POST',
@@ -173,12 +194,29 @@ export class JoinService {
     return this.#managerBundle(nodeId, n.value.apiAddr ?? `${n.value.addr}:2377`, await certPublicKey(n.value.certPem), cluster.value.id);
   }
 
+  /**
+   * A manager's join that failed half-way: its learner out of etcd (etcd 3.4 takes one learner
+   * at a time, so a stale one would block every later manager join) and its node out of the list.
+   */
+  async #abort(nodeId: string): Promise<Record<string, never>> {
+    const store = this.#o.store();
+    const node = await store.get<NodeObject>(keys.object('nodes', nodeId));
+    if (!node) return {};
+    const m = memberOf(await store.members(), node.value);
+    if (m?.isLearner) await retryUnhealthy(() => store.removeMember(m.id));
+    await store.txn([{ key: node.key, modRevision: node.modRevision }], [{ del: node.key }]);
+    this.#o.log.info({ node: nodeId }, 'swarm: a manager join was abandoned; its learner is removed');
+    return {};
+  }
+
   /** The joiner's member has started as a learner: promote it once it has caught up. */
   async #promote(nodeId: string): Promise<{ promoted: boolean }> {
     const store = this.#o.store();
     const deadline = Date.now() + 60_000;
+    const node = (await store.get<NodeObject>(keys.object('nodes', nodeId)))?.value;
+    if (!node) throw notFound(`node ${nodeId} is not a member of this swarm`);
     for (;;) {
-      const m = (await store.members()).find((x) => x.name === nodeId);
+      const m = memberOf(await store.members(), node);
       if (!m) throw notFound(`no etcd member for node ${nodeId}`);
       if (!m.isLearner) return { promoted: true };
       try {
@@ -186,7 +224,10 @@ export class JoinService {
         this.#o.log.info({ node: nodeId }, 'swarm: the new manager caught up and votes now');
         return { promoted: true };
       } catch (err) {
-        if (Date.now() > deadline) throw unavailable(`the new manager did not catch up: ${messageOf(err)}`, err);
+        if (Date.now() > deadline) {
+          await this.#abort(nodeId).catch(() => undefined);
+          throw unavailable(`the new manager did not catch up: ${messageOf(err)}`, err);
+        }
         await new Promise((r) => setTimeout(r, 300));
       }
     }

@@ -10,7 +10,7 @@ import { StoreSource } from './agent-source.js';
 import { certPublicKey, createCa, issueNodeCert, joinToken, newJoinSecret, signPublicKey } from './ca.js';
 import { Dispatcher } from './dispatcher.js';
 import { DispatcherClient } from './dispatcher-client.js';
-import { JoinService, PEER_CN, peerPort, retryUnhealthy, type JoinAnswer } from './join-service.js';
+import { JoinService, PEER_CN, memberOf, peerPort, retryUnhealthy, type JoinAnswer } from './join-service.js';
 import { requestJoin } from './joiner.js';
 import { NodeApiServer, callNode, splitHostPort, streamNode, type NodeRoute, type Tls } from './node-api.js';
 import { NodeFiles } from './node-files.js';
@@ -540,6 +540,7 @@ export class Swarm {
       this.#state = undefined;
       await this.shutdown().catch(() => undefined);
       await this.#member.destroy().catch(() => undefined);
+      if (a.manager) await callNode(r.remote, 'POST', '/v1/join/abort', {}, { tls: await files.tls(), timeoutMs: 30_000 }).catch(() => undefined);
       await rm(this.#dir, { recursive: true, force: true });
       throw err;
     }
@@ -585,7 +586,7 @@ export class Swarm {
   async #removeOwnMember(nodeId: string): Promise<void> {
     const store = this.store();
     const node = await store.get<NodeObject>(keys.object('nodes', nodeId));
-    const me = (await store.members()).find((m) => m.name === nodeId);
+    const me = (await store.members()).find((m) => m.name === nodeId) ?? (node ? memberOf(await store.members(), node.value) : undefined);
     if (me) await retryUnhealthy(() => store.removeMember(me.id));
     if (node) await store.txn([], [{ del: node.key }, { del: keys.heartbeat(nodeId) }]);
   }
@@ -664,7 +665,7 @@ export class Swarm {
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
     if (demote) {
       // The demoted node may be down: its member leaves the group either way.
-      const m = (await store.members()).find((x) => x.name === e.value.id);
+      const m = memberOf(await store.members(), e.value);
       if (m) await retryUnhealthy(() => store.removeMember(m.id));
     }
     return role !== e.value.spec.Role ? managerWarnings(await this.#managerCount()) : [];
