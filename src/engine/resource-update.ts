@@ -57,6 +57,8 @@ const MIN_MEMORY = 6 * 1024 * 1024;
 export function checkUpdate(u: ResourceUpdate, host: HostResources): { update: ResourceUpdate; warnings: string[] } {
   const out = { ...u };
   const warnings: string[] = [];
+  // runc refuses it with a JSON error (a 500 found by the fuzzer, seed 1468115298); dockerd says this.
+  if (out.cpuShares < 0) throw invalidParameter('shares: invalid argument');
   if (out.memory !== 0 && out.memory < MIN_MEMORY) throw invalidParameter('Minimum memory limit allowed is 6MB');
   if (out.memory > 0 && out.memorySwap !== -1 && !host.swapLimit) {
     warnings.push('Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.');
