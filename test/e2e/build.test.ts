@@ -387,6 +387,8 @@ test('ADD of hostile archives: `..`, absolute names and symlinks stay inside the
     writeFileSync(join(dir, 'Dockerfile'), `FROM busybox\nADD ${name}.tar /dst/\n`);
     const r = await d.dockerAsync(['build', '-t', `hostile-${name}`, dir], { timeoutMs: 120_000 }).done;
     results[name] = { code: r.code, out: r.stdout + r.stderr };
+    // The daemon answers after each one (a refused layer once ended berthd on an unhandled stream error).
+    assert.ok(await d.ping(), `berthd stopped answering after ${name}: ${readFileSync(d.logFile, 'utf8').slice(-3000)}`);
   }
   const built = (name: string, cmd: string) => {
     assert.equal(results[name]?.code, 0, results[name]?.out);

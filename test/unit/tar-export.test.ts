@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { tarDirectory } from '../../src/storage/tar-export.js';
+import { overlayDiffTar } from '../../src/storage/tar-pack.js';
 
 /** Every file of a tar stream: name → content. */
 async function filesOf(stream: Readable): Promise<Map<string, Buffer>> {
@@ -69,6 +70,30 @@ test('a reader that stops early ends tar instead of leaving it blocked', { timeo
     t.stream.destroy();
     await t.done;
   } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});
+
+test('a layer diff whose reader goes away in the middle of a file: the stream fails, nothing is left unhandled', { timeout: 20_000 }, async () => {
+  // A commit whose layer the store refuses, or a client leaving `docker save`, did this: the
+  // pack's own pipeline failed while an entry was written, with no one waiting on it yet.
+  const base = await mkdtemp(join(tmpdir(), 'berth-tarx-'));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await mkdir(join(base, 'd'));
+    await writeFile(join(base, 'd', 'a.txt'), 'small\n');
+    await writeFile(join(base, 'd', 'big.bin'), randomBytes(8 * 1024 * 1024));
+    const t = await overlayDiffTar(base, []);
+    t.done.catch(() => undefined);
+    await new Promise<void>((resolve) => t.stream.once('data', () => resolve()));
+    t.stream.destroy();
+    await assert.rejects(t.done);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
     await rm(base, { recursive: true, force: true });
   }
 });
