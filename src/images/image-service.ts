@@ -19,6 +19,7 @@ import type { EventBus } from '../engine/ports.js';
 import type { Logger } from '../lib/logger.js';
 import { chainIds, chainIdsOf, loadArchive, type ArchivedImage } from './load.js';
 import { ImageCommits } from './image-commits.js';
+import { imageHistory, type HistoryItem } from './history.js';
 import { pull } from './pull.js';
 import { push } from './push.js';
 import { saveImages, type SaveItem } from './save.js';
@@ -31,7 +32,7 @@ export type ImageUser = { id: string; running: boolean };
 
 export type ImageDeleteItem = { Untagged?: string; Deleted?: string };
 
-export type HistoryItem = { id: string; created: string | undefined; createdBy: string; tags: string[]; size: number; comment: string };
+export type { HistoryItem } from './history.js';
 
 export type PruneReport = { deleted: ImageDeleteItem[]; spaceReclaimed: number };
 
@@ -529,32 +530,14 @@ export class ImageService {
   /** `docker history`: the config's history, newest first, with the size of each layer. */
   history(refOrId: string): HistoryItem[] {
     const info = this.resolve(refOrId);
-    const diffIds = info.image.config.rootfs?.diff_ids ?? [];
-    const items: HistoryItem[] = [];
-    let layer = 0;
-    for (const h of info.image.config.history ?? []) {
-      let size = 0;
-      if (h['empty_layer'] !== true) {
-        if (layer >= diffIds.length) throw systemError('too many non-empty layers in History section');
-        const chainId = info.chainIds[layer] as string;
-        size = this.#layers.has(chainId) ? this.#layers.get(chainId).size : 0;
-        layer++;
-      }
-      const str = (k: string) => (typeof h[k] === 'string' ? (h[k] as string) : '');
-      items.unshift({ id: '<missing>', created: str('created') || undefined, createdBy: str('created_by'), tags: [], size, comment: str('comment') });
-    }
-    // The image and the parents kept here (a build's steps) name the entries they added.
-    for (let img: StoredImage | undefined = info.image; img; img = this.#parentImage(img)) {
-      const at = items.length - (img.config.history?.length ?? 0);
-      const item = items[at];
-      if (item && item.id === '<missing>') Object.assign(item, { id: img.id, tags: this.#info(img).repoTags });
-    }
-    return items;
-  }
-
-  #parentImage(img: StoredImage): StoredImage | undefined {
-    const p = this.#store.parentOf(img);
-    return p !== undefined ? this.#store.images.get(p) : undefined;
+    return imageHistory(info.image, info.chainIds, {
+      layerSize: (c) => (this.#layers.has(c) ? this.#layers.get(c).size : 0),
+      parentOf: (img) => {
+        const p = this.#store.parentOf(img);
+        return p !== undefined ? this.#store.images.get(p) : undefined;
+      },
+      tagsOf: (img) => this.#info(img).repoTags,
+    });
   }
 
   #layerInUse(chainId: string): boolean {
