@@ -5,18 +5,17 @@ import { messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { LocalEngine, TaskContainer } from './engine-port.js';
 import { ReconcileLoop } from './loop.js';
-import { isTerminal, keys, now, stateRank, type SecretObject, type TaskObject, type TaskStatus } from './objects.js';
-import type { SecretBox } from './secret-box.js';
-import type { ClusterStore, Entry } from './store.js';
+import type { AgentSource } from './agent-source.js';
+import { isTerminal, now, stateRank, type TaskObject, type TaskStatus } from './objects.js';
+import type { Entry } from './store.js';
 import { LABELS, taskCreateOptions, type TaskFile } from './task-container.js';
 
 export type AgentOptions = {
-  store: ClusterStore;
+  source: AgentSource;
   engine: LocalEngine;
   nodeId: string;
   /** `<exec-root>/swarm/tasks`: one tmpfs per task holding its secrets and configs. */
   filesDir: string;
-  secrets: () => Promise<SecretBox>;
   log: Logger;
 };
 
@@ -41,7 +40,7 @@ export class Agent {
     this.#unsubscribe = this.#o.engine.onContainerEvent((action) => {
       if (action === 'die' || action === 'start' || action === 'destroy' || action.startsWith('health_status')) this.#loop.kick();
     });
-    this.#unwatch = await this.#o.store.watch(keys.prefix('tasks'), () => this.#loop.kick());
+    this.#unwatch = await this.#o.source.watch(() => this.#loop.kick());
     this.#loop.start();
   }
 
@@ -56,7 +55,7 @@ export class Agent {
   }
 
   async #pass(): Promise<number | undefined> {
-    const tasks = (await this.#o.store.list<TaskObject>(keys.prefix('tasks'))).filter((e) => e.value.nodeId === this.#o.nodeId);
+    const tasks = await this.#o.source.tasks();
     const byTask = new Map<string, TaskContainer>();
     for (const c of this.#o.engine.containers()) {
       const id = c.labels[LABELS.taskId];
@@ -116,7 +115,7 @@ export class Agent {
     if (t.desiredState === 'remove') {
       if (c) await this.#o.engine.remove(c.id);
       await this.#dropFiles(t.id);
-      await this.#o.store.txn([{ key: e.key, modRevision: e.modRevision }], [{ del: e.key }]);
+      await this.#o.source.deleteTask(e);
       return;
     }
     if (!isTerminal(t.status.state)) {
@@ -136,14 +135,14 @@ export class Agent {
       this.#loop.kick();
     } catch (err) {
       this.#o.log.warn({ task: t.id, err: messageOf(err) }, 'swarm: task rejected');
-      const fresh = await this.#o.store.get<TaskObject>(e.key);
+      const fresh = await this.#o.source.task(e.key);
       if (fresh) await this.#setStatus(fresh, { state: 'rejected', message: 'preparing', err: messageOf(err) });
     }
   }
 
   async #setStatus(e: Entry<TaskObject>, s: Omit<TaskStatus, 'timestamp'>): Promise<void> {
     const t: TaskObject = { ...e.value, status: { ...s, timestamp: now() }, updatedAt: now() };
-    const r = await this.#o.store.txn([{ key: e.key, modRevision: e.modRevision }], [{ put: e.key, value: t }]);
+    const r = await this.#o.source.writeTask(e, t);
     // Someone else wrote the task meanwhile: the next pass sees the new version.
     if (r.ok) e.modRevision = r.revision;
     e.value = t;
@@ -168,9 +167,8 @@ export class Agent {
     let i = 0;
     for (const { r, kind } of refs) {
       const objId = kind === 'secrets' ? r.SecretID : r.ConfigID;
-      const e = objId ? await this.#o.store.get<SecretObject>(keys.object(kind, objId)) : undefined;
-      if (!e) throw new Error(`${kind === 'secrets' ? 'secret' : 'config'} ${objId ?? r.SecretName ?? r.ConfigName} not found`);
-      const data = kind === 'secrets' ? (await this.#o.secrets()).open(e.value.data, e.value.id) : Buffer.from(e.value.data, 'base64');
+      const data = objId ? await this.#o.source.fileData(kind, objId) : undefined;
+      if (!data) throw new Error(`${kind === 'secrets' ? 'secret' : 'config'} ${objId ?? r.SecretName ?? r.ConfigName} not found`);
       const host = join(dir, `${kind}-${i++}`);
       await writeFile(host, data, { mode: r.File?.Mode ?? 0o444 });
       await chown(host, Number(r.File?.UID ?? 0), Number(r.File?.GID ?? 0));

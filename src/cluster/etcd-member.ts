@@ -7,7 +7,23 @@ import { errnoCode, messageOf, systemError } from '../lib/errors.js';
 import { isAlive, readStatSync, type ProcessIdentity } from '../lib/proc.js';
 import type { Logger } from '../lib/logger.js';
 
-type MemberRecord = { schemaVersion: 1; process: ProcessIdentity; name: string; dataDir: string };
+type MemberRecord = { schemaVersion: 1; process: ProcessIdentity; name: string; dataDir: string; peer?: PeerConfig };
+
+/**
+ * A member that has peers on other nodes: its peer URL (`https://<advertise ip>:<port>`) with
+ * mutual TLS — certificates issued by the cluster CA; only a certificate with the peer CN
+ * (given to managers only) is accepted — and, when it joins, the cluster it joins.
+ */
+export type PeerConfig = {
+  url: string;
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  allowedCn: string;
+  /** `name=url,...` of every member, this one included (ignored once the data exists). */
+  initialCluster?: string;
+  initialState?: 'new' | 'existing';
+};
 
 export type EtcdMemberOptions = {
   /** Where the member's record and log live (`<data-root>/swarm`). */
@@ -24,8 +40,9 @@ export type EtcdMemberOptions = {
  * This manager's etcd member, a process of its own like conmon: started detached (its own
  * session, no descriptor of berthd's), it keeps running while berthd is down or restarting,
  * and a later berthd re-adopts it by PID and start time instead of starting a second one.
- * Client and peer traffic both go over unix sockets in a 0700 directory: no TCP port to
- * collide or to reach from another user (a cluster of several managers will need TLS peers).
+ * Client traffic goes over a unix socket in a 0700 directory (each manager talks to its own
+ * member only); peers too while the swarm is a loopback one-node swarm, else TLS on the
+ * node's address (PeerConfig).
  */
 export class EtcdMember {
   readonly #o: EtcdMemberOptions;
@@ -56,35 +73,50 @@ export class EtcdMember {
   }
 
   /** Adopt the running member, or start one on the data directory. */
-  async ensure(name: string, clusterToken: string): Promise<{ adopted: boolean; process: ProcessIdentity }> {
+  async ensure(name: string, clusterToken: string, peer?: PeerConfig): Promise<{ adopted: boolean; process: ProcessIdentity }> {
     const alive = await this.running();
     if (alive) {
       this.#proc = alive;
       this.#o.log.info({ pid: alive.pid }, 'swarm: adopted the running etcd member');
       return { adopted: true, process: alive };
     }
-    const started = await this.#start(name, clusterToken);
+    const started = await this.#start(name, clusterToken, peer ?? readRecord(this.recordFile)?.peer);
     return { adopted: false, process: started };
   }
 
-  async #start(name: string, token: string): Promise<ProcessIdentity> {
+  /** Whether the member's data exists (a member that joined once never bootstraps again). */
+  hasData(): boolean {
+    try {
+      readFileSync(join(this.#o.dataDir, 'member-data', 'member', 'snap', 'db'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #start(name: string, token: string, peer: PeerConfig | undefined): Promise<ProcessIdentity> {
     const o = this.#o;
     await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
     await mkdir(o.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
     for (const s of ['client.sock:0', 'peer.sock:0']) await rm(join(o.socketDir, s), { force: true });
-    const peer = 'unix://peer.sock:0';
     const client = 'unix://client.sock:0';
+    // One manager: peers over a unix socket, no TCP port. Several: TLS on the node's address.
+    const peerUrl = peer?.url ?? 'unix://peer.sock:0';
+    const peerArgs = peer
+      ? ['--peer-cert-file', peer.certFile, '--peer-key-file', peer.keyFile, '--peer-trusted-ca-file', peer.caFile, '--peer-client-cert-auth', '--peer-cert-allowed-cn', peer.allowedCn]
+      : [];
     const etcdArgs = [
       '--name', name,
       '--data-dir', join(o.dataDir, 'member-data'),
       '--listen-client-urls', client,
       '--advertise-client-urls', client,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `${name}=${peer}`,
-      '--initial-cluster-state', 'new',
+      '--listen-peer-urls', peerUrl,
+      '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', peer?.initialCluster ?? `${name}=${peerUrl}`,
+      '--initial-cluster-state', peer?.initialState ?? 'new',
       '--initial-cluster-token', token,
+      ...peerArgs,
       // research/swarm-etcd.md: 100/1000 ms, pre-vote (no forced election when members return).
       '--heartbeat-interval', '100',
       '--election-timeout', '1000',
@@ -127,7 +159,7 @@ export class EtcdMember {
     const st = readStatSync(pid);
     if (!st) throw systemError(`etcd exited at once; see ${join(o.stateDir, 'etcd.log')}`);
     const id = { pid, startTime: st.startTime };
-    const rec: MemberRecord = { schemaVersion: 1, process: id, name, dataDir: o.dataDir };
+    const rec: MemberRecord = { schemaVersion: 1, process: id, name, dataDir: o.dataDir, ...(peer ? { peer } : {}) };
     await writeFileAtomic(this.recordFile, JSON.stringify(rec));
     this.#proc = id;
     o.log.info({ pid }, 'swarm: started the etcd member');

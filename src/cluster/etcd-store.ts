@@ -4,7 +4,7 @@ import type * as Grpc from '@grpc/grpc-js';
 import type * as Cockatiel from 'cockatiel';
 import { BerthError, messageOf, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { Change, ClusterStore, Entry, Guard, Write } from './store.js';
+import type { Change, ClusterStore, Entry, Guard, Member, Write } from './store.js';
 import { NO_LEADER } from './messages.js';
 
 /**
@@ -109,6 +109,24 @@ export class EtcdStore implements ClusterStore {
     this.#client.close();
   }
 
+  async members(): Promise<Member[]> {
+    const r = await this.#call(() => this.#client.cluster.memberList({ linearizable: true }));
+    return r.members.map(toMember);
+  }
+
+  async addLearner(peerUrl: string): Promise<Member[]> {
+    const r = await this.#call(() => this.#client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }));
+    return r.members.map(toMember);
+  }
+
+  async promote(memberId: string): Promise<void> {
+    await this.#call(() => this.#client.cluster.memberPromote({ ID: memberId }));
+  }
+
+  async removeMember(memberId: string): Promise<void> {
+    await this.#call(() => this.#client.cluster.memberRemove({ ID: memberId }));
+  }
+
   /** One error for "the cluster cannot decide now", whichever way etcd3 reports it. */
   async #call<T>(f: () => Promise<T>): Promise<T> {
     try {
@@ -122,6 +140,10 @@ export class EtcdStore implements ClusterStore {
       throw err;
     }
   }
+}
+
+function toMember(m: { ID: string; name: string; peerURLs: string[]; isLearner?: boolean }): Member {
+  return { id: String(m.ID), name: m.name, peerUrls: m.peerURLs, isLearner: m.isLearner === true };
 }
 
 /** Any key: a transaction without guards still needs one comparison (always true). */

@@ -35,6 +35,8 @@ export type NodeObject = {
   addr: string;
   /** The manager's listen address (`host:2377`). */
   managerAddr: string;
+  /** Where the node's own node API answers (`host:2377`; workers too: task logs). */
+  apiAddr?: string;
   certPem: string;
 };
 
@@ -110,6 +112,7 @@ export const keys = {
   root: '/berth/swarm/',
   cluster: '/berth/swarm/cluster',
   leader: '/berth/swarm/leader',
+  heartbeat: (nodeId: string) => `/berth/swarm/heartbeats/${nodeId}`,
   prefix: (kind: ObjectKind) => `/berth/swarm/${kind}/`,
   object: (kind: ObjectKind, id: string) => `/berth/swarm/${kind}/${id}`,
   name: (kind: ObjectKind, name: string) => `/berth/swarm/names/${kind}/${name}`,

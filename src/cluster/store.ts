@@ -13,6 +13,9 @@ export type Write = { put: string; value: unknown; lease?: string } | { del: str
 
 export type Change = { type: 'put' | 'delete'; key: string };
 
+/** A member of the store's consensus group (an etcd member: one per manager). */
+export type Member = { id: string; name: string; peerUrls: string[]; isLearner: boolean };
+
 export interface ClusterStore {
   get<T>(key: string): Promise<Entry<T> | undefined>;
   /** Every object under a prefix, in key order. */
@@ -24,4 +27,10 @@ export interface ClusterStore {
   /** A lease that lives while this process renews it; lost when the process dies. */
   lease(ttlSeconds: number, onLost: () => void): Promise<{ id: string; revoke(): Promise<void> }>;
   close(): Promise<void>;
+  /** The consensus group: managers join as non-voting learners and are promoted once caught up. */
+  members(): Promise<Member[]>;
+  addLearner(peerUrl: string): Promise<Member[]>;
+  /** Fails while the learner is still behind; the caller retries. */
+  promote(memberId: string): Promise<void>;
+  removeMember(memberId: string): Promise<void>;
 }

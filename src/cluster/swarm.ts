@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.js';
@@ -5,9 +6,16 @@ import { Mutex } from '../lib/mutex.js';
 import { conflict, errnoCode, invalidParameter, messageOf, notImplemented, unavailable, forbidden } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Agent, removeTaskFiles } from './agent.js';
-import { createCa, issueNodeCert, joinToken, newJoinSecret } from './ca.js';
+import { StoreSource } from './agent-source.js';
+import { certPublicKey, createCa, issueNodeCert, joinToken, newJoinSecret, signPublicKey } from './ca.js';
+import { Dispatcher } from './dispatcher.js';
+import { DispatcherClient } from './dispatcher-client.js';
+import { JoinService, PEER_CN, memberOf, peerPort, retryUnhealthy, type JoinAnswer } from './join-service.js';
+import { requestJoin } from './joiner.js';
+import { NodeApiServer, callNode, splitHostPort, streamNode, type NodeRoute, type Tls } from './node-api.js';
+import { NodeFiles } from './node-files.js';
 import type { LocalEngine } from './engine-port.js';
-import { EtcdMember } from './etcd-member.js';
+import { EtcdMember, type PeerConfig } from './etcd-member.js';
 import { EtcdStore } from './etcd-store.js';
 import { ALREADY_IN_SWARM, AUTOLOCK_REFUSED, CA_ROTATE_REFUSED, LEAVE_LAST_MANAGER, NOT_IN_SWARM, NOT_MANAGER, managerWarnings, updateOutOfSequence } from './messages.js';
 import { keys, newObjectId, now, type ClusterObject, type NodeAvailability, type NodeObject, type NodeRole, type TaskObject } from './objects.js';
@@ -24,6 +32,11 @@ export type SwarmOptions = {
   engine: LocalEngine;
   log: Logger;
   etcdBinary?: string;
+  /**
+   * Serve a manager's request for the log of a task running here (the node API's `/v1/logs`):
+   * the daemon writes the task's frames, as `docker service logs` would, to the response.
+   */
+  taskLogs?: (taskId: string, query: URLSearchParams, res: ServerResponse, signal: AbortSignal) => Promise<void>;
 };
 
 export type InitRequest = {
@@ -38,7 +51,44 @@ export type InitRequest = {
   dataPathPort: number;
 };
 
-type LocalState = { schemaVersion: 1; nodeId: string; clusterId: string; advertiseAddr: string; listenAddr: string; dataPathAddr: string };
+export type JoinSwarmRequest = {
+  listenAddr: string;
+  advertiseAddr: string;
+  dataPathAddr: string;
+  remoteAddrs: string[];
+  joinToken: string;
+  availability: NodeAvailability;
+};
+
+/**
+ * What this node knows of its swarm, on its own disk. `role` absent: a manager (the state of a
+ * one-manager swarm written before joins existed). `managers`: the node APIs of the managers
+ * as last heard, which a worker (no store of its own) talks to.
+ */
+type LocalState = {
+  schemaVersion: 1;
+  nodeId: string;
+  clusterId: string;
+  advertiseAddr: string;
+  listenAddr: string;
+  dataPathAddr: string;
+  role?: NodeRole;
+  managers?: string[];
+};
+
+const isLoopback = (addr: string) => /^(127\.|localhost$|::1$|\[::1\])/.test(addr.replace(/:\d+$/, ''));
+/** A swarm advertised on loopback is a one-node swarm: no node API, etcd peers on unix sockets. */
+const networked = (st: LocalState) => !isLoopback(st.advertiseAddr);
+
+export type SwarmInfo = {
+  state: LocalState;
+  isManager: boolean;
+  remoteManagers: { nodeId: string; addr: string }[];
+  cluster?: Entry<ClusterObject>;
+  nodes: number;
+  managers: number;
+  error: string;
+};
 
 /** The swarm a node has joined, as `GET /swarm` and `docker info` show it. */
 export type ClusterView = { entry: Entry<ClusterObject>; joinTokens: { worker: string; manager: string } };
@@ -70,6 +120,13 @@ export class Swarm {
   #leader: { createRevision: number; revoke(): Promise<void> } | undefined;
   #box: SecretBox | undefined;
   #historyLimit = 5;
+  #server: NodeApiServer | undefined;
+  #dispatcher: Dispatcher | undefined;
+  #session: DispatcherClient | undefined;
+  #tls: Tls | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #unwatchSelf: (() => Promise<void>) | undefined;
 
   constructor(o: SwarmOptions) {
     this.#o = o;
@@ -84,6 +141,14 @@ export class Swarm {
 
   get #dir(): string {
     return join(this.#o.dataRoot, 'swarm');
+  }
+
+  get #files(): NodeFiles {
+    return new NodeFiles(this.#dir);
+  }
+
+  get #role(): NodeRole {
+    return this.#state?.role ?? 'manager';
   }
 
   get #filesDir(): string {
@@ -113,30 +178,173 @@ export class Swarm {
     return this.#box;
   }
 
-  /** At daemon start: rejoin the swarm this node was part of. */
+  /** At daemon start: rejoin the swarm this node was part of (again and again until it answers). */
   async start(): Promise<void> {
+    this.#stopping = false;
     this.#state = await readState(join(this.#dir, 'state.json'));
     if (!this.#state) return;
+    await this.#activateOrRetry();
+  }
+
+  async #activateOrRetry(): Promise<void> {
     try {
       await this.#activate();
     } catch (err) {
-      this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot rejoin the swarm; swarm commands will fail until it is fixed');
+      this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot rejoin the swarm yet; trying again');
+      await this.shutdown().catch(() => undefined);
+      if (!this.#stopping && this.#state) this.#retry = setTimeout(() => void this.#membership.run(() => this.#activateOrRetry()), 2000);
     }
   }
 
   async #activate(): Promise<void> {
     const st = this.#state as LocalState;
+    if (networked(st)) this.#tls = await this.#files.tls();
+    if (this.#role === 'worker') return this.#activateWorker(st);
     await this.#member.ensure(st.nodeId, st.clusterId);
     const store = new EtcdStore(this.#member.endpoint, this.#o.log);
-    await waitReady(store);
+    // Set before it answers: during a quorum loss calls fail with Docker's "no leader", not "not a manager".
     this.#store = store;
+    await waitReady(store);
     const cluster = await store.get<ClusterObject>(keys.cluster);
     this.#historyLimit = Number((cluster?.value.spec['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
-    await this.#campaign(st.nodeId);
     this.#orchestrator = new Orchestrator({ store, log: this.#o.log, fence: () => this.#fence(), historyLimit: () => this.#historyLimit });
-    this.#agent = new Agent({ store, engine: this.#o.engine, nodeId: st.nodeId, filesDir: this.#filesDir, secrets: () => this.secretBox(), log: this.#o.log });
+    const source = new StoreSource(store, st.nodeId, () => this.secretBox());
+    this.#agent = new Agent({ source, engine: this.#o.engine, nodeId: st.nodeId, filesDir: this.#filesDir, log: this.#o.log });
     await this.#orchestrator.start();
     await this.#agent.start();
+    void this.#campaignUntilWon(st.nodeId);
+    // A demotion is written to the store: this node sees it and becomes a worker.
+    // The other managers are read at once: moments later this node's member is out of etcd.
+    this.#unwatchSelf = await store.watch(keys.object('nodes', st.nodeId), () => {
+      void store.list<NodeObject>(keys.prefix('nodes')).then((nodes) => {
+        const me = nodes.find((n) => n.value.id === st.nodeId);
+        if (me?.value.spec.Role !== 'worker' || this.#role !== 'manager') return;
+        const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== st.nodeId).map((n) => n.value.apiAddr ?? n.value.managerAddr);
+        void this.#membership.run(() => this.#becomeWorker(managers));
+      }, () => undefined);
+    });
+    if (networked(st)) {
+      this.#dispatcher = new Dispatcher({ store: () => this.store(), files: () => source, reissue: (n) => this.#reissue(n) });
+      await this.#dispatcher.start();
+      const join = new JoinService({
+        store: () => this.store(),
+        ca: () => this.#files.ca(),
+        secretsKey: () => this.#files.secretsKey(),
+        peersOverTls: () => true,
+        log: this.#o.log,
+      });
+      await this.#listen(st, [...join.routes(), ...this.#dispatcher.routes()]);
+    }
+  }
+
+  /** A worker: no store; its agent works through a manager's dispatcher. */
+  async #activateWorker(st: LocalState): Promise<void> {
+    const session = new DispatcherClient({
+      tls: () => this.#tls as Tls,
+      managers: st.managers ?? [],
+      log: this.#o.log,
+      onUpdate: async (a) => {
+        if (a.certPem) {
+          await this.#files.write({ certPem: a.certPem });
+          this.#tls = await this.#files.tls();
+        }
+        if (this.#state) {
+          this.#state = { ...this.#state, managers: a.managers };
+          await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+        }
+        if (a.role === 'manager' && this.#role === 'worker') void this.#membership.run(() => this.#becomeManager());
+      },
+    });
+    this.#session = session;
+    session.start();
+    this.#agent = new Agent({ source: session, engine: this.#o.engine, nodeId: st.nodeId, filesDir: this.#filesDir, log: this.#o.log });
+    await this.#agent.start();
+    await this.#listen(st, []);
+  }
+
+  /** The node API on the listen address; its certificate is the node's own. */
+  async #listen(st: LocalState, routes: NodeRoute[]): Promise<void> {
+    const logs: NodeRoute = {
+      method: 'GET',
+      path: '/v1/logs',
+      auth: 'manager',
+      handler: async ({ query, req, res }) => {
+        if (!this.#o.taskLogs) throw notImplemented('this node serves no task logs');
+        const ac = new AbortController();
+        req.socket.on('close', () => ac.abort());
+        await this.#o.taskLogs(query.get('task') ?? '', query, res, ac.signal);
+      },
+    };
+    const server = new NodeApiServer({ routes: [...routes, logs], clusterId: st.clusterId, log: this.#o.log });
+    const { host } = splitHostPort(st.listenAddr, 2377);
+    const port = splitHostPort(st.advertiseAddr, 2377).port;
+    await server.listen(`${host}:${port}`, this.#tls as Tls);
+    this.#server = server;
+  }
+
+  /** A node's certificate for its current role, on the key it already has (promote/demote). */
+  async #reissue(n: NodeObject): Promise<string> {
+    const ca = await this.#files.ca();
+    return signPublicKey(ca, await certPublicKey(n.certPem), { cn: n.id, role: n.spec.Role, clusterId: (this.#state as LocalState).clusterId, ip: n.addr });
+  }
+
+  /** Promoted: ask a manager for the manager's bundle, start an etcd member (a learner), switch. */
+  async #becomeManager(): Promise<void> {
+    const st = this.#state;
+    if (!st || this.#role !== 'worker') return;
+    const tls = await this.#files.tls();
+    const managers = this.#session?.managers ?? st.managers ?? [];
+    let last: unknown;
+    for (const remote of managers) {
+      try {
+        const b = await callNode<NonNullable<JoinAnswer['manager']>>(remote, 'POST', '/v1/promote', {}, { tls, timeoutMs: 60_000 });
+        await this.#files.write({ caKeyPem: b.caKeyPem, peerCertPem: b.peerCertPem, secretsKey: b.secretsKey });
+        await this.shutdown();
+        await this.#member.ensure(st.nodeId, st.clusterId, this.#peerConfig(st, { cluster: b.initialCluster, state: 'existing' }));
+        await callNode(remote, 'POST', '/v1/join/ready', {}, { tls, timeoutMs: 90_000 });
+        this.#state = { ...st, role: 'manager' };
+        await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+        this.#o.log.info('swarm: promoted: this node is a manager now');
+        return this.#activateOrRetry();
+      } catch (err) {
+        last = err;
+      }
+    }
+    this.#o.log.warn({ err: messageOf(last) }, 'swarm: promotion failed; the next heartbeat tries again');
+    if (!this.#session) await this.#activateOrRetry();
+  }
+
+  /**
+   * Demoted: the manager that demoted this node takes its member out of etcd; this node stops
+   * its manager's parts, drops the member's data and the manager-only keys, and goes on as a
+   * worker of the other managers. Its task containers keep running throughout.
+   */
+  async #becomeWorker(managers: string[]): Promise<void> {
+    const st = this.#state;
+    if (!st || this.#role !== 'manager') return;
+    await this.#leader?.revoke().catch(() => undefined);
+    await this.shutdown();
+    await this.#member.destroy();
+    for (const f of ['ca.key', 'peer.crt', 'secrets.key'] as const) await rm(this.#files.path(f), { force: true });
+    this.#box = undefined;
+    this.#state = { ...st, role: 'worker', managers };
+    await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+    this.#o.log.info('swarm: demoted: this node is a worker now');
+    await this.#activateOrRetry();
+  }
+
+  #peerConfig(st: LocalState, initial: { cluster: string; state: 'new' | 'existing' }): PeerConfig {
+    const ip = st.advertiseAddr.replace(/:\d+$/, '');
+    const port = splitHostPort(st.advertiseAddr, 2377).port;
+    return {
+      url: `https://${ip}:${peerPort(port)}`,
+      certFile: this.#files.path('peer.crt'),
+      keyFile: this.#files.path('node.key'),
+      caFile: this.#files.path('ca.crt'),
+      allowedCn: PEER_CN,
+      initialCluster: initial.cluster,
+      initialState: initial.state,
+    };
   }
 
   /**
@@ -188,12 +396,23 @@ export class Swarm {
    * (`stopMember` false); without, it stops with them and starts again on its data next time.
    */
   async shutdown(o: { stopMember?: boolean } = {}): Promise<void> {
+    clearTimeout(this.#retry);
+    if (o.stopMember !== undefined) this.#stopping = true;
+    await this.#server?.close();
+    await this.#unwatchSelf?.();
+    this.#unwatchSelf = undefined;
+    this.#session?.stop();
     await this.#agent?.stop();
+    await this.#dispatcher?.stop();
     await this.#orchestrator?.stop();
     await this.#store?.close();
+    this.#server = undefined;
+    this.#session = undefined;
+    this.#dispatcher = undefined;
     this.#agent = undefined;
     this.#orchestrator = undefined;
     this.#store = undefined;
+    this.#leader = undefined;
     if (o.stopMember) await this.#member.stop();
   }
 
@@ -218,17 +437,20 @@ export class Swarm {
     const clusterId = newObjectId();
     const addr = req.advertiseAddr ? req.advertiseAddr.replace(/:\d+$/, '') : '127.0.0.1';
     const port = /:(\d+)$/.exec(req.advertiseAddr)?.[1] ?? /:(\d+)$/.exec(req.listenAddr)?.[1] ?? '2377';
-    const state: LocalState = { schemaVersion: 1, nodeId, clusterId, advertiseAddr: `${addr}:${port}`, listenAddr: req.listenAddr || '0.0.0.0:2377', dataPathAddr: req.dataPathAddr };
+    const state: LocalState = { schemaVersion: 1, nodeId, clusterId, advertiseAddr: `${addr}:${port}`, listenAddr: req.listenAddr || '0.0.0.0:2377', dataPathAddr: req.dataPathAddr, role: 'manager' };
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const ca = await createCa();
-    const cert = await issueNodeCert(ca, nodeId, 'manager', clusterId);
-    await writeFileAtomic(join(this.#dir, 'ca.key'), ca.keyPem, 0o600);
-    await writeFileAtomic(join(this.#dir, 'node.key'), cert.keyPem, 0o600);
-    await writeFileAtomic(join(this.#dir, 'node.crt'), cert.certPem, 0o644);
+    const cert = await issueNodeCert(ca, nodeId, 'manager', clusterId, addr);
+    const files = this.#files;
+    await files.write({ caPem: ca.certPem, caKeyPem: ca.keyPem, keyPem: cert.keyPem, certPem: cert.certPem });
+    if (networked(state)) {
+      await files.write({ peerCertPem: await signPublicKey(ca, await certPublicKey(cert.certPem), { cn: PEER_CN, role: 'manager', clusterId, ip: addr }) });
+    }
     this.#box = await SecretBox.create(join(this.#dir, 'secrets.key'));
     this.#state = state;
     try {
-      await this.#member.ensure(nodeId, clusterId);
+      const peer = networked(state) ? this.#peerConfig(state, { cluster: `${nodeId}=https://${addr}:${peerPort(Number(port))}`, state: 'new' }) : undefined;
+      await this.#member.ensure(nodeId, clusterId, peer);
       const store = new EtcdStore(this.#member.endpoint, this.#o.log);
       await waitReady(store);
       const spec = { ...withDefaults(DEFAULT_CLUSTER_SPEC, req.spec), Name: 'default' };
@@ -255,6 +477,7 @@ export class Swarm {
         memoryBytes: e.memoryBytes,
         addr,
         managerAddr: state.advertiseAddr,
+        apiAddr: state.advertiseAddr,
         certPem: cert.certPem,
       };
       await store.txn([{ key: keys.cluster, absent: true }], [{ put: keys.cluster, value: cluster }, { put: keys.object('nodes', nodeId), value: node }]);
@@ -272,9 +495,62 @@ export class Swarm {
     return nodeId;
   }
 
+  /** `docker swarm join`: as a worker or a manager, as the token says. */
+  join(req: JoinSwarmRequest): Promise<void> {
+    return this.#membership.run(() => this.#join(req));
+  }
+
+  async #join(req: JoinSwarmRequest): Promise<void> {
+    if (this.#state) throw unavailable(ALREADY_IN_SWARM);
+    if (req.remoteAddrs.length === 0) throw invalidParameter('at least 1 RemoteAddr is required to join');
+    const listenAddr = req.listenAddr || '0.0.0.0:2377';
+    const listenPort = splitHostPort(listenAddr, 2377).port;
+    const r = await requestJoin({
+      remotes: req.remoteAddrs.map((a) => (/:\d+$/.test(a) ? a : `${a}:2377`)),
+      token: req.joinToken,
+      advertiseAddr: req.advertiseAddr,
+      listenPort,
+      availability: req.availability,
+      node: this.#o.engine.node(),
+    });
+    const a = r.answer;
+    const state: LocalState = {
+      schemaVersion: 1,
+      nodeId: a.nodeId,
+      clusterId: a.clusterId,
+      advertiseAddr: r.advertiseAddr,
+      listenAddr,
+      dataPathAddr: req.dataPathAddr,
+      role: a.role,
+      managers: a.managers,
+    };
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const files = this.#files;
+    await files.write({ caPem: a.caPem, keyPem: r.keyPem, certPem: a.certPem, ...(a.manager ? { caKeyPem: a.manager.caKeyPem, peerCertPem: a.manager.peerCertPem, secretsKey: a.manager.secretsKey } : {}) });
+    this.#state = state;
+    try {
+      if (a.manager) {
+        // A learner first: it syncs, then the manager that let it in promotes it.
+        await this.#member.ensure(a.nodeId, a.clusterId, this.#peerConfig(state, { cluster: a.manager.initialCluster, state: 'existing' }));
+        await callNode(r.remote, 'POST', '/v1/join/ready', {}, { tls: await files.tls(), timeoutMs: 90_000 });
+      }
+      await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(state), 0o600);
+      await this.#activate();
+    } catch (err) {
+      this.#state = undefined;
+      await this.shutdown().catch(() => undefined);
+      await this.#member.destroy().catch(() => undefined);
+      if (a.manager) await callNode(r.remote, 'POST', '/v1/join/abort', {}, { tls: await files.tls(), timeoutMs: 30_000 }).catch(() => undefined);
+      await rm(this.#dir, { recursive: true, force: true });
+      throw err;
+    }
+    this.#o.log.info({ nodeId: a.nodeId, role: a.role }, 'swarm: joined');
+  }
+
   /**
-   * Leave: the last manager may leave only with force, and takes the swarm with it: every
-   * task container, the etcd member and its data, the keys.
+   * Leave. A worker simply goes (its managers see it down). A manager that is not the last
+   * takes its etcd member out of the group first; the last one may leave only with force, and
+   * takes the swarm with it: every task container, the etcd member and its data, the keys.
    */
   leave(force: boolean): Promise<void> {
     return this.#membership.run(() => this.#leave(force));
@@ -282,13 +558,22 @@ export class Swarm {
 
   async #leave(force: boolean): Promise<void> {
     if (!this.#state) throw unavailable(NOT_IN_SWARM);
-    if (!force) throw unavailable(LEAVE_LAST_MANAGER);
     const nodeId = this.#state.nodeId;
+    if (this.#role === 'manager') {
+      const managers = this.#store ? await this.#managerCount().catch(() => 1) : 1;
+      if (managers <= 1 && !force) throw unavailable(LEAVE_LAST_MANAGER);
+      if (managers > 1) {
+        if (!force) throw unavailable(leaveManagerMessage(managers));
+        await this.#removeOwnMember(nodeId).catch((err) => this.#o.log.warn({ err: messageOf(err) }, 'swarm: could not take this manager out of the etcd group'));
+      }
+    }
+    this.#stopping = true;
+    await this.#leader?.revoke().catch(() => undefined);
     await this.shutdown();
-    this.#leader = undefined;
     await this.#member.destroy();
     this.#state = undefined;
     this.#box = undefined;
+    this.#tls = undefined;
     await this.#o.engine.removeTaskContainers(nodeId);
     await removeTaskFiles(this.#filesDir);
     await rm(this.#dir, { recursive: true, force: true });
@@ -296,6 +581,14 @@ export class Swarm {
       if (errnoCode(err) !== 'ENOENT') throw err;
     });
     this.#o.log.info('swarm: left the swarm');
+  }
+
+  async #removeOwnMember(nodeId: string): Promise<void> {
+    const store = this.store();
+    const node = await store.get<NodeObject>(keys.object('nodes', nodeId));
+    const me = (await store.members()).find((m) => m.name === nodeId) ?? (node ? memberOf(await store.members(), node.value) : undefined);
+    if (me) await retryUnhealthy(() => store.removeMember(me.id));
+    if (node) await store.txn([], [{ del: node.key }, { del: keys.heartbeat(nodeId) }]);
   }
 
   async cluster(): Promise<ClusterView> {
@@ -324,6 +617,21 @@ export class Swarm {
     this.#historyLimit = Number((next.spec['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
   }
 
+  /** The log of a task on another node, as that node's frames (`docker service logs`). */
+  async remoteTaskLogs(task: TaskObject, query: URLSearchParams, signal: AbortSignal): Promise<IncomingMessage> {
+    const node = await this.store().get<NodeObject>(keys.object('nodes', task.nodeId));
+    const addr = node?.value.apiAddr;
+    if (!addr || !this.#tls) throw unavailable(`the node of task ${task.id} cannot be reached for its logs`);
+    const q = new URLSearchParams(query);
+    q.set('task', task.id);
+    return streamNode(addr, `/v1/logs?${q.toString()}`, this.#tls, signal);
+  }
+
+  /** The node whose orchestrator holds the leadership key (etcd decides who that is). */
+  async leaderId(): Promise<string | undefined> {
+    return (await this.store().get<{ nodeId: string }>(keys.leader))?.value.nodeId;
+  }
+
   async nodes(): Promise<Entry<NodeObject>[]> {
     return this.store().list<NodeObject>(keys.prefix('nodes'));
   }
@@ -341,6 +649,8 @@ export class Swarm {
     if (role !== 'manager' && e.value.spec.Role === 'manager' && (await this.#managerCount()) <= 1) {
       throw invalidParameter('rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm');
     }
+    const demote = role === 'worker' && e.value.spec.Role === 'manager';
+    if (demote) await this.#checkQuorumWithout(e.value.id);
     const availability = spec.Availability ?? e.value.spec.Availability;
     if (!['active', 'pause', 'drain'].includes(availability)) throw invalidParameter(`invalid availability: ${availability}`);
     const next: NodeObject = { ...e.value, spec: { ...(spec.Name ? { Name: spec.Name } : {}), Labels: spec.Labels ?? {}, Role: role, Availability: availability }, updatedAt: now() };
@@ -353,15 +663,36 @@ export class Swarm {
     }
     const r = await store.txn([{ key: e.key, modRevision: e.modRevision }], writes);
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
+    if (demote) {
+      // The demoted node may be down: its member leaves the group either way.
+      const m = memberOf(await store.members(), e.value);
+      if (m) await retryUnhealthy(() => store.removeMember(m.id));
+    }
     return role !== e.value.spec.Role ? managerWarnings(await this.#managerCount()) : [];
   }
 
-  async removeNode(ref: string): Promise<void> {
+  async removeNode(ref: string, force = false): Promise<void> {
     const e = await this.node(ref);
-    if (e.value.id === this.#state?.nodeId) {
+    if (e.value.spec.Role === 'manager') {
       throw forbidden(`rpc error: code = FailedPrecondition desc = node ${e.value.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`);
     }
-    await this.store().txn([{ key: e.key, modRevision: e.modRevision }], [{ del: e.key }]);
+    if (!force && nodeState(e.value) !== 'down') {
+      throw forbidden(`rpc error: code = FailedPrecondition desc = node ${e.value.id} is not down and can't be removed`);
+    }
+    await this.store().txn([{ key: e.key, modRevision: e.modRevision }], [{ del: e.key }, { del: keys.heartbeat(e.value.id) }]);
+  }
+
+  /**
+   * A demotion takes a member out of etcd: refused when the members left that are up would
+   * not be a majority of the members left (Docker refuses it the same way).
+   */
+  async #checkQuorumWithout(nodeId: string): Promise<void> {
+    const nodes = await this.nodes();
+    const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== nodeId);
+    const up = managers.filter((n) => nodeState(n.value) !== 'down').length;
+    if (up < Math.floor(managers.length / 2) + 1) {
+      throw invalidParameter('rpc error: code = FailedPrecondition desc = can\'t remove member from the raft: this would result in a loss of quorum');
+    }
   }
 
   async #managerCount(): Promise<number> {
@@ -378,14 +709,28 @@ export class Swarm {
   }
 
   /** What `docker info`'s Swarm section and the `Swarm` ping header need. */
-  async info(): Promise<{ state: LocalState; cluster?: Entry<ClusterObject>; nodes: number; managers: number; error: string } | undefined> {
-    if (!this.#state) return undefined;
+  async info(): Promise<SwarmInfo | undefined> {
+    const st = this.#state;
+    if (!st) return undefined;
+    if (this.#role === 'worker') {
+      const managers = this.#session?.managers ?? st.managers ?? [];
+      return { state: st, isManager: false, remoteManagers: managers.map((addr) => ({ nodeId: '', addr })), nodes: 0, managers: 0, error: '' };
+    }
     try {
       const store = this.store();
       const [cluster, nodes] = await Promise.all([store.get<ClusterObject>(keys.cluster), store.list<NodeObject>(keys.prefix('nodes'))]);
-      return { state: this.#state, ...(cluster ? { cluster } : {}), nodes: nodes.length, managers: nodes.filter((n) => n.value.spec.Role === 'manager').length, error: '' };
+      const managers = nodes.filter((n) => n.value.spec.Role === 'manager');
+      return {
+        state: st,
+        isManager: true,
+        remoteManagers: managers.map((n) => ({ nodeId: n.value.id, addr: n.value.managerAddr })),
+        ...(cluster ? { cluster } : {}),
+        nodes: nodes.length,
+        managers: managers.length,
+        error: '',
+      };
     } catch (err) {
-      return { state: this.#state, nodes: 0, managers: 0, error: messageOf(err) };
+      return { state: st, isManager: true, remoteManagers: [{ nodeId: st.nodeId, addr: st.advertiseAddr }], nodes: 0, managers: 0, error: messageOf(err) };
     }
   }
 
@@ -396,6 +741,21 @@ export class Swarm {
   ensureNotInSwarm(): void {
     if (this.#state) throw conflict(ALREADY_IN_SWARM);
   }
+}
+
+/** Liveness as the leader last wrote it (absent until the first verdict: taken as up). */
+function nodeState(n: NodeObject): string {
+  return (n as NodeObject & { status?: { state?: string } }).status?.state ?? 'ready';
+}
+
+function leaveManagerMessage(managers: number): string {
+  const left = managers - 1;
+  const lost = left < Math.floor(managers / 2) + 1;
+  return (
+    `You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves ${left} managers out of ${managers}. ` +
+    (lost ? 'Without a Raft quorum your swarm will be inaccessible. ' : '') +
+    'The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.'
+  );
 }
 
 /** The CLI sends every field, unset ones as zero: those take swarmkit's defaults. */

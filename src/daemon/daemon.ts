@@ -18,6 +18,7 @@ import { Registries } from '../images/registry/index.js';
 import { ContainerService } from '../engine/container-service.js';
 import { EventBus } from '../engine/events.js';
 import { apiRoutes } from '../api/routes/index.js';
+import { serveTaskLog } from '../api/routes/service-logs.js';
 import { ApiServer } from '../api/server.js';
 import { VolumeService } from '../volumes/volume-service.js';
 import { LocalDriver } from '../volumes/local-driver.js';
@@ -81,6 +82,7 @@ export class Daemon {
   #claimedPidfile = false;
   #listening: string[] = [];
   #runtimeStarted = false;
+  #backend: Backend | undefined;
   restoreReport: RestoreReport | undefined;
   /** Milliseconds since the process started at which each start-up phase ended (logged once ready). */
   readonly startupMs: Record<string, number> = {};
@@ -196,6 +198,8 @@ export class Daemon {
       ...(c.swarmEtcdDir ? { etcdDir: c.swarmEtcdDir } : {}),
       engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion }),
       log: o.log,
+      // The backend exists only below; a node API logs request comes long after start-up.
+      taskLogs: (taskId, query, res, signal) => serveTaskLog(this.#backend as Backend, taskId, query, res, signal),
     });
     const secrets = new SecretApi(() => this.swarm.store(), () => this.swarm.secretBox());
     const swarm = {
@@ -204,7 +208,7 @@ export class Daemon {
       secrets,
       logs: () => [],
     };
-    const backend: Backend = {
+    const backend: Backend = (this.#backend = {
       swarm,
       exec: this.exec,
       containers: this.containers,
@@ -216,7 +220,7 @@ export class Daemon {
       logs: { read: readLogs, readBatches: readLogBatches },
       system: () => this.systemInfo(),
       log: o.log,
-    };
+    });
     this.#api = new ApiServer({
       routes: apiRoutes(backend, () => this.#storage.name),
       log: o.log,

@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startDaemon, sleep, holdNetns, type TestDaemon } from '../helpers/daemon.js';
+import { onInterrupt } from './interrupt.js';
 import { call, machineMismatch, type Known, type Listed, type Reply } from './crash-check.js';
 import { rng, seedFrom, numberArg, type Rng } from './random.js';
 
@@ -294,6 +295,10 @@ async function main(): Promise<void> {
   // across the restarts: the host's network is untouched, so no test lock is needed.
   const ns = holdNetns();
   const d = await startDaemon({ liveRestore: true, netns: ns.path });
+  onInterrupt(async () => {
+    await d.cleanup();
+    ns.release();
+  });
   let ok = false;
   try {
     const report = await crashRun(d, { seed, kills: numberArg(argv, 'kills', 2000) });

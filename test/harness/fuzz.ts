@@ -15,6 +15,7 @@ import type { Backend } from '../../src/api/backend.js';
 import { apiRoutes as routeTable } from '../../src/api/routes/index.js';
 import { rng, seedFrom, numberArg, type Rng } from './random.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { onInterrupt } from './interrupt.js';
 
 export type RouteSpec = { method: string; path: string };
 
@@ -308,7 +309,7 @@ export async function fuzz(d: TestDaemon, o: { seed: number; perRoute: number; c
       }
     };
     await Promise.all(Array.from({ length: o.concurrency ?? 12 }, worker));
-    if (!(await d.ping())) {
+    if (!(await answers(d))) {
       report.crashed = true;
       log(`fuzz: berthd stopped answering after the requests to ${route.method} ${route.path} (seed ${o.seed})`);
       break;
@@ -316,6 +317,20 @@ export async function fuzz(d: TestDaemon, o: { seed: number; perRoute: number; c
   }
   report.ms = Date.now() - started;
   return report;
+}
+
+/**
+ * Whether berthd is up: its process alive and a ping answered within about 15 s. One ping of
+ * 2 s is not enough on a loaded 2-core machine (a false "crash" was seen in a full run).
+ */
+async function answers(d: TestDaemon): Promise<boolean> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const p = d.proc;
+    if (p && (p.exitCode !== null || p.signalCode !== null)) return false;
+    if (await d.ping()) return true;
+    if (Date.now() > deadline) return false;
+  }
 }
 
 /**
@@ -337,6 +352,9 @@ async function main(): Promise<void> {
   // No test lock: the fuzzed daemon changes nothing of the host's network (a netns of its own)
   // and cannot write outside its tree (a read-only mount namespace).
   const d = await startDaemon({ readOnlyHost: true, ownNetns: true, swarm: true });
+  onInterrupt(async () => {
+    await d.cleanup();
+  });
   let ok = false;
   try {
     const report = await fuzz(d, { seed, perRoute: numberArg(argv, 'per-route', 1000), concurrency: numberArg(argv, 'concurrency', 12) });

@@ -11,6 +11,7 @@ import { readdirSync, readFileSync, existsSync, writeFileSync, statSync } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDaemon, holdNetns, sleep, type TestDaemon } from '../helpers/daemon.js';
+import { onInterrupt } from './interrupt.js';
 import { numberArg } from './random.js';
 
 export type Resources = { Fds: number; Timers: number; RssBytes: number; HeapUsedBytes: number; Active: Record<string, number> };
@@ -218,6 +219,10 @@ async function main(): Promise<void> {
   // Containers on a bridge in a network namespace of the run's own: nothing on the host's network.
   const ns = holdNetns();
   const d = await startDaemon({ liveRestore: true, netns: ns.path });
+  onInterrupt(async () => {
+    await d.cleanup();
+    ns.release();
+  });
   let ok = false;
   const meta = { startedAt: new Date().toISOString(), machine: `${process.arch}, node ${process.version}` };
   const write = (r: SoakReport, done: boolean) => writeFileSync(out, `${JSON.stringify({ ...meta, done, running: numberArg(argv, 'running', 200), ...r }, null, 1)}\n`);

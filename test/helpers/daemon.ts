@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, readlinkSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { openSync, closeSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync, existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { repoRoot, busyboxTarball, testTmpDir } from './paths.js';
@@ -44,6 +44,15 @@ export type DaemonOptions = {
    * etcd member of its own is left running.
    */
   swarm?: boolean;
+  /**
+   * Run berthd in a UTS namespace of its own with this hostname (the swarm harness: each node
+   * has its own name in `docker node ls` and `docker info`). Nothing of the host changes.
+   */
+  hostname?: string;
+  /** The default bridge's address (`--bip`); without it one free on the host is chosen. */
+  bip?: string;
+  /** Make the daemon's temporary tree inside this directory (default: the test run's tree). */
+  parentDir?: string;
 };
 
 /** A network namespace held open by a process of ours (loopback up) until `release()`. */
@@ -104,7 +113,7 @@ export class TestDaemon {
   readonly cgroupParent: string;
   readonly logFile: string;
   readonly opts: DaemonOptions;
-  /** The default bridge's address, chosen free at construction (10.213.N.1/24). */
+  /** The default bridge's address: opts.bip, or one chosen free at construction (10.213.N.1/24). */
   readonly bip: string;
   /** Where its user networks' subnets come from: a /21 of 10.214.0.0/15 of its own, cut in /24s. */
   readonly addressPool: string;
@@ -113,14 +122,14 @@ export class TestDaemon {
 
   constructor(opts: DaemonOptions = {}) {
     this.opts = opts;
-    this.dir = testTmpDir('bt-');
+    this.dir = opts.parentDir ? mkdtempSync(join(opts.parentDir, 'bt-')) : testTmpDir('bt-');
     this.dataRoot = join(this.dir, 'data');
     this.execRoot = opts.execRoot ?? join(this.dir, 'x');
     this.sock = join(this.dir, 'berth.sock');
     this.host = `unix://${this.sock}`;
     this.cgroupParent = `/berth-test-${this.dir.slice(-6)}`;
     this.logFile = join(this.dir, 'berthd.log');
-    this.bip = freeTestSubnet();
+    this.bip = opts.bip ?? freeTestSubnet();
     this.addressPool = freeTestPool();
     // Written once: tests edit it later (SIGHUP, restarts with another configuration).
     writeFileSync(this.configFile, JSON.stringify(opts.config ?? {}));
@@ -193,15 +202,24 @@ export class TestDaemon {
   /** Launch berthd (in its own session, so it outlives nothing of ours) and wait for /_ping. */
   async start(): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    const prelude = [...(this.opts.ownNetns ? ['ip link set lo up'] : []), ...(this.opts.readOnlyHost ? [READ_ONLY_HOST] : [])];
-    const unshare = [...(this.opts.ownNetns ? ['--net'] : []), ...(this.opts.readOnlyHost ? ['--mount'] : [])];
+    const prelude = [
+      ...(this.opts.ownNetns ? ['ip link set lo up'] : []),
+      ...(this.opts.readOnlyHost ? [READ_ONLY_HOST] : []),
+      ...(this.opts.hostname !== undefined ? ['hostname "$BERTH_HOSTNAME"'] : []),
+    ];
+    const unshare = [...(this.opts.ownNetns ? ['--net'] : []), ...(this.opts.readOnlyHost ? ['--mount'] : []), ...(this.opts.hostname !== undefined ? ['--uts'] : [])];
     const [cmd0, argv0] = prelude.length > 0
       ? ['unshare', [...unshare, '--', 'sh', '-c', `${prelude.join('\n')}\nexec "$0" "$@"`, process.execPath, BERTHD, ...this.args()]]
       : [process.execPath, [BERTHD, ...this.args()]];
     const [cmd, argv] = this.opts.netns ? ['nsenter', [`--net=${this.opts.netns}`, '--', cmd0, ...argv0]] : [cmd0, argv0];
     const proc = spawn(cmd, argv, {
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...(this.opts.env ?? {}), ...(this.opts.readOnlyHost ? { BERTH_RW_DIR: this.dir } : {}) },
+      env: {
+        ...process.env,
+        ...(this.opts.env ?? {}),
+        ...(this.opts.readOnlyHost ? { BERTH_RW_DIR: this.dir } : {}),
+        ...(this.opts.hostname !== undefined ? { BERTH_HOSTNAME: this.opts.hostname } : {}),
+      },
       detached: true,
     });
     closeSync(fd);

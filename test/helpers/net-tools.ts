@@ -1,5 +1,6 @@
 import { createConnection, createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { request } from 'node:http';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
@@ -26,6 +27,20 @@ export function tcpGet(host: string, port: number, timeoutMs = 5000): Promise<st
       clearTimeout(timer);
       resolve(buf);
     });
+  });
+}
+
+/** An HTTP GET: the body of a 2xx answer; rejects on any other status, a refusal or after `timeoutMs`. */
+export function httpGetBody(host: string, port: number, path = '/', timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body}`))));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
+    req.end();
   });
 }
 
@@ -93,6 +108,9 @@ async function main(argv: string[]): Promise<void> {
     s.bind(Number(a), '0.0.0.0', () => process.stdout.write('ready\n'));
   } else if (cmd === 'tcp-get') {
     process.stdout.write(await tcpGet(a ?? '', Number(b), c ? Number(c) : undefined));
+  } else if (cmd === 'http-get') {
+    const [path, ms] = argv.slice(3);
+    process.stdout.write(await httpGetBody(a ?? '', Number(b), path, ms ? Number(ms) : undefined));
   } else if (cmd === 'udp-ask') {
     process.stdout.write(await udpAsk(a ?? '', Number(b), c ?? ''));
   } else {

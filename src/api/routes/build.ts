@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Route } from '../router.js';
 import type { Backend, BuildOptions } from '../backend.js';
 import { boolParam, intParam, sendJson } from '../body.js';
@@ -27,7 +28,7 @@ export function buildRoutes(b: Backend): Route[] {
         try {
           opts = parseBuildQuery(query, req.headers['x-registry-config'], req.headers['x-registry-auth']);
         } catch (err) {
-          req.resume();
+          await drain(req);
           throw err;
         }
         const out = new JsonMessages(res, b.log);
@@ -36,8 +37,11 @@ export function buildRoutes(b: Backend): Route[] {
           await b.build.build(req, opts, { stream: (t) => out.write(streamJson(t)), aux: (v) => out.write(`${JSON.stringify({ aux: v })}\r\n`), pullProgress: out.progress }, signal);
           out.end();
         } catch (err) {
+          if (!out.started) {
+            await drain(req);
+            throw err;
+          }
           if (!req.complete) req.resume();
-          if (!out.started) throw err;
           const message = messageOf(err);
           const code = err instanceof StepFailure ? err.code : undefined;
           b.log.debug({ err: message }, 'build failed');
@@ -80,6 +84,31 @@ function jsonParam<T>(q: URLSearchParams, name: string, check: (v: unknown) => v
 const isMap = (nullable: boolean) => (v: unknown): v is Record<string, string | null> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string' || (nullable && x === null));
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/**
+ * Before refusing a build: read (and drop) what is left of the context, so the CLI, still
+ * uploading it, gets the answer instead of a broken pipe. Bounded in size and time.
+ */
+function drain(req: IncomingMessage, maxBytes = 256 << 20, ms = 30_000): Promise<void> {
+  if (req.complete || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      resolve();
+    };
+    const onData = (c: Buffer) => {
+      seen += c.length;
+      if (seen > maxBytes) done();
+    };
+    const timer = setTimeout(done, ms);
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('close', done);
+    req.resume();
+  });
+}
 
 /**
  * The query and the credentials headers: X-Registry-Config, the CLI's credentials for every

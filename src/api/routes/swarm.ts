@@ -44,8 +44,21 @@ export function swarmRoutes(b: Backend): Route[] {
     {
       method: 'POST',
       path: '/swarm/join',
-      handler: () => {
-        throw notImplemented('berth does not support joining a swarm yet: each berth node is a one-manager swarm of its own (swarm init)');
+      handler: async ({ req, res }) => {
+        const body = ((await readJson(req)) ?? {}) as Json;
+        const availability = str(body, 'Availability') || 'active';
+        if (!['active', 'pause', 'drain'].includes(availability)) throw invalidParameter(`invalid availability: ${availability}`);
+        const remotes = Array.isArray(body['RemoteAddrs']) ? (body['RemoteAddrs'] as unknown[]).filter((x): x is string => typeof x === 'string' && x !== '') : [];
+        await sw.join({
+          listenAddr: str(body, 'ListenAddr'),
+          advertiseAddr: str(body, 'AdvertiseAddr'),
+          dataPathAddr: str(body, 'DataPathAddr'),
+          remoteAddrs: remotes,
+          joinToken: str(body, 'JoinToken'),
+          availability: availability as 'active' | 'pause' | 'drain',
+        });
+        res.writeHead(200, { 'Content-Length': '0' });
+        res.end();
       },
     },
     {
@@ -91,7 +104,7 @@ export function swarmRoutes(b: Backend): Route[] {
       handler: async ({ res, query }) => {
         const f = parseFilters(query.get('filters'), ['id', 'label', 'name', 'membership', 'role', 'node.label']);
         const { entry } = await sw.cluster();
-        const leader = sw.nodeId;
+        const leader = await sw.leaderId();
         let nodes = await sw.nodes();
         const any = (k: string, ok: (v: string) => boolean) => !f.has(k) || (f.get(k) ?? []).some(ok);
         nodes = nodes.filter(
@@ -111,7 +124,7 @@ export function swarmRoutes(b: Backend): Route[] {
       path: '/nodes/{id}',
       handler: async ({ res, params }) => {
         const { entry } = await sw.cluster();
-        sendJson(res, 200, nodeJson(await sw.node(params['id'] as string), sw.nodeId, entry.value.caCert));
+        sendJson(res, 200, nodeJson(await sw.node(params['id'] as string), await sw.leaderId(), entry.value.caCert));
       },
     },
     {
@@ -126,8 +139,8 @@ export function swarmRoutes(b: Backend): Route[] {
     {
       method: 'DELETE',
       path: '/nodes/{id}',
-      handler: async ({ res, params }) => {
-        await sw.removeNode(params['id'] as string);
+      handler: async ({ res, params, query }) => {
+        await sw.removeNode(params['id'] as string, boolParam(query, 'force'));
         res.writeHead(200, { 'Content-Length': '0' });
         res.end();
       },

@@ -110,9 +110,9 @@ export function swarmInfoJson(i: SwarmInfo | undefined, nodeAddrFallback: string
     NodeID: i.state.nodeId,
     NodeAddr: addr,
     LocalNodeState: i.error ? 'error' : 'active',
-    ControlAvailable: !i.error,
+    ControlAvailable: i.isManager && !i.error,
     Error: i.error,
-    RemoteManagers: [{ NodeID: i.state.nodeId, Addr: i.state.advertiseAddr }],
+    RemoteManagers: i.remoteManagers.map((m) => ({ NodeID: m.nodeId, Addr: m.addr })),
     Nodes: i.nodes,
     Managers: i.managers,
     ...(i.cluster

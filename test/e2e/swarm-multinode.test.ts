@@ -1,0 +1,127 @@
+// Swarm mode on five nodes (three managers, two workers), each a berthd in a network namespace
+// of its own, driven with the real docker CLI: joins, tokens, promote/demote and the quorum
+// warnings, work spread over the nodes, and the seed's quorum rule — with fewer than a majority
+// of managers every task keeps running and serving while every manager call fails at once
+// with Docker's sentence; with a majority back the cluster is managed again and converges.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createCa, joinToken, newJoinSecret } from '../../src/cluster/ca.js';
+import { clusterForFile, type SwarmCluster, type SwarmNode } from '../helpers/swarm-cluster.js';
+import { waitFor } from '../helpers/daemon.js';
+
+const NO_LEADER = /The swarm does not have a leader\. It's possible that too few managers are online\. Make sure more than half of the managers are online\./;
+const QUICK = ['--detach', '--no-resolve-image', '--stop-grace-period', '1s'];
+
+let c: SwarmCluster;
+clusterForFile({ nodes: 5, prefix: 'bsn' }, (x) => (c = x));
+const n = (i: number): SwarmNode => c.node(i);
+const ids: Record<number, string> = {};
+
+/** Task containers of a service on a node, by name. */
+function tasksOn(node: SwarmNode, service: string): string[] {
+  return node.ok(['ps', '--filter', `label=com.docker.swarm.service.name=${service}`, '--format', '{{.Names}}']).split('\n').filter(Boolean);
+}
+
+function running(service: string): number {
+  return c.nodes.reduce((sum, node) => sum + (node.running ? tasksOn(node, service).length : 0), 0);
+}
+
+test('five nodes join: managers by the manager token, workers by the worker token; the warnings count the managers; a worker is not a manager', async () => {
+  ids[1] = c.swarmInit(n(1));
+  assert.match(n(1).docker(['info']).stderr, /1-manager configuration: the swarm tolerates 0 manager failures/);
+  ids[2] = c.join(n(2), 'manager');
+  assert.match(n(1).docker(['info']).stderr, /2-manager configuration: the swarm tolerates 0 manager failures/);
+  ids[3] = c.join(n(3), 'manager');
+  ids[4] = c.join(n(4), 'worker');
+  ids[5] = c.join(n(5), 'worker');
+  const ls = n(2).ok(['node', 'ls', '--format', '{{.ID}} {{.ManagerStatus}} {{.Status}}']);
+  for (let i = 1; i <= 5; i++) assert.match(ls, new RegExp(`${ids[i]} ${i <= 3 ? (i === 1 ? 'Leader' : 'Reachable') : ''} ?Ready`));
+  assert.doesNotMatch(n(1).docker(['info']).stderr, /manager configuration|even number/, 'three managers: no warning');
+  assert.match(n(4).ok(['info', '--format', '{{.Swarm.ControlAvailable}} {{.Swarm.LocalNodeState}}']), /false active/);
+  assert.match(n(4).fails(['node', 'ls']), /This node is not a swarm manager/);
+  assert.match(n(4).fails(['service', 'ls']), /This node is not a swarm manager/);
+});
+
+test('tokens: a rotated one, one of another swarm and a malformed one are refused with Docker\'s messages', async () => {
+  const extra = n(5);
+  const old = c.joinTokens().worker;
+  n(1).ok(['swarm', 'join-token', '--rotate', '-q', 'worker']);
+  extra.ok(['swarm', 'leave']);
+  assert.match(extra.fails(['swarm', 'join', '--token', old, `${n(1).ip}:2377`]), /A valid join token is necessary to join this cluster/);
+  const foreign = joinToken((await createCa()).certPem, newJoinSecret());
+  assert.match(extra.fails(['swarm', 'join', '--token', foreign, `${n(1).ip}:2377`]), /remote CA does not match fingerprint/);
+  assert.match(extra.fails(['swarm', 'join', '--token', 'SWMTKN-1-nonsense', `${n(1).ip}:2377`]), /invalid join token/);
+  assert.equal(extra.ok(['info', '--format', '{{.Swarm.LocalNodeState}}']).trim(), 'inactive');
+  ids[5] = c.join(extra, 'worker');
+  // The node that left is still listed (down) until removed; a node that is up is not removed without --force.
+  const gone = n(1).ok(['node', 'ls', '--format', '{{.ID}}']).split('\n').filter((x) => x && !Object.values(ids).includes(x));
+  assert.equal(gone.length, 1);
+  assert.match(n(1).fails(['node', 'rm', ids[4] as string]), /is not down and can't be removed/);
+  n(1).ok(['node', 'rm', '--force', gone[0] as string]);
+  assert.match(n(1).fails(['node', 'rm', ids[2] as string]), /is a cluster manager .* must be demoted/);
+});
+
+test('promote a worker to a fourth manager (the even-number warning), demote it again: its member joins etcd as a learner and leaves again, its tasks keep running', async () => {
+  n(1).ok(['service', 'create', '--name', 'pinned', ...QUICK, '--constraint', `node.id==${ids[4]}`, 'busybox', 'sleep', '100000']);
+  const pid = await waitFor('the pinned task on node 4', () => {
+    const id = tasksOn(n(4), 'pinned')[0];
+    return id ? n(4).ok(['inspect', '--format', '{{.State.Pid}}', id]).trim() : undefined;
+  }, 60_000, 300);
+  n(1).ok(['node', 'promote', ids[4] as string]);
+  await waitFor('node 4 to be a manager', () => n(4).docker(['node', 'ls']).code === 0 || undefined, 60_000, 500);
+  assert.match(n(1).docker(['info']).stderr, /even number of managers \(4\)/);
+  assert.equal(n(4).ok(['node', 'inspect', 'self', '--format', '{{.Spec.Role}}']).trim(), 'manager');
+  n(1).ok(['node', 'demote', ids[4] as string]);
+  await waitFor('node 4 to be a worker again', () => /not a swarm manager/.test(n(4).docker(['node', 'ls']).stderr) || undefined, 60_000, 500);
+  assert.doesNotMatch(n(1).docker(['info']).stderr, /even number|manager configuration/);
+  const id = tasksOn(n(4), 'pinned')[0] as string;
+  assert.equal(n(4).ok(['inspect', '--format', '{{.State.Pid}}', id]).trim(), pid, 'the task ran on through promotion and demotion');
+  n(1).ok(['service', 'rm', 'pinned']);
+});
+
+test('a service on the workers runs through the dispatcher; its logs come from the nodes; a worker\'s berthd killed -9 and restarted keeps its tasks\' PIDs', async () => {
+  n(1).ok(['service', 'create', '--name', 'talk', ...QUICK, '--replicas', '2', '--constraint', 'node.role==worker', 'busybox', 'sh', '-c', 'echo hello from $(hostname); sleep 100000']);
+  await waitFor('2 tasks on the workers', () => tasksOn(n(4), 'talk').length + tasksOn(n(5), 'talk').length === 2 || undefined, 60_000, 300);
+  const logs = await waitFor('the tasks\' logs', () => {
+    const out = n(2).ok(['service', 'logs', 'talk']);
+    return (out.match(/hello from/g) ?? []).length === 2 ? out : undefined;
+  }, 30_000, 500);
+  assert.match(logs, /talk\.\d\.[0-9a-z]+@/);
+  const w = tasksOn(n(4), 'talk').length > 0 ? n(4) : n(5);
+  const pids = () => tasksOn(w, 'talk').map((t) => w.ok(['inspect', '--format', '{{.State.Pid}}', t]).trim()).sort();
+  const before = pids();
+  await w.kill9();
+  await w.restart();
+  assert.deepEqual(pids(), before);
+  n(1).ok(['service', 'rm', 'talk']);
+  await waitFor('the talk tasks gone', () => running('talk') === 0 || undefined, 60_000, 500);
+});
+
+test('quorum: one manager lost, the swarm is managed; two of three lost, tasks keep serving and every manager call fails fast with Docker\'s message; one back, it is managed again', async () => {
+  n(1).ok(['service', 'create', '--name', 'web', ...QUICK, '--replicas', '1', '--constraint', `node.id==${ids[5]}`, '--publish', 'mode=host,target=80,published=8081', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
+  await waitFor('web answering on node 5', () => n(4).httpGet(n(5).ip, 8081, '/hostname'), 60_000, 500);
+  await n(3).killAll();
+  n(1).ok(['service', 'scale', '--detach', 'web=1']);
+  assert.match(n(1).ok(['service', 'ls']), /web/);
+  await n(2).killAll();
+  // The survivor notices it has no leader within about an election timeout.
+  const refused = await waitFor('a refused call', () => {
+    const t0 = Date.now();
+    const r = n(1).docker(['service', 'ls']);
+    return r.code !== 0 && NO_LEADER.test(r.stderr) ? Date.now() - t0 : undefined;
+  }, 15_000, 200);
+  assert.ok(refused < 10_000);
+  for (const args of [['service', 'scale', '--detach', 'web=2'], ['node', 'ls'], ['service', 'create', '--name', 'x', ...QUICK, 'busybox', 'true'], ['secret', 'create', 'k', '-']]) {
+    const t0 = Date.now();
+    const r = n(1).docker(args, { input: 'v' });
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.stderr, NO_LEADER, args.join(' '));
+    assert.ok(Date.now() - t0 < 10_000, `${args.join(' ')} took ${Date.now() - t0} ms`);
+  }
+  assert.ok(n(4).httpGet(n(5).ip, 8081, '/hostname'), 'the task still serves on its host-mode port');
+  assert.equal(n(1).docker(['ps']).code, 0, 'the node\'s own docker ps works');
+  await n(2).restart();
+  await waitFor('management back', () => n(1).docker(['service', 'scale', '--detach', 'web=2']).code === 0 || undefined, 60_000, 500);
+  await n(3).restart();
+  n(1).ok(['service', 'rm', 'web']);
+});
