@@ -20,7 +20,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
-import { classify, detectCompression, metaOf, quote, sniff, splitPath, toBuffer, type EntryData, type Headers, type Meta } from './tar-entries.js';
+import { classify, detectCompression, metaOf, quote, sniff, splitPath, symlinkEscapes, toBuffer, type EntryData, type Headers, type Meta } from './tar-entries.js';
 import { run } from '../lib/exec.js';
 import { mkdirInRoot, resolveInRoot } from '../lib/in-root.js';
 import { makeWhiteout, markOpaque } from './overlay-whiteouts.js';
@@ -35,8 +35,8 @@ import { createZstdDecompress } from './zstd.js';
 export type WhiteoutMode = 'apply' | 'reject' | 'overlay';
 
 /**
- * How names that reach beyond the target are met. 'refuse' (layers, contexts): `..` and a
- * parent that is a symlink fail. 'chroot' (a build's `ADD` of a
+ * How names that reach beyond the target are met. 'refuse' (layers, contexts): `..`, a parent
+ * that is a symlink, a relative link climbing out, all fail. 'chroot' (a build's `ADD` of a
  * local archive): as dockerd, which unpacks it chrooted into the destination, `..` stops at
  * the target, symlinks are kept as written and followed — clamped to the target — when later
  * entries go through them, hardlink targets are looked up the same way. Nothing is ever
@@ -228,7 +228,7 @@ class LayerWriter {
         await this.#directory(rel, h);
         break;
       case 'symlink':
-        await this.#symlink(rel, h);
+        await this.#symlink(rel, parts, h);
         break;
       case 'link':
         await this.#hardlink(rel, h);
@@ -278,13 +278,16 @@ class LayerWriter {
     this.#dirMeta.set(rel, metaOf(h, 0o755));
   }
 
-  async #symlink(rel: string, h: Headers): Promise<void> {
+  async #symlink(rel: string, parts: string[], h: Headers): Promise<void> {
     const target = h.linkname ?? '';
     if (target === '') throw invalidParameter(`invalid symlink ${quote(h.name)}: empty link target`);
-    // A link's target is data, kept as written whatever it names (`../../..` climbing past
-    // the root included, as dockerd's chrooted unpacking keeps it: in the container the
-    // kernel stops `..` at the root). Nothing here follows a link on disk — an entry beneath
-    // one is refused, or resolved within the target when chrooted — so none leads outside.
+    // Absolute targets are resolved inside the container's root, so only a relative target
+    // can point outside. Chrooted (a build's ADD), the link is kept as written, as dockerd
+    // keeps it, and followed only within the target; one that climbs past the image's root
+    // is then refused by the layer store when the step is committed.
+    if (!this.#chroot && symlinkEscapes(parts, target)) {
+      throw invalidParameter(`invalid symlink ${quote(h.name)} -> ${quote(target)}: link escapes the target directory`);
+    }
     const path = this.#abs(rel);
     await this.#removeExisting(rel);
     await symlink(target, path);

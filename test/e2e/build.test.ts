@@ -352,7 +352,7 @@ function declaredSize(tar: Buffer, size: number): Buffer {
   return Buffer.concat([h, Buffer.alloc(1024, 'x')]);
 }
 
-test('ADD of hostile archives: `..`, absolute names and symlinks stay inside the image as dockerd unpacks them; hardlinks out, a lying size fail; nothing lands beside the sentinel; the daemon keeps answering', async () => {
+test('ADD of hostile archives: `..`, absolute names and symlinks stay inside the image as dockerd unpacks them; hardlinks out, a link climbing past the root, a lying size fail; nothing lands beside the sentinel; the daemon keeps answering', async () => {
   const sentinel = join(scratch, 'sentinel');
   mkdirSync(sentinel, { recursive: true });
   writeFileSync(join(sentinel, 'sentinel.txt'), 'untouched\n');
@@ -364,6 +364,10 @@ test('ADD of hostile archives: `..`, absolute names and symlinks stay inside the
     'link-to-root': [
       { name: 'root', type: 'symlink', linkname: '/' },
       { name: `root/through-${mark}`, data: 'via /\n' },
+    ],
+    // dockerd keeps this link (and writes through it inside the destination); berth's layer
+    // store refuses a relative link climbing past the image's root, so the step fails there.
+    'link-climbing': [
       { name: 'climb', type: 'symlink', linkname: up },
       { name: `climb${sentinel}/pwned-climb`, data: 'via ..\n' },
     ],
@@ -396,11 +400,12 @@ test('ADD of hostile archives: `..`, absolute names and symlinks stay inside the
   };
   assert.equal(built('dotdot', `cat /dst/ok.txt /dst${sentinel}/pwned-dotdot`), 'ok\nevil\n');
   assert.equal(built('absolute', `cat /dst${sentinel}/pwned-abs`), 'evil\n');
-  assert.equal(built('link-to-root', `readlink /dst/root; cat /dst/through-${mark} /dst${sentinel}/pwned-climb`), '/\nvia /\nvia ..\n');
+  assert.equal(built('link-to-root', `readlink /dst/root; cat /dst/through-${mark}`), '/\nvia /\n');
   assert.equal(built('devices', 'stat -c "%F %t:%T" /dst/cdev /dst/bdev /dst/fifo'), 'character special file 1:3\nblock special file 7:0\nfifo 0:0\n');
   // Refused, as dockerd refuses them (its chroot has no such file): the build fails, tags nothing.
   for (const [name, re] of [
     ['link-to-host-dir', /failed to copy files: .*pwned-link.*ENOENT/],
+    ['link-climbing', /invalid symlink "dst\/climb" -> "(\.\.\/)+": link escapes the target directory/],
     ['hardlink-absolute', /failed to copy files: Error processing tar file: invalid hardlink "hl" -> ".*": link target does not exist/],
     ['hardlink-dotdot', /failed to copy files: Error processing tar file: invalid hardlink "hl" -> ".*": link target does not exist/],
     ['huge', /failed to copy files: Error processing tar file: invalid tar archive/],

@@ -262,25 +262,17 @@ test('a hardlink to a path outside the target is refused', async () => {
   }
 });
 
-test('a relative symlink climbing above the root is kept as written (as dockerd keeps it), and never followed', async () => {
+test('a relative symlink climbing above the root is refused; one staying inside is fine', async () => {
   const s = await sandbox();
   try {
     const ok = await makeTar([{ name: 'a/b', type: 'symlink', linkname: '../x' }]);
     await extractTar(Readable.from([ok]), s.root);
     assert.equal(await readlink(join(s.root, 'a/b')), '../x');
-    // `ln -s ../../outside /a/c` in a container, committed: a link the kernel clamps at the
-    // container's root. Here it names the sandbox's outside directory: an entry through it is refused.
-    const climbing = await makeTar([
-      { name: 'a/c', type: 'symlink', linkname: '../../outside' },
-      { name: 'a/c/pwned', data: 'pwned' },
-    ]);
-    await assert.rejects(extractTar(Readable.from([climbing]), s.root), invalid(/^invalid tar entry "a\/c\/pwned": parent "a\/c" is a symbolic link$/));
-    assert.equal(await readlink(join(s.root, 'a/c')), '../../outside');
-    const hard = await makeTar([{ name: 'h', type: 'link', linkname: 'a/c/secret' }]);
-    await writeFile(join(s.outside, 'secret'), 'secret');
-    await assert.rejects(extractTar(Readable.from([hard]), s.root), invalid(/parent "a\/c" is a symbolic link/));
-    assert.deepEqual(await readdir(s.outside), ['secret']);
-    assert.equal((await stat(join(s.outside, 'secret'))).nlink, 1);
+    const bad = await makeTar([{ name: 'a/c', type: 'symlink', linkname: '../../x' }]);
+    await assert.rejects(
+      extractTar(Readable.from([bad]), s.root),
+      invalid(/^invalid symlink "a\/c" -> "\.\.\/\.\.\/x": link escapes the target directory$/),
+    );
   } finally {
     await s.done();
   }
