@@ -196,7 +196,7 @@ export class Daemon {
       dataRoot: c.dataRoot,
       execRoot: c.execRoot,
       ...(c.swarmEtcdDir ? { etcdDir: c.swarmEtcdDir } : {}),
-      engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion }),
+      engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion, labels: () => this.#config.labels }),
       log: o.log,
       // The backend exists only below; a node API logs request comes long after start-up.
       taskLogs: (taskId, query, res, signal) => serveTaskLog(this.#backend as Backend, taskId, query, res, signal),
