@@ -150,7 +150,7 @@ export class Daemon {
           return { id: info.image.id, runtimeConfig: (info.image.config.config ?? {}) as ImageRuntimeConfig, topLayer: info.topLayer };
         },
         layerCacheIds: (top) => layers.chain(top).map((l) => l.cacheId),
-        commit: (req, diff) => images.commitContainer(req, diff),
+        commit: (req, diff) => images.commits.commitContainer(req, diff),
       },
       events: this.events,
       log: o.log,
