@@ -37,6 +37,7 @@ const USAGE = `Usage: node bench/run.mjs [options]     (as root; npm run bench)
   --reps=N            repetitions of run -d / API create+start (default 30; quick 5)
   --restart-reps=N    repetitions of each restart row (default 5; quick 2)
   --log-mib=N         MiB the log-throughput container writes (default 100; quick 20)
+  --follow-lines=N    lines timed in logsf, the engines taking turns (default 200; quick 20)
   --outage=S          seconds the daemon is away in "logsdown" (default 30; quick 10)
   --berth-dist=DIR    compiled berth to run (default: <repo>/dist, copied at start)
   --storage-driver=D  berthd's storage driver (default overlay2, as dockerd's)
@@ -54,7 +55,7 @@ function parseArgs(argv) {
     raw[m[1]] = m[2] ?? true;
   }
   for (const k of Object.keys(raw)) {
-    if (!['quick', 'only', 'engines', 'n', 'many', 'docker-many', 'reps', 'restart-reps', 'log-mib', 'outage', 'outage-restarts', 'berth-dist', 'storage-driver', 'docker-iptables', 'no-render', 'cleanup', 'help'].includes(k)) {
+    if (!['quick', 'only', 'engines', 'n', 'many', 'docker-many', 'reps', 'restart-reps', 'log-mib', 'follow-lines', 'outage', 'outage-restarts', 'berth-dist', 'storage-driver', 'docker-iptables', 'no-render', 'cleanup', 'help'].includes(k)) {
       throw new Error(`unknown option --${k}\n\n${USAGE}`);
     }
   }
@@ -78,7 +79,7 @@ function parseArgs(argv) {
     runRm: q ? 3 : 20,
     logs: q ? 1 : 3,
     logsFollow: q ? 1 : 2,
-    followLines: q ? 10 : 50,
+    followLines: num('follow-lines', q ? 20 : 200),
     ps: q ? 5 : 30,
     psMany: q ? 3 : 10,
     restart: num('restart-reps', q ? 2 : 5),

@@ -211,65 +211,106 @@ async function logsAgainstReplay(e, id, want) {
 
 /**
  * `docker logs -f` lag per line: the harness writes a line into a FIFO bind-mounted into the
- * container, which echoes it to stdout; lag is the time until the follower prints it.
+ * container, which echoes it to stdout; lag is the time until the follower prints it. Both
+ * engines' containers and followers run at once and take turns line by line (the order flips
+ * each line), each line alone in flight, so a burst of load on the shared machine hits both.
  */
 export async function logsFollowLatency(ctx) {
   const lines = ctx.opts.reps.followLines;
   const lag = {};
-  for (const e of ctx.engines) {
-    const dir = join(e.dir, 'fifo');
-    mkdirSync(dir, { recursive: true });
-    const fifo = join(dir, `in-${Date.now()}`);
-    const mk = await run('mkfifo', [fifo]);
-    if (mk.code) throw new Error(`mkfifo: ${mk.stderr}`);
-    const id = (await cliRun(e, ['-d', '-v', `${fifo}:/in`, 'busybox', 'sh', '-c', 'while read l; do echo "$l"; done < /in'])).stdout.trim();
-    const arrived = new Map();
-    let buf = '';
-    const follower = e.docker(['logs', '-f', id], {
-      timeoutMs: 120_000,
-      onStdout: (d) => {
-        const t = now();
-        buf += d.toString();
-        let k;
-        while ((k = buf.indexOf('\n')) !== -1) {
-          const line = buf.slice(0, k);
-          buf = buf.slice(k + 1);
-          const m = /^L(\d+)/.exec(line);
-          if (m && !arrived.has(Number(m[1]))) arrived.set(Number(m[1]), t);
-        }
-      },
-    });
-    const fh = await openWithTimeout(fifo, 30_000);
-    const written = new Map();
-    const send = async (i) => {
-      written.set(i, now());
-      await fh.write(`L${i}\n`);
-    };
-    // Warm-up lines until the follower is attached and streaming.
-    let w = 0;
-    const deadline = now() + 30_000;
-    while (![...arrived.keys()].some((k) => k <= 0)) {
-      await send(-w++);
-      await sleep(100);
-      if (now() > deadline) throw new Error(`${e.name}: logs -f shows nothing after 30 s`);
-    }
+  const sides = [];
+  try {
+    for (const e of ctx.engines) sides.push(await startFollower(e));
     for (let i = 1; i <= lines; i++) {
-      await send(i);
-      await sleep(50);
+      checkAbort();
+      const order = i % 2 ? [...sides].reverse() : sides;
+      for (const f of order) {
+        await f.line(i);
+        await sleep(25);
+      }
     }
-    const until = now() + 10_000;
-    while (arrived.size < w + lines && now() < until) await sleep(20);
-    await fh.close();
-    await waitExit(e, id, 30_000).catch(() => {});
-    const fr = await follower;
-    if (fr.code !== 0 && fr.code !== 128) log(`${e.name}: logs -f exited ${fr.code}`);
-    lag[e.name] = [];
-    for (let i = 1; i <= lines; i++) lag[e.name].push(arrived.has(i) ? arrived.get(i) - written.get(i) : NaN);
-    const missing = lag[e.name].filter((x) => Number.isNaN(x)).length;
-    if (missing) ctx.note(`${e.name}: ${missing} of ${lines} lines never reached \`logs -f\``);
-    await e.dockerOk(['rm', '-f', id]);
+  } finally {
+    for (const f of sides) await f.stop();
+  }
+  for (const f of sides) {
+    lag[f.e.name] = f.lags;
+    const missing = f.lags.filter((x) => Number.isNaN(x)).length;
+    if (missing) ctx.note(`${f.e.name}: ${missing} of ${lines} lines never reached \`logs -f\``);
   }
   recordAll(ctx, 'logs-f-line-lag', { section: 'Logs', label: '`logs -f` lag: line written until the follower prints it', unit: 'ms' }, lag);
+}
+
+/** A container echoing what the harness writes into its FIFO, and `docker logs -f` of it. */
+async function startFollower(e) {
+  const dir = join(e.dir, 'fifo');
+  mkdirSync(dir, { recursive: true });
+  const fifo = join(dir, `in-${Date.now()}`);
+  const mk = await run('mkfifo', [fifo]);
+  if (mk.code) throw new Error(`mkfifo: ${mk.stderr}`);
+  const id = (await cliRun(e, ['-d', '-v', `${fifo}:/in`, 'busybox', 'sh', '-c', 'while read l; do echo "$l"; done < /in'])).stdout.trim();
+  const arrived = new Map();
+  let waiting;
+  let buf = '';
+  const follower = e.docker(['logs', '-f', id], {
+    timeoutMs: 600_000,
+    onStdout: (d) => {
+      const t = now();
+      buf += d.toString();
+      let k;
+      while ((k = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, k);
+        buf = buf.slice(k + 1);
+        const m = /^L(-?\d+)/.exec(line);
+        if (!m || arrived.has(Number(m[1]))) continue;
+        arrived.set(Number(m[1]), t);
+        if (waiting && waiting.i === Number(m[1])) waiting.resolve();
+      }
+    },
+  });
+  let fh;
+  try {
+    fh = await openWithTimeout(fifo, 30_000);
+  } catch (err) {
+    await e.docker(['rm', '-f', id]);
+    await follower;
+    throw err;
+  }
+  const written = new Map();
+  /** Line i written, then until it shows (at most 2 s): its lag, or NaN. */
+  const send = async (i, ms) => {
+    const shown = new Promise((resolve) => (waiting = { i, resolve }));
+    written.set(i, now());
+    await fh.write(`L${i}\n`);
+    let timer;
+    await Promise.race([shown, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+    waiting = undefined;
+    return arrived.has(i) ? arrived.get(i) - written.get(i) : NaN;
+  };
+  // Warm-up lines (negative numbers) until the follower is attached and streaming.
+  const deadline = now() + 30_000;
+  for (let w = 0; ; w++) {
+    if (!Number.isNaN(await send(-w, 100))) break;
+    if (now() > deadline) {
+      await fh.close();
+      await e.docker(['rm', '-f', id]);
+      await follower;
+      throw new Error(`${e.name}: logs -f shows nothing after 30 s`);
+    }
+  }
+  const lags = [];
+  return {
+    e,
+    lags,
+    line: async (i) => void lags.push(await send(i, 2000)),
+    stop: async () => {
+      await fh.close();
+      await waitExit(e, id, 30_000).catch(() => {});
+      const fr = await follower;
+      if (fr.code !== 0 && fr.code !== 128) log(`${e.name}: logs -f exited ${fr.code}`);
+      await e.dockerOk(['rm', '-f', id]);
+    },
+  };
 }
 
 async function openWithTimeout(fifo, ms) {

@@ -17,6 +17,7 @@ export type { CreateOptions, EndpointSettings } from '../engine/create-options.j
 export type { SeccompAction, SeccompArg, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../engine/seccomp.js';
 export { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_OPERATORS } from '../engine/seccomp.js';
 export type { ResourceUpdate } from '../engine/resource-update.js';
+export { RESOURCE_FIELDS } from '../engine/resource-update.js';
 export type { HealthConfig, HealthState } from '../engine/health.js';
 export { healthText } from '../engine/health.js';
 export { toDockerHealth } from '../engine/create-options.js';

@@ -1,4 +1,5 @@
 import { invalidParameter } from '../lib/errors.js';
+import { STDCOPY_HEADER as HEADER, writeStdcopyHeader } from '../lib/stdcopy-header.js';
 
 /**
  * Docker's multiplexed stream framing (moby `pkg/stdcopy`), used for attach, exec and logs
@@ -12,14 +13,12 @@ export const STDERR: StdStream = 2;
 /** The CLI turns a frame on this stream into an error. */
 export const SYSTEMERR: StdStream = 3;
 
-const HEADER = 8;
 // Clients read a frame whole before writing it out; bounded frames keep their memory bounded.
 const MAX_FRAME = 1024 * 1024;
 
 export function frameHeader(stream: StdStream, size: number): Buffer {
-  const h = Buffer.alloc(HEADER);
-  h[0] = stream;
-  h.writeUInt32BE(size, 4);
+  const h = Buffer.allocUnsafe(HEADER);
+  writeStdcopyHeader(h, 0, stream, size);
   return h;
 }
 
@@ -27,9 +26,7 @@ export function frameHeader(stream: StdStream, size: number): Buffer {
 export function frame(stream: StdStream, payload: Buffer): Buffer {
   if (payload.length <= MAX_FRAME) {
     const out = Buffer.allocUnsafe(HEADER + payload.length);
-    out.fill(0, 0, HEADER);
-    out[0] = stream;
-    out.writeUInt32BE(payload.length, 4);
+    writeStdcopyHeader(out, 0, stream, payload.length);
     payload.copy(out, HEADER);
     return out;
   }

@@ -1,13 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BerthError, invalidParameter } from '../lib/errors.js';
+import { invalidParameter } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { receiveContext } from './context.js';
 import { DockerfileError } from './dockerfile/parser.js';
 import { parse, type Dockerfile, type Instruction, type Stage } from './dockerfile/instructions.js';
 import { processWord, ShellLexError } from './dockerfile/shell-lex.js';
 import { dispatch, runTriggers, type StepEnv } from './steps.js';
+import { BuildCache } from './cache.js';
 import type { StageState } from './state.js';
 import type { BuildHost } from './ports.js';
 
@@ -27,6 +28,9 @@ export type BuildOptions = {
   extraHosts: string[];
   platform?: string;
   cacheFrom: string[];
+  /** X-Registry-Config as it came: the credentials every pull of the build picks from. */
+  registryConfig?: string;
+  /** X-Registry-Auth as it came, for clients that send no X-Registry-Config. */
   auth?: string;
 };
 
@@ -80,8 +84,7 @@ export async function build(host: BuildHost, body: Readable, o: BuildOptions, ou
     host,
     contextDir: ctx.dir,
     escape: df.escape,
-    noCache: o.noCache,
-    cacheFrom: o.cacheFrom.length > 0 ? ancestors(host, o.cacheFrom) : undefined,
+    cache: new BuildCache(host.images, { noCache: o.noCache, cacheFrom: o.cacheFrom }),
     rm: o.rm,
     forceRm: o.forceRm,
     networkMode: o.networkMode,
@@ -188,26 +191,22 @@ export function neededStages(df: Dockerfile, target: string | undefined): Stage[
   return df.stages.filter((s) => need.has(s.index) && s.index <= goal.index);
 }
 
-/** A FROM or COPY --from image by name: the local one unless `pull` or missing, else pulled. */
+/**
+ * A FROM or COPY --from image by name: the local one unless `pull` or missing, else pulled
+ * with the request's credentials. As dockerd, a `--pull` that fails fails the build (the
+ * local image is not taken instead).
+ */
 async function baseImage(host: BuildHost, ref: string, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
   const local = host.images.find(ref);
   if (local && !o.pull) return local.id;
-  try {
-    await host.images.pull(ref, { ...(o.platform ? { platform: o.platform } : {}), ...(o.auth ? { auth: o.auth } : {}), progress: out.pullProgress, signal });
-  } catch (err) {
-    if (local && o.pull && err instanceof BerthError) return local.id;
-    throw err;
-  }
+  await host.images.pull(ref, {
+    ...(o.platform ? { platform: o.platform } : {}),
+    ...(o.registryConfig ? { registryConfig: o.registryConfig } : {}),
+    ...(o.auth ? { auth: o.auth } : {}),
+    progress: out.pullProgress,
+    signal,
+  });
   const pulled = host.images.find(ref);
   if (!pulled) throw invalidParameter(`pull access denied for ${ref}`);
   return pulled.id;
-}
-
-/** `cachefrom` images and all their parents: the only images a cache hit may be then. */
-function ancestors(host: BuildHost, refs: string[]): Set<string> {
-  const out = new Set<string>();
-  for (const r of refs) {
-    for (let img = host.images.find(r); img && !out.has(img.id); img = img.parent ? host.images.find(img.parent) : undefined) out.add(img.id);
-  }
-  return out;
 }

@@ -15,8 +15,9 @@ export type BuildImage = {
   config: RunConfig;
   /** The config the step that made it was keyed by (the classic builder's cache). */
   containerConfig?: RunConfig;
-  os?: string;
-  architecture?: string;
+  /** Its config's history entries and layer diff ids: what a `--cache-from` image is matched by. */
+  history: Record<string, unknown>[];
+  diffIds: string[];
 };
 
 export type NewImage = {
@@ -35,11 +36,21 @@ export type NewImage = {
 
 export interface BuildImages {
   find(ref: string): BuildImage | undefined;
-  /** `progress` is the build output's, passed through as the pull's progress sink. */
-  pull(ref: string, opts: { platform?: string; auth?: string; progress: unknown; signal: AbortSignal }): Promise<void>;
-  /** Images whose parent is `parentId` (undefined: images with no parent). */
+  /**
+   * `progress` is the build output's, passed through as the pull's progress sink; the
+   * credentials are the request's headers as they came (the registry's entry is picked there).
+   */
+  pull(ref: string, opts: { platform?: string; registryConfig?: string; auth?: string; progress: unknown; signal: AbortSignal }): Promise<void>;
+  /**
+   * The local cache's candidates on `parentId` (undefined: on scratch): images made here
+   * whose parent it is, oldest first. Pulled or loaded images never are.
+   */
   children(parentId: string | undefined): BuildImage[];
   commit(req: NewImage): Promise<string>;
+  /** A step found in a `--cache-from` image: its history entry `index` (and layer) on `parentId`. */
+  restore(req: { parentId?: string; sourceId: string; index: number; config: RunConfig; containerConfig: RunConfig }): Promise<string>;
+  /** A `--cache-from` image whose last step matched becomes the child of `parentId`. */
+  adopt(imageId: string, parentId: string): Promise<void>;
   tag(imageId: string, ref: string): Promise<void>;
   /** A name as it is reported (`Successfully tagged app:latest`), or an error for a bad one. */
   normalizeTag(ref: string): string;

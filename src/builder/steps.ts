@@ -1,16 +1,17 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { chmod, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { extractTar } from '../storage/index.js';
 import { resolveInRoot } from '../lib/in-root.js';
-import { BerthError, invalidParameter, messageOf } from '../lib/errors.js';
+import { BerthError, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { parseTrigger, type CommandForm, type Instruction } from './dockerfile/instructions.js';
 import { processWord, processWords, ShellLexError } from './dockerfile/shell-lex.js';
 import { copySources, ensureDir, findSources, sourcesDigest, type Owner, type Source } from './copy.js';
-import { argEnv, cacheKey, envOf, lookupIn, setEnv, shellOf, type StageState } from './state.js';
+import { argEnv, envOf, lookupIn, setEnv, shellOf, type StageState } from './state.js';
+import type { BuildCache } from './cache.js';
 import type { BuildHost, RunConfig } from './ports.js';
 
 /** What a step needs of the build it is part of. */
@@ -18,9 +19,8 @@ export type StepEnv = {
   host: BuildHost;
   contextDir: string;
   escape: string;
-  noCache: boolean;
-  /** Images `cachefrom` names, with their ancestors: a cache hit must be one of them when given. */
-  cacheFrom: Set<string> | undefined;
+  /** Where a step's earlier result is found (`--no-cache`, `--cache-from` applied). */
+  cache: BuildCache;
   rm: boolean;
   forceRm: boolean;
   networkMode: string;
@@ -174,18 +174,11 @@ function nopCmd(s: StageState, text: string): string[] {
   return [...shellOf(s.config), '#(nop) ', text];
 }
 
-/** A cached result of this step on this parent, if the cache may be used. */
-function probe(e: StepEnv, s: StageState, key: RunConfig): string | undefined {
-  if (e.noCache) return undefined;
-  const want = cacheKey(key);
-  const hits = e.host.images
-    .children(s.imageId)
-    .filter((i) => i.containerConfig && cacheKey(i.containerConfig) === want)
-    .filter((i) => !e.cacheFrom || e.cacheFrom.has(i.id));
-  const hit = hits[hits.length - 1];
-  if (!hit) return undefined;
-  e.say(' ---> Using cache\n');
-  return hit.id;
+/** A cached result of this step on this parent (`key` its cache key, `config` the config it leaves). */
+async function probe(e: StepEnv, s: StageState, key: RunConfig, config: RunConfig): Promise<string | undefined> {
+  const hit = await e.cache.probe(s.imageId, key, config);
+  if (hit) e.say(' ---> Using cache\n');
+  return hit;
 }
 
 function created(s: StageState, key: RunConfig): string {
@@ -195,7 +188,7 @@ function created(s: StageState, key: RunConfig): string {
 /** A step that changes only the config: an image without a layer, as Docker. */
 async function metadata(e: StepEnv, s: StageState, c: RunConfig, text: string): Promise<void> {
   const key = { ...c, Cmd: nopCmd(s, text) };
-  const hit = probe(e, s, key);
+  const hit = await probe(e, s, key, c);
   s.config = c;
   if (hit) {
     s.imageId = hit;
@@ -216,7 +209,7 @@ async function run(e: StepEnv, s: StageState, command: CommandForm): Promise<voi
   const args = argEnv(s);
   const keyCmd = args.length > 0 ? [`|${args.length}`, ...args, ...cmd] : cmd;
   const key = { ...s.config, Cmd: keyCmd };
-  const hit = probe(e, s, key);
+  const hit = await probe(e, s, key, s.config);
   if (hit) {
     s.imageId = hit;
     return;
@@ -266,7 +259,7 @@ async function keepOrRemove(e: StepEnv, id: string, ok: boolean): Promise<void> 
 /** A step whose change is made to the filesystem by berthd (COPY, ADD, WORKDIR): a container not run. */
 async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: string, change: (rootfs: string) => Promise<void>): Promise<void> {
   const key = { ...c, Cmd: nopCmd(s, text) };
-  const hit = probe(e, s, key);
+  const hit = await probe(e, s, key, c);
   if (hit) {
     s.config = c;
     s.imageId = hit;
@@ -280,7 +273,7 @@ async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: stri
     await chmod(dir, 0o755);
     try {
       await change(dir);
-      s.imageId = await e.host.images.commit({ config: c, containerConfig: key, createdBy, layer: () => tarToFile(e, dir), ...author });
+      s.imageId = await e.host.images.commit({ config: c, containerConfig: key, createdBy, layer: () => e.host.tarDirectory(dir), ...author });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -304,18 +297,6 @@ async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: stri
   } finally {
     await e.host.containers.remove(id);
   }
-}
-
-/**
- * The layer of a first step on scratch, as a tar file read back: the tar process's pipe
- * handed straight to the layer store was seen to arrive empty there.
- */
-async function tarToFile(e: StepEnv, dir: string): Promise<{ stream: Readable; done: Promise<void> }> {
-  const file = `${dir}.tar`;
-  const t = await e.host.tarDirectory(dir);
-  await pipeline(t.stream, createWriteStream(file, { mode: 0o600 }));
-  await t.done;
-  return { stream: createReadStream(file), done: Promise.resolve() };
 }
 
 async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind: 'copy' | 'add' }>, word: (w: string) => string): Promise<void> {
@@ -367,7 +348,7 @@ async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind:
           if (!src.dir && !downloads.includes(src) && (await isArchive(src.host))) {
             const to = dest.endsWith('/') ? dest : `${dest}/`;
             await ensureDir(rootfs, to, { owner });
-            await extractTar(createReadStream(src.host), await resolveInRoot(rootfs, to));
+            await addArchive(src.host, await resolveInRoot(rootfs, to), e.signal);
           } else plain.push(src);
         }
         if (plain.length > 0) await copySources(rootfs, plain, dest, { owner, ...(chmod !== undefined ? { chmod } : {}) }, KW);
@@ -376,6 +357,21 @@ async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind:
       await copySources(rootfs, all, dest, { owner, ...(chmod !== undefined ? { chmod } : {}) }, KW);
     });
   });
+}
+
+/**
+ * ADD of a local archive, unpacked as dockerd does (chrooted into the destination: `..`,
+ * absolute names and symlinks stay inside it; hardlinks must find their target there).
+ * Refusals read as dockerd's: `failed to copy files: …`.
+ */
+async function addArchive(file: string, dest: string, signal: AbortSignal): Promise<void> {
+  try {
+    await extractTar(createReadStream(file), dest, { confine: 'chroot', signal });
+  } catch (err) {
+    if (signal.aborted || !(err instanceof BerthError)) throw err;
+    const message = `failed to copy files: Error processing tar file: ${err.message}`;
+    throw err.kind === 'InvalidParameter' ? invalidParameter(message) : systemError(message, err);
+  }
 }
 
 async function isArchive(file: string): Promise<boolean> {

@@ -30,6 +30,18 @@ function attribute(attr: string, n: NodeObject): string | undefined {
   if (a === 'node.platform.os') return 'linux';
   if (a === 'node.platform.arch') return process.arch === 'x64' ? 'x86_64' : process.arch;
   if (a.startsWith('node.labels.')) return n.spec.Labels[attr.slice('node.labels.'.length)];
-  if (a.startsWith('engine.labels.')) return undefined;
+  if (a.startsWith('engine.labels.')) return n.engineLabels?.[attr.slice('engine.labels.'.length)];
+  return undefined;
+}
+
+/**
+ * The value a placement preference spreads over (`spread=node.labels.zone`): a node without
+ * the label has the value '' (one branch of its own). Only node and engine labels can be
+ * spread over, as with swarmkit; any other descriptor is ignored (undefined).
+ */
+export function spreadValue(descriptor: string, n: NodeObject): string | undefined {
+  const d = descriptor.toLowerCase();
+  if (d.startsWith('node.labels.') && d.length > 'node.labels.'.length) return n.spec.Labels[descriptor.slice('node.labels.'.length)] ?? '';
+  if (d.startsWith('engine.labels.') && d.length > 'engine.labels.'.length) return n.engineLabels?.[descriptor.slice('engine.labels.'.length)] ?? '';
   return undefined;
 }

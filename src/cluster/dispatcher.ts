@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { forbidden, invalidParameter, notFound } from '../lib/errors.js';
+import { heartbeatPeriodMs } from './heartbeat.js';
 import type { Caller, NodeRoute } from './node-api.js';
 import { keys, now, type ClusterObject, type NodeObject, type TaskObject } from './objects.js';
 import type { StoreSource } from './agent-source.js';
@@ -86,10 +87,9 @@ export class Dispatcher {
     const seq = (this.#seq.get(c.nodeId) ?? 0) + 1;
     this.#seq.set(c.nodeId, seq);
     await store.txn([], [{ put: keys.heartbeat(c.nodeId), value: { at: now(), seq } }]);
-    const ns = Number((cluster?.value.spec['Dispatcher'] as { HeartbeatPeriod?: number } | undefined)?.HeartbeatPeriod ?? 5e9);
     const role = node.value.spec.Role;
     return {
-      periodMs: Math.max(100, Math.round(ns / 1e6)),
+      periodMs: heartbeatPeriodMs(cluster?.value.spec),
       managers: nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => n.value.apiAddr ?? n.value.managerAddr),
       role,
       ...(role !== c.role ? { certPem: await this.#o.reissue(node.value) } : {}),

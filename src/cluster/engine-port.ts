@@ -29,5 +29,6 @@ export interface LocalEngine {
   ensureImage(ref: string): Promise<void>;
   /** Container events: `die`, `start`, `destroy`, `health_status`. */
   onContainerEvent(cb: (action: string, id: string) => void): () => void;
-  node(): { hostname: string; engineVersion: string; nanoCpus: number; memoryBytes: number };
+  /** The node's description; `labels` are the daemon's `--label`s (Docker's engine labels). */
+  node(): { hostname: string; engineVersion: string; nanoCpus: number; memoryBytes: number; labels?: Record<string, string> };
 }

@@ -40,6 +40,8 @@ export type JoinRequest = {
   engineVersion: string;
   nanoCpus: number;
   memoryBytes: number;
+  /** The joining daemon's `--label`s (engine labels, for constraints and placement preferences). */
+  labels?: Record<string, string>;
 };
 
 export type JoinAnswer = {
@@ -140,10 +142,12 @@ export class JoinService {
       engineVersion: req.engineVersion,
       nanoCpus: req.nanoCpus,
       memoryBytes: req.memoryBytes,
+      ...(req.labels ? { engineLabels: req.labels } : {}),
       addr: ip,
       managerAddr: role === 'manager' ? req.advertiseAddr : '',
       apiAddr: req.advertiseAddr,
       certPem,
+      status: { state: 'ready', message: '' },
     };
     const manager = role === 'manager' ? await this.#managerBundle(nodeId, req.advertiseAddr, publicKey, cluster.value.id) : undefined;
     await store.txn([{ key: keys.object('nodes', nodeId), absent: true }], [{ put: keys.object('nodes', nodeId), value: node }]);
@@ -271,7 +275,15 @@ function checkRequest(body: unknown): JoinRequest {
     engineVersion: s('engineVersion').slice(0, 64),
     nanoCpus: n('nanoCpus'),
     memoryBytes: n('memoryBytes'),
+    ...labelsOf(b['labels']),
   };
+}
+
+/** Engine labels as sent: string values only, a bounded number of them. */
+function labelsOf(v: unknown): { labels?: Record<string, string> } {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
+  const entries = Object.entries(v as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string').slice(0, 256);
+  return entries.length > 0 ? { labels: Object.fromEntries(entries) } : {};
 }
 
 export type { Member };

@@ -18,7 +18,7 @@ export async function requestJoin(o: {
   advertiseAddr: string;
   listenPort: number;
   availability: JoinRequest['availability'];
-  node: { hostname: string; engineVersion: string; nanoCpus: number; memoryBytes: number };
+  node: { hostname: string; engineVersion: string; nanoCpus: number; memoryBytes: number; labels?: Record<string, string> };
 }): Promise<JoinResult> {
   const t = parseJoinToken(o.token);
   if (!t) throw invalidParameter('invalid join token');

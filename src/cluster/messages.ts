@@ -43,3 +43,7 @@ export function managerWarnings(managers: number): string[] {
   }
   return out;
 }
+
+/** A node's status message once the leader has marked it down (swarmkit's dispatcher). */
+export const HEARTBEAT_FAILURE = 'heartbeat failure';
+export const HEARTBEAT_FAILURE_UNKNOWN = 'heartbeat failure for node in "unknown" state';

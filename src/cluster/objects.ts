@@ -30,6 +30,8 @@ export type NodeObject = {
   spec: { Name?: string; Labels: Record<string, string>; Role: NodeRole; Availability: NodeAvailability };
   hostname: string;
   engineVersion: string;
+  /** The daemon's `--label`s (`engine.labels.*` constraints and placement preferences). */
+  engineLabels?: Record<string, string>;
   nanoCpus: number;
   memoryBytes: number;
   addr: string;
@@ -38,7 +40,20 @@ export type NodeObject = {
   /** Where the node's own node API answers (`host:2377`; workers too: task logs). */
   apiAddr?: string;
   certPem: string;
+  /**
+   * Docker's Node.Status, written by the leader on a transition only (liveness.ts). Absent on
+   * nodes written before berth tracked liveness: those count as ready.
+   */
+  status?: NodeStatus;
 };
+
+export type NodeState = 'ready' | 'down' | 'unknown';
+export type NodeStatus = { state: NodeState; message: string };
+
+export const nodeState = (n: NodeObject): NodeState => n.status?.state ?? 'ready';
+
+/** What a manager writes for each node once per heartbeat period (heartbeat.ts). */
+export type Heartbeat = { at: string; seq: number };
 
 export type ServiceObject = {
   id: string;
@@ -112,10 +127,11 @@ export const keys = {
   root: '/berth/swarm/',
   cluster: '/berth/swarm/cluster',
   leader: '/berth/swarm/leader',
-  heartbeat: (nodeId: string) => `/berth/swarm/heartbeats/${nodeId}`,
   prefix: (kind: ObjectKind) => `/berth/swarm/${kind}/`,
   object: (kind: ObjectKind, id: string) => `/berth/swarm/${kind}/${id}`,
   name: (kind: ObjectKind, name: string) => `/berth/swarm/names/${kind}/${name}`,
+  heartbeats: '/berth/swarm/heartbeats/',
+  heartbeat: (nodeId: string) => `/berth/swarm/heartbeats/${nodeId}`,
 };
 
 /** Swarm object ids: 25 characters of base 36 from 128 random bits, as Docker's. */

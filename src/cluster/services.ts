@@ -3,6 +3,7 @@ import { checkConstraints } from './constraints.js';
 import { nameConflict, notFoundMsg, updateOutOfSequence } from './messages.js';
 import { isTerminal, keys, newObjectId, now, type NodeObject, type ServiceObject, type TaskObject } from './objects.js';
 import { resolve } from './refs.js';
+import { globalNodes } from './scheduler.js';
 import { checkServiceSpec, isGlobal, replicas, sameTaskTemplate, type ServiceSpec } from './spec.js';
 import type { ClusterStore, Entry } from './store.js';
 
@@ -103,7 +104,7 @@ export class ServiceApi {
     for (const s of services) {
       const mine = tasks.filter((t) => t.value.serviceId === s.value.id);
       const desired = isGlobal(s.value.spec)
-        ? mine.filter((t) => t.value.desiredState === 'running').length || nodes.filter((n) => n.value.spec.Availability === 'active').length
+        ? mine.filter((t) => t.value.desiredState === 'running').length || globalNodes(nodes.map((n) => n.value), s.value.spec.TaskTemplate).filter((n) => n.spec.Availability === 'active').length
         : replicas(s.value.spec);
       out.set(s.value.id, {
         RunningTasks: mine.filter((t) => t.value.status.state === 'running' && t.value.desiredState === 'running').length,

@@ -18,7 +18,9 @@ import type { LocalEngine } from './engine-port.js';
 import { EtcdMember, type PeerConfig } from './etcd-member.js';
 import { EtcdStore } from './etcd-store.js';
 import { ALREADY_IN_SWARM, AUTOLOCK_REFUSED, CA_ROTATE_REFUSED, LEAVE_LAST_MANAGER, NOT_IN_SWARM, NOT_MANAGER, managerWarnings, updateOutOfSequence } from './messages.js';
-import { keys, newObjectId, now, type ClusterObject, type NodeAvailability, type NodeObject, type NodeRole, type TaskObject } from './objects.js';
+import { keys, newObjectId, nodeState, now, type ClusterObject, type NodeAvailability, type NodeObject, type NodeRole, type TaskObject } from './objects.js';
+import { HeartbeatWriter, heartbeatPeriodMs } from './heartbeat.js';
+import { NodeLiveness } from './liveness.js';
 import { Orchestrator } from './orchestrator.js';
 import { resolve } from './refs.js';
 import { SecretBox } from './secret-box.js';
@@ -120,6 +122,10 @@ export class Swarm {
   #leader: { createRevision: number; revoke(): Promise<void> } | undefined;
   #box: SecretBox | undefined;
   #historyLimit = 5;
+  #heartbeatMs = heartbeatPeriodMs(undefined);
+  #heartbeat: HeartbeatWriter | undefined;
+  #liveness: NodeLiveness | undefined;
+  #unwatchCluster: (() => Promise<void>) | undefined;
   #server: NodeApiServer | undefined;
   #dispatcher: Dispatcher | undefined;
   #session: DispatcherClient | undefined;
@@ -205,12 +211,19 @@ export class Swarm {
     // Set before it answers: during a quorum loss calls fail with Docker's "no leader", not "not a manager".
     this.#store = store;
     await waitReady(store);
-    const cluster = await store.get<ClusterObject>(keys.cluster);
-    this.#historyLimit = Number((cluster?.value.spec['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
+    this.#applySpec((await store.get<ClusterObject>(keys.cluster))?.value.spec);
+    // A `swarm update` made through another manager reaches this one's settings too.
+    this.#unwatchCluster = await store.watch(keys.cluster, () => {
+      store.get<ClusterObject>(keys.cluster).then((c) => this.#applySpec(c?.value.spec), () => undefined);
+    });
+    this.#heartbeat = new HeartbeatWriter({ store, nodeId: st.nodeId, periodMs: () => this.#heartbeatMs, log: this.#o.log });
+    this.#heartbeat.start();
     this.#orchestrator = new Orchestrator({ store, log: this.#o.log, fence: () => this.#fence(), historyLimit: () => this.#historyLimit });
+    this.#liveness = new NodeLiveness({ store, log: this.#o.log, fence: () => this.#fence(), periodMs: () => this.#heartbeatMs });
     const source = new StoreSource(store, st.nodeId, () => this.secretBox());
     this.#agent = new Agent({ source, engine: this.#o.engine, nodeId: st.nodeId, filesDir: this.#filesDir, log: this.#o.log });
     await this.#orchestrator.start();
+    await this.#liveness.start();
     await this.#agent.start();
     void this.#campaignUntilWon(st.nodeId);
     // A demotion is written to the store: this node sees it and becomes a worker.
@@ -347,6 +360,15 @@ export class Swarm {
     };
   }
 
+  /** The cluster settings this node acts on: task history, heartbeat period (read at each beat). */
+  #applySpec(spec: Record<string, unknown> | undefined): void {
+    this.#historyLimit = Number((spec?.['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
+    const period = heartbeatPeriodMs(spec);
+    if (period === this.#heartbeatMs) return;
+    this.#heartbeatMs = period;
+    this.#heartbeat?.kick();
+  }
+
   /**
    * Leadership: a key under a lease, created only if absent. The lease of a previous berthd
    * of this same node (killed, so it never resigned) is this node's own: it is taken over at
@@ -405,12 +427,18 @@ export class Swarm {
     await this.#agent?.stop();
     await this.#dispatcher?.stop();
     await this.#orchestrator?.stop();
+    await this.#liveness?.stop();
+    await this.#heartbeat?.stop();
+    await this.#unwatchCluster?.();
     await this.#store?.close();
     this.#server = undefined;
     this.#session = undefined;
     this.#dispatcher = undefined;
     this.#agent = undefined;
     this.#orchestrator = undefined;
+    this.#liveness = undefined;
+    this.#heartbeat = undefined;
+    this.#unwatchCluster = undefined;
     this.#store = undefined;
     this.#leader = undefined;
     if (o.stopMember) await this.#member.stop();
@@ -473,12 +501,14 @@ export class Swarm {
         spec: { Labels: {}, Role: 'manager', Availability: 'active' },
         hostname: e.hostname,
         engineVersion: e.engineVersion,
+        ...(e.labels ? { engineLabels: e.labels } : {}),
         nanoCpus: e.nanoCpus,
         memoryBytes: e.memoryBytes,
         addr,
         managerAddr: state.advertiseAddr,
         apiAddr: state.advertiseAddr,
         certPem: cert.certPem,
+        status: { state: 'ready', message: '' },
       };
       await store.txn([{ key: keys.cluster, absent: true }], [{ put: keys.cluster, value: cluster }, { put: keys.object('nodes', nodeId), value: node }]);
       await store.close();
@@ -614,7 +644,7 @@ export class Swarm {
     };
     const r = await store.txn([{ key: keys.cluster, modRevision: e.modRevision }], [{ put: keys.cluster, value: next }]);
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
-    this.#historyLimit = Number((next.spec['Orchestration'] as { TaskHistoryRetentionLimit?: number } | undefined)?.TaskHistoryRetentionLimit ?? 5);
+    this.#applySpec(next.spec);
   }
 
   /** The log of a task on another node, as that node's frames (`docker service logs`). */
@@ -654,14 +684,8 @@ export class Swarm {
     const availability = spec.Availability ?? e.value.spec.Availability;
     if (!['active', 'pause', 'drain'].includes(availability)) throw invalidParameter(`invalid availability: ${availability}`);
     const next: NodeObject = { ...e.value, spec: { ...(spec.Name ? { Name: spec.Name } : {}), Labels: spec.Labels ?? {}, Role: role, Availability: availability }, updatedAt: now() };
-    const writes: { put: string; value: unknown }[] = [{ put: e.key, value: next }];
-    // Drain: the node's tasks are shut down; the orchestrator places them elsewhere (or nowhere).
-    if (availability === 'drain') {
-      for (const t of await store.list<TaskObject>(keys.prefix('tasks'))) {
-        if (t.value.nodeId === e.value.id && t.value.desiredState === 'running') writes.push({ put: t.key, value: { ...t.value, desiredState: 'shutdown', updatedAt: now() } });
-      }
-    }
-    const r = await store.txn([{ key: e.key, modRevision: e.modRevision }], writes);
+    // Drain and pause are the orchestrator's to carry out (it watches the nodes).
+    const r = await store.txn([{ key: e.key, modRevision: e.modRevision }], [{ put: e.key, value: next }]);
     if (!r.ok) throw invalidParameter(updateOutOfSequence);
     if (demote) {
       // The demoted node may be down: its member leaves the group either way.
@@ -744,9 +768,6 @@ export class Swarm {
 }
 
 /** Liveness as the leader last wrote it (absent until the first verdict: taken as up). */
-function nodeState(n: NodeObject): string {
-  return (n as NodeObject & { status?: { state?: string } }).status?.state ?? 'ready';
-}
 
 function leaveManagerMessage(managers: number): string {
   const left = managers - 1;

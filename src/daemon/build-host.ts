@@ -40,34 +40,43 @@ export function buildBackend(d: Deps): BuildBackend {
   };
 }
 
-function view(i: StoredImage): BuildImage {
-  const parent = i.config['parent'];
+function view(i: StoredImage, parent: string | undefined): BuildImage {
   return {
     id: i.id,
-    ...(typeof parent === 'string' ? { parent } : {}),
+    ...(parent !== undefined ? { parent } : {}),
     config: i.config.config ?? {},
     ...(i.config.container_config ? { containerConfig: i.config.container_config } : {}),
+    history: i.config.history ?? [],
+    diffIds: i.config.rootfs?.diff_ids ?? [],
   };
 }
 
 function host(d: Deps, dir: string): BuildHost {
   const { images, containers } = d;
+  const commits = images.commits;
   return {
     scratchDir: async () => dir,
     tarDirectory: d.tarDirectory,
     images: {
       find: (ref) => {
         try {
-          return view(images.resolve(ref).image);
+          const info = images.resolve(ref);
+          return view(info.image, info.parent);
         } catch {
           return undefined;
         }
       },
       pull: (ref, o) =>
-        images.pull(ref, undefined, { ...(o.platform ? { platform: o.platform } : {}), ...(o.auth ? { auth: o.auth } : {}), progress: o.progress as Progress, signal: o.signal }),
-      children: (parentId) => images.children(parentId).map(view),
+        images.pull(ref, undefined, {
+          ...(o.platform ? { platform: o.platform } : {}),
+          ...(o.registryConfig ? { registryConfig: o.registryConfig } : {}),
+          ...(o.auth ? { auth: o.auth } : {}),
+          progress: o.progress as Progress,
+          signal: o.signal,
+        }),
+      children: (parentId) => commits.buildChildren(parentId).map((i) => view(i, parentId)),
       commit: (req) =>
-        images.addBuildImage({
+        commits.addBuildStep({
           ...(req.parentId ? { parentId: req.parentId } : {}),
           config: req.config,
           containerConfig: req.containerConfig,
@@ -75,6 +84,8 @@ function host(d: Deps, dir: string): BuildHost {
           ...(req.author ? { author: req.author } : {}),
           ...(req.containerId ? { layer: () => containers.diffTar(req.containerId as string) } : req.layer ? { layer: req.layer } : {}),
         }),
+      restore: (req) => commits.restoreBuildStep(req),
+      adopt: (imageId, parentId) => commits.adoptCacheImage(imageId, parentId),
       tag: (id, ref) => images.tag(id, ref, undefined),
       normalizeTag: (ref) => familiarString(withDefaultTag(parseReference(ref))),
     },

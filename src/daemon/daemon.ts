@@ -150,7 +150,7 @@ export class Daemon {
           return { id: info.image.id, runtimeConfig: (info.image.config.config ?? {}) as ImageRuntimeConfig, topLayer: info.topLayer };
         },
         layerCacheIds: (top) => layers.chain(top).map((l) => l.cacheId),
-        commit: (req, diff) => images.commitContainer(req, diff),
+        commit: (req, diff) => images.commits.commitContainer(req, diff),
       },
       events: this.events,
       log: o.log,
@@ -196,7 +196,7 @@ export class Daemon {
       dataRoot: c.dataRoot,
       execRoot: c.execRoot,
       ...(c.swarmEtcdDir ? { etcdDir: c.swarmEtcdDir } : {}),
-      engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion }),
+      engine: swarmEngine({ containers: this.containers, images: this.images, events: this.events, engineVersion: o.engineVersion, labels: () => this.#config.labels }),
       log: o.log,
       // The backend exists only below; a node API logs request comes long after start-up.
       taskLogs: (taskId, query, res, signal) => serveTaskLog(this.#backend as Backend, taskId, query, res, signal),

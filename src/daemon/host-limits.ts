@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ALL_CAPABILITIES } from '../runtime/spec.js';
+import { ALL_CAPABILITIES } from '../lib/capabilities.js';
 
 const NAMES: Record<string, string> = {
   'Max cpu time': 'RLIMIT_CPU',

@@ -8,7 +8,7 @@ import { noProgress } from '../images/progress.js';
 import { isKind } from '../lib/errors.js';
 
 /** The engine as the swarm agent sees it: task containers are ordinary containers with swarm labels. */
-export function swarmEngine(o: { containers: ContainerService; images: ImageService; events: EventBus; engineVersion: string }): LocalEngine {
+export function swarmEngine(o: { containers: ContainerService; images: ImageService; events: EventBus; engineVersion: string; labels?: () => string[] }): LocalEngine {
   const { containers, images, events } = o;
   const view = (): TaskContainer[] =>
     containers
@@ -49,6 +49,16 @@ export function swarmEngine(o: { containers: ContainerService; images: ImageServ
     onContainerEvent: (cb) => events.subscribe((e) => {
       if (e.type === 'container') cb(e.action, e.id);
     }),
-    node: () => ({ hostname: hostname(), engineVersion: o.engineVersion, nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }),
+    node: () => ({ hostname: hostname(), engineVersion: o.engineVersion, nanoCpus: cpus().length * 1e9, memoryBytes: totalmem(), labels: engineLabels(o.labels?.() ?? []) }),
   };
+}
+
+/** The daemon's `--label key=value`s as the map of a node's engine labels. */
+function engineLabels(labels: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of labels) {
+    const i = l.indexOf('=');
+    out[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  return out;
 }

@@ -141,6 +141,21 @@ export class ContainerService {
     if (c?.record.pausedFor === 'commit') await resumeAfterCommit(this.#x, c);
   }
 
+  /**
+   * Restore: a pause or unpause cut short by a crash leaves the record saying one thing and
+   * the runtime the other; the runtime is the truth (found by the crash harness, kill 922).
+   */
+  async alignPauseState(id: string): Promise<void> {
+    const c = this.#x.reg.get(id);
+    if (!c || c.record.pausedFor === 'commit') return;
+    const st = c.record.state;
+    if (st.status !== 'running' && st.status !== 'paused') return;
+    const frozen = await this.#x.d.runtime.frozen(st.handle);
+    if (frozen === undefined || frozen === (st.status === 'paused')) return;
+    c.record.state = { status: frozen ? 'paused' : 'running', handle: st.handle };
+    await this.#x.persist(c);
+  }
+
   finishRemoval(id: string, removeVolumes?: boolean): Promise<void> {
     return this.#life.finishRemoval(id, removeVolumes);
   }

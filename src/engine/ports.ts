@@ -150,6 +150,8 @@ export interface OciRuntime {
   update(handle: RuntimeHandle, limits: ResourceLimits): Promise<void>;
   pause(handle: RuntimeHandle): Promise<void>;
   resume(handle: RuntimeHandle): Promise<void>;
+  /** Whether the runtime has the container frozen (paused); undefined when it cannot tell. */
+  frozen(handle: RuntimeHandle): Promise<boolean | undefined>;
   /** Remove the runtime's state and the runtime files; idempotent. */
   cleanup(id: string, handle: RuntimeHandle | undefined): Promise<void>;
   /** Force-remove whatever the runtime still has for an id we know nothing about. */

@@ -1,24 +1,41 @@
-import type { ContainerSpec, RestartPolicy } from './container.js';
+import type { ContainerSpec, HostTuning, RestartPolicy } from './container.js';
 import { conflict, invalidParameter } from '../lib/errors.js';
+
+/**
+ * The resources `docker update` changes and a running container's cgroup is given: the one
+ * list of them. `key` is the name in ResourceLimits/ResourceUpdate, `wire` Docker's (in
+ * HostConfig and UpdateConfig), `in` where the container's spec keeps it (most in `tuning`).
+ */
+export const RESOURCE_FIELDS = [
+  { key: 'memory', wire: 'Memory', kind: 'int', in: 'spec' },
+  { key: 'memorySwap', wire: 'MemorySwap', kind: 'int', in: 'spec' },
+  { key: 'memoryReservation', wire: 'MemoryReservation', kind: 'int', in: 'tuning' },
+  { key: 'nanoCpus', wire: 'NanoCpus', kind: 'int', in: 'spec' },
+  { key: 'cpuShares', wire: 'CpuShares', kind: 'int', in: 'spec' },
+  { key: 'cpuQuota', wire: 'CpuQuota', kind: 'int', in: 'tuning' },
+  { key: 'cpuPeriod', wire: 'CpuPeriod', kind: 'int', in: 'tuning' },
+  { key: 'cpusetCpus', wire: 'CpusetCpus', kind: 'string', in: 'tuning' },
+  { key: 'cpusetMems', wire: 'CpusetMems', kind: 'string', in: 'tuning' },
+  // 0: unlimited.
+  { key: 'pidsLimit', wire: 'PidsLimit', kind: 'int', in: 'spec' },
+  // 0: not set (this kernel has no blkio weight).
+  { key: 'blkioWeight', wire: 'BlkioWeight', kind: 'int', in: 'tuning' },
+] as const satisfies readonly ResourceField[];
+
+type ResourceField =
+  | { key: keyof ContainerSpec; wire: string; kind: 'int'; in: 'spec' }
+  | { key: keyof HostTuning; wire: string; kind: 'int' | 'string'; in: 'tuning' };
+
+type Field = (typeof RESOURCE_FIELDS)[number];
+
+/** The limits of a running container's cgroup, as the runtime applies them. */
+export type ResourceLimits = { [F in Field as F['key']]: F['kind'] extends 'string' ? string : number };
 
 /**
  * `docker update`: what the request changes. As in Docker's HostConfig, 0 and '' mean "leave
  * as it is", except `pidsLimit` (0 or -1: unlimited; undefined: leave).
  */
-export type ResourceUpdate = {
-  memory: number;
-  memorySwap: number;
-  memoryReservation: number;
-  nanoCpus: number;
-  cpuShares: number;
-  cpuQuota: number;
-  cpuPeriod: number;
-  cpusetCpus: string;
-  cpusetMems: string;
-  pidsLimit?: number;
-  blkioWeight: number;
-  restartPolicy?: RestartPolicy;
-};
+export type ResourceUpdate = Omit<ResourceLimits, 'pidsLimit'> & { pidsLimit?: number; restartPolicy?: RestartPolicy };
 
 /** What the machine offers, for the checks dockerd makes against its sysinfo. */
 export type HostResources = {
@@ -28,23 +45,6 @@ export type HostResources = {
   mems: string;
   blkioWeight: boolean;
   swapLimit: boolean;
-};
-
-/** The limits of a running container's cgroup, as the runtime applies them. */
-export type ResourceLimits = {
-  memory: number;
-  memorySwap: number;
-  memoryReservation: number;
-  nanoCpus: number;
-  cpuShares: number;
-  cpuQuota: number;
-  cpuPeriod: number;
-  cpusetCpus: string;
-  cpusetMems: string;
-  /** 0: unlimited. */
-  pidsLimit: number;
-  /** 0: not set (this kernel has no blkio weight). */
-  blkioWeight: number;
 };
 
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -57,6 +57,8 @@ const MIN_MEMORY = 6 * 1024 * 1024;
 export function checkUpdate(u: ResourceUpdate, host: HostResources): { update: ResourceUpdate; warnings: string[] } {
   const out = { ...u };
   const warnings: string[] = [];
+  // runc refuses it with a JSON error (a 500 found by the fuzzer, seed 1468115298); dockerd says this.
+  if (out.cpuShares < 0) throw invalidParameter('shares: invalid argument');
   if (out.memory !== 0 && out.memory < MIN_MEMORY) throw invalidParameter('Minimum memory limit allowed is 6MB');
   if (out.memory > 0 && out.memorySwap !== -1 && !host.swapLimit) {
     warnings.push('Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.');
@@ -127,23 +129,21 @@ export function applyUpdate(spec: ContainerSpec, u: ResourceUpdate): ContainerSp
   if (u.nanoCpus > 0 && (t.cpuQuota ?? 0) > 0) throw conflict('Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set');
   if (u.cpuPeriod > 0 && spec.nanoCpus > 0) throw conflict('Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set');
   if (u.cpuQuota > 0 && spec.nanoCpus > 0) throw conflict('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
-  const next: ContainerSpec = { ...spec };
-  if (u.memory !== 0) {
-    if (u.memory > effectiveSwap(spec) && u.memorySwap === 0) {
-      throw conflict('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
-    }
-    next.memory = u.memory;
+  if (u.memory !== 0 && u.memory > effectiveSwap(spec) && u.memorySwap === 0) {
+    throw conflict('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
   }
-  if (u.memorySwap !== 0) next.memorySwap = u.memorySwap;
-  if (u.memoryReservation !== 0) t.memoryReservation = u.memoryReservation;
-  if (u.nanoCpus !== 0) next.nanoCpus = u.nanoCpus;
-  if (u.cpuShares !== 0) next.cpuShares = u.cpuShares;
-  if (u.cpuQuota !== 0) t.cpuQuota = u.cpuQuota;
-  if (u.cpuPeriod !== 0) t.cpuPeriod = u.cpuPeriod;
-  if (u.cpusetCpus !== '') t.cpusetCpus = u.cpusetCpus;
-  if (u.cpusetMems !== '') t.cpusetMems = u.cpusetMems;
-  if (u.pidsLimit !== undefined) next.pidsLimit = u.pidsLimit > 0 ? u.pidsLimit : 0;
-  if (u.blkioWeight !== 0) t.blkioWeight = u.blkioWeight;
+  const next: ContainerSpec = { ...spec };
+  const tuning = t as Record<string, unknown>;
+  for (const f of RESOURCE_FIELDS) {
+    if (f.key === 'pidsLimit') {
+      if (u.pidsLimit !== undefined) next.pidsLimit = u.pidsLimit > 0 ? u.pidsLimit : 0;
+      continue;
+    }
+    const v = u[f.key];
+    if (v === 0 || v === '') continue;
+    if (f.in === 'spec') next[f.key] = v as number;
+    else tuning[f.key] = v;
+  }
   if (u.restartPolicy) {
     if (spec.autoRemove && u.restartPolicy.name !== 'no') {
       throw conflict('Restart policy cannot be updated because AutoRemove is enabled for the container');
@@ -162,37 +162,26 @@ function effectiveSwap(spec: ContainerSpec): number {
 
 /** The cgroup limits a spec asks for. */
 export function limitsOf(spec: ContainerSpec): ResourceLimits {
-  const t = spec.tuning ?? {};
-  return {
-    memory: spec.memory,
-    memorySwap: spec.memorySwap,
-    memoryReservation: t.memoryReservation ?? 0,
-    nanoCpus: spec.nanoCpus,
-    cpuShares: spec.cpuShares,
-    cpuQuota: t.cpuQuota ?? 0,
-    cpuPeriod: t.cpuPeriod ?? 0,
-    cpusetCpus: t.cpusetCpus ?? '',
-    cpusetMems: t.cpusetMems ?? '',
-    pidsLimit: spec.pidsLimit,
-    blkioWeight: t.blkioWeight ?? 0,
-  };
+  const t = (spec.tuning ?? {}) as Record<string, unknown>;
+  const out: Record<string, number | string> = {};
+  for (const f of RESOURCE_FIELDS) {
+    out[f.key] = f.in === 'spec' ? spec[f.key] : ((t[f.key] as number | string | undefined) ?? (f.kind === 'string' ? '' : 0));
+  }
+  return out as ResourceLimits;
 }
 
 /** The create request's HostConfig keys an update rewrites (inspect shows them). */
 export function hostConfigAfter(spec: ContainerSpec, u: ResourceUpdate): Record<string, unknown> {
-  const t = spec.tuning ?? {};
+  const now = limitsOf(spec);
   const out: Record<string, unknown> = {};
-  if (u.memory !== 0) out['Memory'] = spec.memory;
-  if (u.memorySwap !== 0) out['MemorySwap'] = spec.memorySwap;
-  if (u.memoryReservation !== 0) out['MemoryReservation'] = t.memoryReservation;
-  if (u.nanoCpus !== 0) out['NanoCpus'] = spec.nanoCpus;
-  if (u.cpuShares !== 0) out['CpuShares'] = spec.cpuShares;
-  if (u.cpuQuota !== 0) out['CpuQuota'] = t.cpuQuota;
-  if (u.cpuPeriod !== 0) out['CpuPeriod'] = t.cpuPeriod;
-  if (u.cpusetCpus !== '') out['CpusetCpus'] = t.cpusetCpus;
-  if (u.cpusetMems !== '') out['CpusetMems'] = t.cpusetMems;
-  if (u.pidsLimit !== undefined) out['PidsLimit'] = spec.pidsLimit > 0 ? spec.pidsLimit : null;
-  if (u.blkioWeight !== 0) out['BlkioWeight'] = t.blkioWeight;
+  for (const f of RESOURCE_FIELDS) {
+    if (f.key === 'pidsLimit') {
+      if (u.pidsLimit !== undefined) out[f.wire] = spec.pidsLimit > 0 ? spec.pidsLimit : null;
+      continue;
+    }
+    const v = u[f.key];
+    if (v !== 0 && v !== '') out[f.wire] = now[f.key];
+  }
   if (u.restartPolicy) out['RestartPolicy'] = { Name: u.restartPolicy.name, MaximumRetryCount: u.restartPolicy.maximumRetryCount };
   return out;
 }

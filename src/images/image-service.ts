@@ -1,8 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImageStore, type ImageConfig, type StoredImage } from './image-store.js';
-import type { LayerMeta, LayerStore } from '../storage/index.js';
-import { applyChanges } from './changes.js';
+import type { LayerStore } from '../storage/index.js';
 import {
   familiarString,
   fullName,
@@ -16,36 +15,31 @@ import {
 import { conflict, invalidParameter, notFound, systemError, BerthError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { Mutex } from '../lib/mutex.js';
-import type { CommitRequest, EventBus } from '../engine/ports.js';
+import type { EventBus } from '../engine/ports.js';
 import type { Logger } from '../lib/logger.js';
-import { chainIds, loadArchive, type ArchivedImage } from './load.js';
+import { chainIds, chainIdsOf, loadArchive, type ArchivedImage } from './load.js';
+import { ImageCommits } from './image-commits.js';
+import { imageHistory, type HistoryItem } from './history.js';
 import { pull } from './pull.js';
 import { push } from './push.js';
 import { saveImages, type SaveItem } from './save.js';
 import { BlobSources } from './blob-sources.js';
-import { decodeRegistryAuth, Registries, type Credentials } from './registry/index.js';
+import { credentialsFor, decodeRegistryAuth, decodeRegistryConfig, Registries, type Credentials } from './registry/index.js';
 import { parsePlatform } from './media-types.js';
 import { noProgress, type Progress } from './progress.js';
 
 export type ImageUser = { id: string; running: boolean };
 
-export type BuildImageRequest = {
-  parentId?: string;
-  config: Record<string, unknown>;
-  containerConfig: Record<string, unknown>;
-  createdBy: string;
-  author?: string;
-  layer?: () => Promise<{ stream: Readable; done: Promise<void> }>;
-};
-
 export type ImageDeleteItem = { Untagged?: string; Deleted?: string };
 
-export type HistoryItem = { id: string; created: string | undefined; createdBy: string; tags: string[]; size: number; comment: string };
+export type { HistoryItem } from './history.js';
 
 export type PruneReport = { deleted: ImageDeleteItem[]; spaceReclaimed: number };
 
 export type ImageInfo = {
   image: StoredImage;
+  /** The image it was built on, if that image is here. */
+  parent: string | undefined;
   repoTags: string[];
   /** `localhost:5000/app@sha256:…`: the manifests the image was pulled as or pushed as. */
   repoDigests: string[];
@@ -59,7 +53,6 @@ export class ImageService {
   readonly #store: ImageStore;
   readonly #layers: LayerStore;
   readonly #usedBy: (imageId: string) => ImageUser[];
-  readonly #engineVersion: string;
   readonly #tmpDir: string;
   readonly #log: Logger;
   readonly #lock = new Mutex();
@@ -68,6 +61,8 @@ export class ImageService {
   readonly #pinned = new Map<string, number>();
   readonly registries: Registries;
   readonly #sources: BlobSources;
+  /** Images made here: commit, import, a build's steps. */
+  readonly commits: ImageCommits;
 
   constructor(
     store: ImageStore,
@@ -82,9 +77,17 @@ export class ImageService {
     this.#store = store;
     this.#layers = layers;
     this.#usedBy = usedBy;
-    this.#engineVersion = engineVersion;
     this.#tmpDir = opts.tmpDir;
     this.#log = opts.log;
+    this.commits = new ImageCommits({
+      store,
+      layers,
+      lock: this.#lock,
+      engineVersion,
+      ...(opts.events ? { events: opts.events } : {}),
+      pin: (ids) => this.#pin(ids),
+      layerInUse: (id) => this.#layerInUse(id),
+    });
   }
 
   /** Scratch space of loads a crash interrupted is dropped. */
@@ -101,7 +104,7 @@ export class ImageService {
   async pull(
     fromImage: string,
     tag: string | undefined,
-    opts: { platform?: string; auth?: string; progress?: Progress; signal?: AbortSignal },
+    opts: { platform?: string; auth?: string; registryConfig?: string; progress?: Progress; signal?: AbortSignal },
   ): Promise<void> {
     let ref = parseReference(fromImage.replace(/:$/, ''));
     if (tag) {
@@ -109,7 +112,9 @@ export class ImageService {
       ref = parseReference(`${fullString(ref)}${/^[a-z0-9]+:[0-9a-f]{32,}$/.test(tag) ? '@' : ':'}${tag}`);
     }
     const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
-    const creds: Credentials | undefined = decodeRegistryAuth(opts.auth);
+    // A build's pulls carry every credential the CLI has (X-Registry-Config): the registry's own is used.
+    const creds: Credentials | undefined =
+      opts.registryConfig !== undefined ? (credentialsFor(decodeRegistryConfig(opts.registryConfig), ref.domain) ?? decodeRegistryAuth(opts.auth)) : decodeRegistryAuth(opts.auth);
     const progress = opts.progress ?? noProgress;
     try {
       await pull(
@@ -302,150 +307,9 @@ export class ImageService {
     }
   }
 
-  /**
-   * `docker commit`: the parent image plus one layer of the container's changes (none when
-   * the container changed nothing, as dockerd does), with the container's configuration
-   * and the `--change` instructions; history gains the commit.
-   */
-  async commitContainer(req: CommitRequest, diff: () => Promise<{ stream: Readable; done: Promise<void> }>): Promise<string> {
-    let ref: ImageRef | undefined;
-    if (req.repo) {
-      ref = parseReference(req.repo);
-      if (req.tag) {
-        if (ref.tag || ref.digest) throw invalidParameter('invalid reference format');
-        ref = parseReference(`${fullString(ref)}:${req.tag}`);
-      }
-      if (ref.digest) throw invalidParameter('refusing to create a tag with a digest reference');
-      ref = withDefaultTag(ref);
-    }
-    const parent = this.#store.images.get(req.imageId);
-    if (!parent) throw notFound(`No such image: ${req.imageId}`);
-    let runtimeConfig: Record<string, unknown> = { ...(parent.config.config ?? {}), ...req.config };
-    if (req.override) for (const [k, v] of Object.entries(req.override)) if (!isEmptyValue(v)) runtimeConfig[k] = v;
-    runtimeConfig = applyChanges(runtimeConfig, req.changes);
-    const parentChain = chainIdsOf(parent.config);
-    const top = parentChain[parentChain.length - 1];
-    const tar = await diff();
-    const release = this.#pin(parentChain);
-    let layer;
-    try {
-      layer = await this.#layers.apply(tar.stream, top);
-      await tar.done;
-    } finally {
-      release();
-    }
-    const empty = layer.diffId === EMPTY_LAYER_DIFF_ID;
-    const created = new Date().toISOString();
-    const config: ImageConfig = {
-      ...(parent.config.architecture ? { architecture: parent.config.architecture } : { architecture: 'amd64' }),
-      ...(req.author ? { author: req.author } : {}),
-      ...(req.comment ? { comment: req.comment } : {}),
-      config: runtimeConfig,
-      container: req.containerId,
-      created,
-      docker_version: this.#engineVersion,
-      history: [
-        ...(parent.config.history ?? []),
-        { created, ...(req.author ? { author: req.author } : {}), created_by: req.createdBy, ...(req.comment ? { comment: req.comment } : {}), ...(empty ? { empty_layer: true } : {}) },
-      ],
-      os: parent.config.os ?? 'linux',
-      parent: parent.id,
-      rootfs: { type: 'layers', diff_ids: [...(parent.config.rootfs?.diff_ids ?? []), ...(empty ? [] : [layer.diffId])] },
-    };
-    return this.#lock.run(async () => {
-      if (empty && !this.#layerInUse(layer.chainId)) await this.#layers.remove(layer.chainId);
-      const img = await this.#store.putImage(JSON.stringify(config));
-      if (ref) await this.#store.setRef(fullString(ref), img.id);
-      return img.id;
-    });
-  }
-
-  /**
-   * A build step's image (the classic builder's model): the parent image (none for a first
-   * layer on scratch) plus the layer `layer` yields, if any, with the step's config and the
-   * config it is found again by (`container_config`, the cache's key). An empty layer adds none.
-   */
-  async addBuildImage(req: BuildImageRequest): Promise<string> {
-    const parent = req.parentId ? this.#store.images.get(req.parentId) : undefined;
-    if (req.parentId && !parent) throw notFound(`No such image: ${req.parentId}`);
-    const parentChain = parent ? chainIdsOf(parent.config) : [];
-    let layer: LayerMeta | undefined;
-    if (req.layer) {
-      const tar = await req.layer();
-      const release = this.#pin(parentChain);
-      try {
-        layer = await this.#layers.apply(tar.stream, parentChain[parentChain.length - 1]);
-        await tar.done;
-      } finally {
-        release();
-      }
-    }
-    const empty = !layer || layer.diffId === EMPTY_LAYER_DIFF_ID;
-    const created = new Date().toISOString();
-    const author = req.author ? { author: req.author } : {};
-    const config: ImageConfig = {
-      architecture: parent?.config.architecture ?? 'amd64',
-      ...author,
-      config: req.config,
-      container_config: req.containerConfig,
-      created,
-      docker_version: this.#engineVersion,
-      history: [...(parent?.config.history ?? []), { created, ...author, created_by: req.createdBy, ...(empty ? { empty_layer: true } : {}) }],
-      os: parent?.config.os ?? 'linux',
-      ...(parent ? { parent: parent.id } : {}),
-      rootfs: { type: 'layers', diff_ids: [...(parent?.config.rootfs?.diff_ids ?? []), ...(empty ? [] : [(layer as LayerMeta).diffId])] },
-    };
-    return this.#lock.run(async () => {
-      if (layer && empty && !this.#layerInUse(layer.chainId)) await this.#layers.remove(layer.chainId);
-      return (await this.#store.putImage(JSON.stringify(config))).id;
-    });
-  }
-
-  /** Images made on top of `parentId` (undefined: images without a parent), oldest first. */
-  children(parentId: string | undefined): StoredImage[] {
-    return [...this.#store.images.values()]
-      .filter((i) => (typeof i.config['parent'] === 'string' ? i.config['parent'] : undefined) === parentId)
-      .sort((a, b) => (Date.parse(a.config.created ?? '') || 0) - (Date.parse(b.config.created ?? '') || 0));
-  }
-
-  #hasChildren(id: string): boolean {
-    for (const i of this.#store.images.values()) if (i.config['parent'] === id) return true;
-    return false;
-  }
-
   /** `docker import`: a root filesystem tarball becomes a one-layer image. */
-  async importRootfs(
-    tar: Readable,
-    opts: { repo?: string; tag?: string; changes: string[]; message?: string; source: string; signal?: AbortSignal },
-  ): Promise<string> {
-    let ref: ImageRef | undefined;
-    if (opts.repo) {
-      ref = parseReference(opts.repo);
-      if (opts.tag) {
-        if (ref.tag || ref.digest) throw invalidParameter('invalid reference format');
-        ref = parseReference(`${fullString(ref)}:${opts.tag}`);
-      }
-      ref = withDefaultTag(ref);
-    }
-    const runtimeConfig = applyChanges({}, opts.changes);
-    const layer = await this.#layers.apply(tar, undefined, opts.signal ? { signal: opts.signal } : {});
-    const created = new Date().toISOString();
-    const config: ImageConfig = {
-      architecture: 'amd64',
-      ...(opts.message ? { comment: opts.message } : {}),
-      config: runtimeConfig,
-      created,
-      docker_version: this.#engineVersion,
-      history: [{ created, comment: opts.message || `Imported from ${opts.source}` }],
-      os: 'linux',
-      rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-    };
-    return this.#lock.run(async () => {
-      const img = await this.#store.putImage(JSON.stringify(config));
-      if (ref) await this.#store.setRef(fullString(ref), img.id);
-      this.#events?.emit('image', 'import', img.id, ref ? { name: familiarString(ref) } : {});
-      return img.id;
-    });
+  importRootfs(tar: Readable, opts: Parameters<ImageCommits['importRootfs']>[1]): Promise<string> {
+    return this.commits.importRootfs(tar, opts);
   }
 
   list(): ImageInfo[] {
@@ -476,6 +340,7 @@ export class ImageService {
     const refs = this.#store.refsOf(img.id).map((r) => parseReference(r));
     return {
       image: img,
+      parent: this.#store.parentOf(img),
       repoTags: refs.filter((r) => r.digest === undefined).map((r) => familiarString(r)),
       repoDigests: refs.filter((r) => r.digest !== undefined).map((r) => familiarString(r)),
       size,
@@ -581,7 +446,7 @@ export class ImageService {
           );
         }
       }
-      if (this.#hasChildren(img.id)) {
+      if (this.#store.hasChildren(img.id)) {
         // As dockerd: an image others are built on loses its names but stays for them.
         if (byName || force) {
           const out: ImageDeleteItem[] = [];
@@ -626,8 +491,9 @@ export class ImageService {
       spaceReclaimed += size;
     }
     // A build's intermediate images go with the last image built on them, as with dockerd.
-    const parent = typeof img.config['parent'] === 'string' ? this.#store.images.get(img.config['parent']) : undefined;
-    if (parent && this.#store.refsOf(parent.id).length === 0 && !this.#hasChildren(parent.id) && this.#usedBy(parent.id).length === 0) {
+    const parentId = this.#store.parentOf(img);
+    const parent = parentId !== undefined ? this.#store.images.get(parentId) : undefined;
+    if (parent && this.#store.refsOf(parent.id).length === 0 && !this.#store.hasChildren(parent.id) && this.#usedBy(parent.id).length === 0) {
       const more = await this.#deleteImage(parent);
       deleted.push(...more.deleted);
       spaceReclaimed += more.spaceReclaimed;
@@ -646,7 +512,7 @@ export class ImageService {
       for (let progress = true; progress; ) {
         progress = false;
         for (const img of [...this.#store.images.values()]) {
-          if (!this.#store.images.has(img.id) || this.#hasChildren(img.id)) continue;
+          if (!this.#store.images.has(img.id) || this.#store.hasChildren(img.id)) continue;
           if (this.#usedBy(img.id).length > 0) continue;
           const info = this.#info(img);
           if (!opts.all && (info.repoTags.length > 0 || info.repoDigests.length > 0)) continue;
@@ -664,27 +530,14 @@ export class ImageService {
   /** `docker history`: the config's history, newest first, with the size of each layer. */
   history(refOrId: string): HistoryItem[] {
     const info = this.resolve(refOrId);
-    const diffIds = info.image.config.rootfs?.diff_ids ?? [];
-    const items: HistoryItem[] = [];
-    let layer = 0;
-    for (const h of info.image.config.history ?? []) {
-      let size = 0;
-      if (h['empty_layer'] !== true) {
-        if (layer >= diffIds.length) throw systemError('too many non-empty layers in History section');
-        const chainId = info.chainIds[layer] as string;
-        size = this.#layers.has(chainId) ? this.#layers.get(chainId).size : 0;
-        layer++;
-      }
-      const str = (k: string) => (typeof h[k] === 'string' ? (h[k] as string) : '');
-      items.unshift({ id: '<missing>', created: str('created') || undefined, createdBy: str('created_by'), tags: [], size, comment: str('comment') });
-    }
-    // The image and the parents kept here (a build's steps) name the entries they added.
-    for (let img: StoredImage | undefined = info.image; img; img = typeof img.config['parent'] === 'string' ? this.#store.images.get(img.config['parent']) : undefined) {
-      const at = items.length - (img.config.history?.length ?? 0);
-      const item = items[at];
-      if (item && item.id === '<missing>') Object.assign(item, { id: img.id, tags: this.#info(img).repoTags });
-    }
-    return items;
+    return imageHistory(info.image, info.chainIds, {
+      layerSize: (c) => (this.#layers.has(c) ? this.#layers.get(c).size : 0),
+      parentOf: (img) => {
+        const p = this.#store.parentOf(img);
+        return p !== undefined ? this.#store.images.get(p) : undefined;
+      },
+      tagsOf: (img) => this.#info(img).repoTags,
+    });
   }
 
   #layerInUse(chainId: string): boolean {
@@ -723,17 +576,6 @@ export class ImageService {
     for (const img of this.#store.images.values()) for (const c of chainIdsOf(img.config)) s.add(c);
     return s;
   }
-}
-
-/** The diff id of an empty tar (1024 zero bytes): a commit without changes adds no layer. */
-const EMPTY_LAYER_DIFF_ID = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
-
-function isEmptyValue(v: unknown): boolean {
-  return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
-}
-
-export function chainIdsOf(config: ImageConfig): string[] {
-  return chainIds(config.rootfs?.diff_ids ?? []);
 }
 
 function isIdLike(s: string, id: string): boolean {

@@ -318,6 +318,11 @@ export function chainIds(diffIds: string[]): string[] {
   return out;
 }
 
+/** The chain ids of the layers an image config names, base first. */
+export function chainIdsOf(config: ImageConfig): string[] {
+  return chainIds(config.rootfs?.diff_ids ?? []);
+}
+
 function hostArchitecture(): string {
   return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
 }

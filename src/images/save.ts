@@ -69,6 +69,9 @@ export async function saveImages(items: SaveItem[], layers: LayerStore): Promise
   const out = new PassThrough();
   const done = (async () => {
     const written = pipeline(pack, out);
+    // A reader that goes away fails this while an entry is being written, before it is
+    // awaited below: handled here, or it would be an unhandled rejection ending berthd.
+    written.catch(() => undefined);
     for (const dir of ['blobs/', 'blobs/sha256/']) pack.entry({ name: dir, type: 'directory', mode: 0o755, mtime });
     for (const f of files) {
       const entry = pack.entry({ name: f.name, size: f.size, mode: 0o644, mtime });

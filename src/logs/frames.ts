@@ -1,34 +1,67 @@
 import { parseRecordHead, type LogMessage, type LogStream, type MessageAssembler, type RecordHead } from './k8s-file.js';
+import { formatTimestamp } from '../lib/docker-time.js';
+import { STDCOPY_HEADER, writeStdcopyHeader } from '../lib/stdcopy-header.js';
 
 /*
- * `docker logs` of a whole file, the common case and the heavy one (a million lines): the
- * reader writes Docker's stdcopy frames (or the raw bytes of a terminal) straight over the
- * buffer it read, with no object, view or copy per line.
+ * Log messages as the client reads them: one stdcopy frame per message (Docker's framing,
+ * which clients that iterate frames rely on), or the raw bytes with a terminal. `docker logs`
+ * of a whole file, the common case and the heavy one (a million lines), has the reader write
+ * the frames straight over the buffer it read, with no object, view or copy per line.
  */
 
-/** Which streams, and whether frames carry Docker's 8-byte header (not with a terminal). */
-export type FrameOptions = { stdout: boolean; stderr: boolean; multiplexed: boolean };
+/**
+ * Which streams, whether frames carry Docker's 8-byte header (not with a terminal), and
+ * whether each message gets its time in front (`docker logs -t`).
+ */
+export type FrameOptions = { stdout: boolean; stderr: boolean; multiplexed: boolean; timestamps?: boolean };
 
-/** Docker's stdcopy header: the stream (1 stdout, 2 stderr), three zeros, the length big endian. */
 function writeHeader(out: Buffer, at: number, stream: LogStream, len: number): void {
-  out[at] = stream === 'stdout' ? 1 : 2;
-  out[at + 1] = 0;
-  out[at + 2] = 0;
-  out[at + 3] = 0;
-  out[at + 4] = len >>> 24;
-  out[at + 5] = (len >>> 16) & 0xff;
-  out[at + 6] = (len >>> 8) & 0xff;
-  out[at + 7] = len & 0xff;
+  writeStdcopyHeader(out, at, stream === 'stdout' ? 1 : 2, len);
 }
 
 /** One message as its own frame (a line conmon cut into partial records, joined again). */
 export function frameMessage(m: LogMessage, o: FrameOptions): Buffer | undefined {
   if (m.stream === 'stdout' ? !o.stdout : !o.stderr) return undefined;
+  if (o.timestamps) return encodeMessages([m], o);
   if (!o.multiplexed) return m.data;
-  const out = Buffer.allocUnsafe(8 + m.data.length);
+  const out = Buffer.allocUnsafe(STDCOPY_HEADER + m.data.length);
   writeHeader(out, 0, m.stream, m.data.length);
-  out.set(m.data, 8);
+  out.set(m.data, STDCOPY_HEADER);
   return out;
+}
+
+/** Messages (those of the chosen streams) framed into one buffer, each with its time in front with `timestamps`. */
+export function encodeMessages(messages: readonly LogMessage[], o: FrameOptions): Buffer {
+  const header = o.multiplexed ? STDCOPY_HEADER : 0;
+  const stamps = o.timestamps ? messages.map((m) => `${formatTimestamp(m.timeNs)} `) : undefined;
+  let size = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as LogMessage;
+    if (m.stream === 'stdout' ? !o.stdout : !o.stderr) continue;
+    size += header + spanLength(m) + (stamps ? (stamps[i] as string).length : 0);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as LogMessage;
+    if (m.stream === 'stdout' ? !o.stdout : !o.stderr) continue;
+    const stamp = stamps?.[i];
+    const bytes = spanLength(m);
+    if (header) {
+      writeHeader(out, at, m.stream, bytes + (stamp ? stamp.length : 0));
+      at += header;
+    }
+    if (stamp) at += out.write(stamp, at, 'latin1');
+    // A span of the reader's buffer is copied from there, without a view made for it.
+    if (m.src) m.src.copy(out, at, m.start, m.end);
+    else out.set(m.data, at);
+    at += bytes;
+  }
+  return out;
+}
+
+function spanLength(m: LogMessage): number {
+  return m.src ? (m.end as number) - (m.start as number) : m.data.length;
 }
 
 const head: RecordHead = { stream: 'stdout', timeNs: 0n, partial: false, dataStart: 0 };
@@ -43,7 +76,7 @@ const NL = 0x0a;
  * written in place. Returns the pieces, in order.
  */
 export function frameRegion(buf: Buffer, start: number, end: number, asm: MessageAssembler, o: FrameOptions): Buffer[] {
-  const header = o.multiplexed ? 8 : 0;
+  const header = o.multiplexed ? STDCOPY_HEADER : 0;
   const pieces: Buffer[] = [];
   let segment = start;
   let at = -1;
@@ -73,7 +106,7 @@ export function frameRegion(buf: Buffer, start: number, end: number, asm: Messag
     }
     if (header) {
       writeHeader(buf, at, h.stream, len);
-      at += 8;
+      at += header;
     }
     buf.copyWithin(at, h.dataStart, nl + 1);
     at += len;

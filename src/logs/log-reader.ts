@@ -3,9 +3,10 @@ import type { FileHandle } from 'node:fs/promises';
 import { fstatSync, readSync, statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { MessageAssembler, parseRecordHead, parseRecordIn, SpanMessage, type RecordHead } from './k8s-file.js';
-import { frameMessage, frameRegion, type FrameOptions } from './frames.js';
-import type { LogMessage, LogRecord, LogStream } from './k8s-file.js';
+import { MessageAssembler, parseRecordHead, SpanMessage, type RecordHead } from './k8s-file.js';
+import { findTailStart, MAX_RECORD, Ring, type LogFile, type Position } from './tail.js';
+import { encodeMessages, frameMessage, frameRegion, type FrameOptions } from './frames.js';
+import type { LogMessage } from './k8s-file.js';
 import { errnoCode, messageOf } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 
@@ -29,20 +30,30 @@ export type ReadLogsOptions = {
    */
   times?: boolean;
   /**
-   * Hand out Docker's frames instead of messages (see frames.ts), when neither tail nor
-   * since/until asks for messages one by one.
+   * Hand out Docker's frames instead of messages (see frames.ts). Written over the read
+   * buffer when nothing asks for messages one by one (tail, since/until, timestamps).
    */
   frames?: FrameOptions;
+  /**
+   * With `frames` and `follow`: where a follower that has caught up puts the frames of a line
+   * written meanwhile, synchronously from the file watch's wake-up, instead of yielding them
+   * (a promise hop per layer is most of a line's latency when the code runs this rarely).
+   * The caller must have written out every batch already yielded before it asks for the next
+   * one: direct frames come while it waits for that next one, and must follow what came before.
+   * `ready()` false (a slow client) sends the line the usual way, through the iterator.
+   */
+  direct?: DirectSink;
 };
+
+export type DirectSink = { ready(): boolean; write(frames: Buffer[]): void };
 
 // Large reads keep a 100 MiB `docker logs` in a few hundred syscalls.
 const CHUNK = 1024 * 1024;
-const TAIL_CHUNK = 256 * 1024;
 // A follower reads this much or less with a synchronous read (see LineReader.next).
 const SYNC_READ = 256 * 1024;
-// conmon's records hold at most one 8 KiB read; a "line" this long without a newline is not
-// one of its records, and dropping it keeps memory bounded on a corrupt file.
-const MAX_RECORD = 1024 * 1024;
+// What a follower reads at once when woken, into this one buffer (reads are synchronous, so
+// every follower can share it); the bytes read are copied out into a buffer of their own.
+const SCRATCH = Buffer.allocUnsafe(64 * 1024);
 // fs.watch can miss events (and cannot watch a directory that does not exist yet).
 const POLL_MS = 250;
 const NL = 0x0a;
@@ -68,6 +79,14 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
   const source = new LogSource(opts);
   const since = opts.sinceNs;
   const until = opts.untilNs;
+  const framing = opts.frames;
+  // Messages as the caller wants them: as they are, or framed into one buffer.
+  const out = (messages: LogMessage[]): LogBatch | undefined => {
+    if (messages.length === 0) return undefined;
+    if (!framing) return { messages };
+    const framed = encodeMessages(messages, framing);
+    return framed.length > 0 ? { messages: [], frames: [framed] } : undefined;
+  };
   try {
     await source.open(tail);
     // Docker applies `tail` first, then since/until to what is left.
@@ -87,7 +106,8 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
         ring = undefined;
       }
       if (since === undefined && until === undefined) {
-        if (messages.length > 0) yield { messages };
+        const b = out(messages);
+        if (b) yield b;
         continue;
       }
       const kept: LogMessage[] = [];
@@ -100,7 +120,8 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
         }
         kept.push(m);
       }
-      if (kept.length > 0) yield { messages: kept };
+      const b = out(kept);
+      if (b) yield b;
       if (ended) return;
     }
   } finally {
@@ -108,12 +129,10 @@ export async function* readLogBatches(opts: ReadLogsOptions): AsyncGenerator<Log
   }
 }
 
-type LogFile = { fh: FileHandle; ino: number; size: number };
 type Batch = { messages: LogMessage[]; caughtUp: boolean; frames?: Buffer[] };
 
-/** What readLogBatches yields: messages, or with the `frames` option the frames of a file chunk. Never empty. */
+/** What readLogBatches yields: messages, or with the `frames` option Docker's frames (then `messages` is empty). Never empty. */
 export type LogBatch = { messages: LogMessage[]; frames?: Buffer[] };
-type Position = { index: number; offset: number };
 
 /** Files, positions, rotation and waiting; hands out messages a chunk at a time. */
 class LogSource {
@@ -128,6 +147,7 @@ class LogSource {
   #drainingAfterStop = false;
   #reportedCaughtUp = false;
   #ended = false;
+  readonly #direct: (() => boolean) | undefined;
 
   readonly #withTimes: boolean;
   readonly #frames: FrameOptions | undefined;
@@ -136,8 +156,38 @@ class LogSource {
     this.#opts = opts;
     // since/until need times whatever the caller said.
     this.#withTimes = opts.times !== false || opts.sinceNs !== undefined || opts.untilNs !== undefined;
-    const oneByOne = (opts.tail !== undefined && opts.tail >= 0) || opts.sinceNs !== undefined || opts.untilNs !== undefined;
+    const oneByOne = (opts.tail !== undefined && opts.tail >= 0) || opts.sinceNs !== undefined || opts.untilNs !== undefined || opts.frames?.timestamps === true;
     this.#frames = oneByOne ? undefined : opts.frames;
+    this.#direct = this.#frames && opts.follow && opts.direct ? () => this.#readDirect() : undefined;
+  }
+
+  /**
+   * Woken while waiting for the file to grow: the common case (new complete lines in the same
+   * file) read, framed and handed to the direct sink right here. True when that was all there
+   * was to do; false sends the wake-up on to next(), which handles everything else (a stop, an
+   * abort, a rotation, truncation, a backlog, a slow client) as it always has.
+   */
+  #readDirect(): boolean {
+    const sink = this.#opts.direct;
+    const reader = this.#reader;
+    const file = this.#file;
+    const o = this.#frames;
+    if (!sink || !o || !reader || !file || this.#ended || this.#stopped.seen || this.#queue.length > 0) return false;
+    if (this.#opts.signal?.aborted || !sink.ready()) return false;
+    try {
+      const region = reader.nextFollowing();
+      if (region === undefined) return false;
+      if (region) {
+        const frames = frameRegion(region.buf, region.start, region.end, this.#asm, o);
+        if (frames.length > 0) sink.write(frames);
+      }
+      // After the write: the path still this file and not cut short (else next() sees to it).
+      const st = statSync(this.#opts.path, { throwIfNoEntry: false });
+      return st !== undefined && st.ino === file.ino && st.size >= reader.pos && !reader.behind;
+    } catch {
+      // next() meets the same error and reports it.
+      return false;
+    }
   }
 
   async open(tail: number | undefined): Promise<void> {
@@ -197,7 +247,7 @@ class LogSource {
         this.#reportedCaughtUp = true;
         return { messages: [], caughtUp: true };
       }
-      await this.#wake?.wait(POLL_MS);
+      await this.#wake?.wait(POLL_MS, this.#direct);
     }
   }
 
@@ -245,8 +295,8 @@ class LogSource {
       this.#queue.push(...next);
       return next.length > 0;
     }
-    const size = fstatSync(this.#file.fh.fd).size;
-    if (size < this.#reader.pos) {
+    // The same file as ours: its size says whether it was truncated, without an fstat.
+    if (st.size < this.#reader.pos) {
       this.#reader.reset();
       this.#asm.reset();
       return true;
@@ -323,62 +373,108 @@ class LineReader {
   pos: number;
   #carry: Buffer = EMPTY;
   #skipping = false;
+  /** A follower behind by more than a SCRATCH read: sized reads (fstat) until it catches up. */
+  #behind = false;
 
   constructor(fh: FileHandle, pos: number) {
     this.#fh = fh;
     this.pos = pos;
   }
 
+  /** Behind: the last follow read filled SCRATCH, more is waiting (nextFollowing leaves it to next()). */
+  get behind(): boolean {
+    return this.#behind;
+  }
+
   /**
    * The next complete lines before `limit` (or EOF); null when there are none yet. Without a
-   * limit (following a file being written) it reads what fstat says is there: a follower woken
-   * for one new line reads that line, synchronously when it is small (a page-cache copy is
-   * cheaper than the thread-pool round trip of an async read, twice, per line).
+   * limit (following a file being written) it reads whatever is there.
    */
   async next(limit?: number): Promise<Region | null> {
     for (;;) {
-      let want: number;
-      let sync = false;
-      if (limit === undefined) {
-        const avail = fstatSync(this.#fh.fd).size - this.pos;
-        want = Math.min(CHUNK, avail);
-        sync = want <= SYNC_READ;
-      } else {
-        want = Math.min(CHUNK, limit - this.pos);
-      }
-      if (want <= 0) return null;
-      // A fresh buffer each time: records of an unfinished P run keep views of it.
-      const buf = Buffer.allocUnsafe(this.#carry.length + want);
-      this.#carry.copy(buf, 0);
-      const bytesRead = sync
-        ? readSync(this.#fh.fd, buf, this.#carry.length, want, this.pos)
-        : (await this.#fh.read(buf, this.#carry.length, want, this.pos)).bytesRead;
-      if (bytesRead === 0) return null;
-      this.pos += bytesRead;
-      const filled = this.#carry.length + bytesRead;
-      const lastNl = buf.lastIndexOf(NL, filled - 1);
-      if (lastNl < 0) {
-        this.#carry = buf.subarray(0, filled);
-        if (this.#carry.length > MAX_RECORD) {
-          this.#carry = EMPTY;
-          this.#skipping = true;
+      let buf: Buffer | null;
+      if (limit !== undefined) buf = await this.#readSized(Math.min(CHUNK, limit - this.pos), false);
+      else {
+        if (!this.#behind) {
+          const region = this.nextFollowing();
+          if (region !== undefined) return region;
+          continue;
         }
-        continue;
+        const want = Math.min(CHUNK, fstatSync(this.#fh.fd).size - this.pos);
+        if (want <= SCRATCH.length) {
+          this.#behind = false;
+          continue;
+        }
+        buf = await this.#readSized(want, want <= SYNC_READ);
       }
-      let start = 0;
-      if (this.#skipping) {
-        start = buf.indexOf(NL) + 1;
-        this.#skipping = false;
-      }
-      this.#carry = Buffer.from(buf.subarray(lastNl + 1, filled));
-      if (start <= lastNl) return { buf, start, end: lastNl + 1 };
+      if (!buf) return null;
+      const region = this.#lines(buf);
+      if (region) return region;
     }
+  }
+
+  /**
+   * A follower woken for one new line reads it with one synchronous read and no fstat (a
+   * page-cache copy is cheaper than the thread pool's round trip, and this is the latency of
+   * `logs -f`): the complete lines read, null if none yet, undefined when it is behind (that
+   * read came back full: next() reads what fstat says is there, in large chunks).
+   */
+  nextFollowing(): Region | null | undefined {
+    for (;;) {
+      if (this.#behind) return undefined;
+      const n = readSync(this.#fh.fd, SCRATCH, 0, SCRATCH.length, this.pos);
+      if (n === 0) return null;
+      if (n === SCRATCH.length) this.#behind = true;
+      this.pos += n;
+      // A fresh buffer each time: records of an unfinished P run keep views of it.
+      const buf = Buffer.allocUnsafe(this.#carry.length + n);
+      this.#carry.copy(buf, 0);
+      SCRATCH.copy(buf, this.#carry.length, 0, n);
+      const region = this.#lines(buf);
+      if (region) return region;
+    }
+  }
+
+  /** The complete lines of the carry and `buf` (which starts with it); the rest is carried. */
+  #lines(buf: Buffer): Region | null {
+    const filled = buf.length;
+    const lastNl = buf.lastIndexOf(NL, filled - 1);
+    if (lastNl < 0) {
+      this.#carry = buf;
+      if (this.#carry.length > MAX_RECORD) {
+        this.#carry = EMPTY;
+        this.#skipping = true;
+      }
+      return null;
+    }
+    let start = 0;
+    if (this.#skipping) {
+      start = buf.indexOf(NL) + 1;
+      this.#skipping = false;
+    }
+    // A follower's read usually ends at a line's end: nothing to carry.
+    this.#carry = lastNl + 1 === filled ? EMPTY : Buffer.from(buf.subarray(lastNl + 1, filled));
+    return start <= lastNl ? { buf, start, end: lastNl + 1 } : null;
+  }
+
+  /** The carry and up to `want` bytes after it, in a fresh buffer; null at EOF. */
+  async #readSized(want: number, sync: boolean): Promise<Buffer | null> {
+    if (want <= 0) return null;
+    const buf = Buffer.allocUnsafe(this.#carry.length + want);
+    this.#carry.copy(buf, 0);
+    const bytesRead = sync
+      ? readSync(this.#fh.fd, buf, this.#carry.length, want, this.pos)
+      : (await this.#fh.read(buf, this.#carry.length, want, this.pos)).bytesRead;
+    if (bytesRead === 0) return null;
+    this.pos += bytesRead;
+    return buf.subarray(0, this.#carry.length + bytesRead);
   }
 
   reset(): void {
     this.pos = 0;
     this.#carry = EMPTY;
     this.#skipping = false;
+    this.#behind = false;
   }
 }
 
@@ -403,147 +499,6 @@ function collect(region: Region, asm: MessageAssembler, withTimes: boolean): Log
   return out;
 }
 
-/**
- * Where reading must start so that the last `n` messages come out whole. Walks records
- * backwards from the end: a message ends at an `F` record, or at the last `P` record of a
- * stream (a run not finished yet). Once `n` messages are counted, it keeps walking until the
- * first record of every counted message has been passed, i.e. until an earlier `F` of each
- * such stream (or TAIL_SLACK runs out). Reading forward from there may yield a few extra
- * older messages; the caller's ring of `n` drops them.
- */
-async function findTailStart(files: LogFile[], n: number): Promise<Position> {
-  // With n = 0 the walk stops after the last complete record, not at the file's size, which
-  // may fall inside a record conmon is still writing.
-  const counter = new TailCounter(n);
-  for (let index = files.length - 1; index >= 0; index--) {
-    const offset = await scanBackward(files[index]!, counter);
-    if (offset !== undefined) return { index, offset };
-  }
-  return { index: 0, offset: 0 };
-}
-
-// How far past the n-th message the walk goes looking for where the counted messages begin.
-// A P run interleaved with more than this of the other stream is cut (its head is left
-// out) rather than having `--tail 10` read a 100 MiB file of one stream to the start.
-const TAIL_SLACK = 1024 * 1024;
-
-class TailCounter {
-  readonly #n: number;
-  #count = 0;
-  #seen = { stdout: false, stderr: false };
-  #open = { stdout: false, stderr: false };
-  #walked = 0;
-  #walkedAtN = 0;
-
-  constructor(n: number) {
-    this.#n = n;
-  }
-
-  /**
-   * Visits records last to first (`bytes`: the line's length with its `\n`); true once
-   * reading can start right after this record.
-   */
-  visit(rec: LogRecord | undefined, bytes: number): boolean {
-    this.#walked += bytes;
-    if (this.#count >= this.#n && this.#walked - this.#walkedAtN > TAIL_SLACK) return true;
-    if (!rec) return false;
-    const s: LogStream = rec.stream;
-    const endsMessage = !rec.partial || !this.#seen[s];
-    this.#seen[s] = true;
-    if (!endsMessage) return false;
-    if (this.#count < this.#n) {
-      this.#count++;
-      this.#open[s] = true;
-      this.#walkedAtN = this.#walked;
-      return false;
-    }
-    this.#open[s] = false;
-    return !this.#open.stdout && !this.#open.stderr;
-  }
-}
-
-/**
- * Reads one file backwards in chunks, feeding complete records to `counter`; returns the
- * offset just after the record where it stopped, or undefined if it reached the start.
- */
-async function scanBackward(f: LogFile, counter: TailCounter): Promise<number | undefined> {
-  let pos = f.size;
-  // The head of the line that straddles the previous (later) chunk boundary, with its `\n`.
-  let carry: Buffer = EMPTY;
-  // The file's last bytes may be a record conmon is still writing; after an overlong line
-  // we are likewise inside something that is not a record.
-  let dropTrailing = true;
-  while (pos > 0) {
-    const len = Math.min(TAIL_CHUNK, pos);
-    pos -= len;
-    const buf = Buffer.allocUnsafe(len + carry.length);
-    await readFully(f.fh, buf, len, pos);
-    carry.copy(buf, len);
-    let e = dropTrailing ? buf.lastIndexOf(NL) : buf.length - 1;
-    if (e < 0) {
-      carry = EMPTY;
-      continue;
-    }
-    dropTrailing = false;
-    carry = EMPTY;
-    while (e >= 0) {
-      const s = e === 0 ? 0 : buf.lastIndexOf(NL, e - 1) + 1;
-      if (s === 0 && pos > 0) {
-        carry = Buffer.from(buf.subarray(0, e + 1));
-        if (carry.length > MAX_RECORD) {
-          carry = EMPTY;
-          dropTrailing = true;
-        }
-        break;
-      }
-      const rec = parseRecordIn(buf, s, e);
-      if (counter.visit(rec, e + 1 - s)) return pos + e + 1;
-      e = s - 1;
-    }
-  }
-  return undefined;
-}
-
-async function readFully(fh: FileHandle, buf: Buffer, len: number, pos: number): Promise<void> {
-  let off = 0;
-  while (off < len) {
-    const { bytesRead } = await fh.read(buf, off, len - off, pos + off);
-    if (bytesRead === 0) {
-      buf.fill(0, off, len);
-      return;
-    }
-    off += bytesRead;
-  }
-}
-
-/** Keeps the last `n` items pushed. */
-class Ring<T> {
-  readonly #n: number;
-  #items: T[] = [];
-  #start = 0;
-
-  constructor(n: number) {
-    this.#n = n;
-  }
-
-  push(item: T): void {
-    if (this.#n === 0) return;
-    if (this.#items.length < this.#n) {
-      this.#items.push(item);
-      return;
-    }
-    this.#items[this.#start] = item;
-    this.#start = (this.#start + 1) % this.#n;
-  }
-
-  take(): T[] {
-    const out = [...this.#items.slice(this.#start), ...this.#items.slice(0, this.#start)];
-    this.#items = [];
-    this.#start = 0;
-    return out;
-  }
-}
-
 /** Wakes a follower on a directory change, an abort, a stop, or after a poll interval. */
 class Wake {
   #dirty = false;
@@ -551,6 +506,14 @@ class Wake {
   #watcher: FSWatcher | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => this.poke();
+  // A poll that finds no waiter leaves the next wait to return at once: one extra look. One
+  // handled on the spot polls again later.
+  readonly #onTimer = () => {
+    this.poke();
+    if (this.#resolve) this.#timer?.refresh();
+  };
+  #timer: NodeJS.Timeout | undefined;
+  #handle: (() => boolean) | undefined;
 
   constructor(dir: string, signal: AbortSignal | undefined, log: Logger | undefined) {
     this.#signal = signal;
@@ -569,31 +532,38 @@ class Wake {
   }
 
   poke(): void {
+    // A waiter whose wake-up is handled on the spot stays parked.
+    if (this.#resolve && this.#handle?.()) return;
     this.#dirty = true;
     const r = this.#resolve;
     this.#resolve = undefined;
+    this.#handle = undefined;
     r?.();
   }
 
-  wait(ms: number): Promise<void> {
+  /** Until poked (or `ms` pass); `handle` may take care of a wake-up itself (true: keep waiting). */
+  wait(ms: number, handle?: () => boolean): Promise<void> {
     if (this.#dirty) {
       this.#dirty = false;
       return Promise.resolve();
     }
+    // One timer, re-armed per wait: a follower waits once per line written.
+    if (this.#timer) this.#timer.refresh();
+    else this.#timer = setTimeout(this.#onTimer, ms);
+    this.#handle = handle;
     return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
+      this.#resolve = () => {
         this.#dirty = false;
-        this.#resolve = undefined;
         resolve();
       };
-      const timer = setTimeout(done, ms);
-      this.#resolve = done;
     });
   }
 
   close(): void {
     this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#handle = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#watcher?.close();
     this.#watcher = undefined;
     this.poke();

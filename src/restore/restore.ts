@@ -101,6 +101,7 @@ async function settle(d: RestoreDeps, r: ContainerRecord): Promise<Verdict> {
       return { id: r.id, action: 'exited', exitCode: c.exit.exitCode };
     case 'adopt':
       await d.containers.resumeAfterCommit(r.id);
+      await d.containers.alignPauseState(r.id);
       d.containers.watch(r.id);
       return { id: r.id, action: 'adopted' };
     case 'stop':

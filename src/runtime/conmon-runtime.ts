@@ -300,6 +300,11 @@ export class ConmonRuntime implements OciRuntime {
     await this.#runc(h).pause(h.id);
   }
 
+  async frozen(h: RuntimeHandle): Promise<boolean | undefined> {
+    const st = await this.#runc(h).state(h.id);
+    return st ? st.status === 'paused' : undefined;
+  }
+
   async resume(h: RuntimeHandle): Promise<void> {
     await this.#runc(h).resume(h.id);
   }

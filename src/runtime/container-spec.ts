@@ -1,5 +1,6 @@
 import type { ContainerRecord, MountSpec, SpecBuilder, StartContribution, StartRequest } from '../engine/ports.js';
-import { buildSpec, DEFAULT_CAPABILITIES, ALL_CAPABILITIES, type OciDevice, type OciMount } from './spec.js';
+import { buildSpec, DEFAULT_CAPABILITIES, type OciDevice, type OciMount } from './spec.js';
+import { ALL_CAPABILITIES, normalizeCapability, unknownCapability } from '../lib/capabilities.js';
 import { stat } from 'node:fs/promises';
 import { resolveUser } from './user.js';
 import { mkdirInRoot } from '../lib/in-root.js';
@@ -145,17 +146,12 @@ export async function buildContainerSpec(
   };
 }
 
-function normCap(c: string): string {
-  const up = c.toUpperCase();
-  return up === 'ALL' ? 'ALL' : up.startsWith('CAP_') ? up : `CAP_${up}`;
-}
-
 export function capabilities(add: string[], drop: string[], all: readonly string[] = ALL_CAPABILITIES): string[] {
-  const a = add.map(normCap);
-  const d = drop.map(normCap);
-  for (const c of [...a, ...d]) {
-    if (c !== 'ALL' && !(ALL_CAPABILITIES as readonly string[]).includes(c)) throw invalidParameter(`unknown capability: "${c}"`);
-  }
+  // Refused at create already; a record from before that check still fails here, not in runc.
+  const unknown = unknownCapability([...add, ...drop]);
+  if (unknown) throw invalidParameter(`unknown capability: "${unknown}"`);
+  const a = add.map(normalizeCapability);
+  const d = drop.map(normalizeCapability);
   let caps: string[] = d.includes('ALL') ? [] : [...DEFAULT_CAPABILITIES];
   if (a.includes('ALL')) caps = [...all];
   for (const c of a) if (c !== 'ALL' && !caps.includes(c)) caps.push(c);

@@ -21,15 +21,29 @@ export async function tarDirectory(dir: string): Promise<TarStream> {
   const child = spawn('tar', ['--numeric-owner', '--sparse', '-C', dir, '-cf', '-', '--', ...entries], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Piped at once: when a child exits, node resumes the stdio streams nobody reads yet (to
+  // flush them), dropping their data. A small tar is written and tar gone before a consumer
+  // that first awaits something (the layer store making a directory) attaches; the
+  // PassThrough holds the bytes until it does, and its backpressure still stops tar on a big one.
+  const stream = new PassThrough();
+  child.stdout.pipe(stream);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  // A consumer that stops early (a client gone) closes tar's pipe, so tar does not wait on a
+  // pipe nobody reads; how it then ends (SIGPIPE, or "Cannot write: Connection reset by
+  // peer" on node's socket pair) is no failure of ours.
+  let abandoned = false;
+  stream.once('close', () => {
+    if (stream.readableEnded) return;
+    abandoned = true;
+    child.stdout.destroy();
+  });
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', (err) => reject(systemError(`cannot run tar: ${err.message}`, err)));
     child.on('close', (code, signal) => {
-      // A client that goes away ends tar with SIGPIPE: not an error of ours.
-      if (code === 0 || signal === 'SIGPIPE' || signal === 'SIGTERM') resolve();
+      if (code === 0 || abandoned || signal === 'SIGPIPE' || signal === 'SIGTERM') resolve();
       else reject(systemError(`tar of ${dir} failed (${code ?? signal}): ${stderr.trim()}`));
     });
   });
-  return { stream: child.stdout, done };
+  return { stream, done };
 }

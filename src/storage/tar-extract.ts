@@ -22,6 +22,7 @@ import { createGunzip } from 'node:zlib';
 import { errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { classify, detectCompression, metaOf, quote, sniff, splitPath, symlinkEscapes, toBuffer, type EntryData, type Headers, type Meta } from './tar-entries.js';
 import { run } from '../lib/exec.js';
+import { mkdirInRoot, resolveInRoot } from '../lib/in-root.js';
 import { makeWhiteout, markOpaque } from './overlay-whiteouts.js';
 import { createZstdDecompress } from './zstd.js';
 
@@ -33,7 +34,17 @@ import { createZstdDecompress } from './zstd.js';
  */
 export type WhiteoutMode = 'apply' | 'reject' | 'overlay';
 
-export type ExtractOptions = { signal?: AbortSignal; whiteouts?: WhiteoutMode };
+/**
+ * How names that reach beyond the target are met. 'refuse' (layers, contexts): `..`, a parent
+ * that is a symlink, a relative link climbing out, all fail. 'chroot' (a build's `ADD` of a
+ * local archive): as dockerd, which unpacks it chrooted into the destination, `..` stops at
+ * the target, symlinks are kept as written and followed — clamped to the target — when later
+ * entries go through them, hardlink targets are looked up the same way. Nothing is ever
+ * written outside the target either way.
+ */
+export type Confinement = 'refuse' | 'chroot';
+
+export type ExtractOptions = { signal?: AbortSignal; whiteouts?: WhiteoutMode; confine?: Confinement };
 
 export type ExtractResult = {
   /** `sha256:<hex>` of the uncompressed tar stream: the layer's DiffID. */
@@ -92,7 +103,7 @@ export async function extractTar(
     // rejection from counting as unhandled when the loop ends early.
     done.catch(() => undefined);
 
-    const writer = new LayerWriter(root, opts.whiteouts ?? 'reject', signal);
+    const writer = new LayerWriter(root, opts.whiteouts ?? 'reject', signal, opts.confine ?? 'refuse');
     for await (const entry of extract) await writer.add(entry.header as Headers, entry);
     await done;
     await writer.finish();
@@ -148,6 +159,7 @@ class LayerWriter {
   readonly #root: string;
   readonly #whiteouts: WhiteoutMode;
   readonly #signal: AbortSignal | undefined;
+  readonly #chroot: boolean;
   /** Relative paths proven to be real directories (not symlinks) during this extraction. */
   readonly #dirs = new Set<string>(['']);
   /** Directory metadata, applied at the end so writing children does not reset mtimes. */
@@ -162,10 +174,11 @@ class LayerWriter {
   #entries = 0;
   readonly #skipped: string[] = [];
 
-  constructor(root: string, whiteouts: WhiteoutMode, signal: AbortSignal | undefined) {
+  constructor(root: string, whiteouts: WhiteoutMode, signal: AbortSignal | undefined, confine: Confinement) {
     this.#root = root;
     this.#whiteouts = whiteouts;
     this.#signal = signal;
+    this.#chroot = confine === 'chroot';
   }
 
   result(): Omit<ExtractResult, 'diffId' | 'tarSize'> {
@@ -188,7 +201,7 @@ class LayerWriter {
 
   async #place(h: Headers, data: EntryData): Promise<void> {
     const name = h.name;
-    const parts = splitPath(name, () => `invalid tar entry ${quote(name)}: path escapes the target directory`);
+    let parts = this.#chroot ? posix.normalize(`/${name}`).split('/').filter(Boolean) : splitPath(name, () => `invalid tar entry ${quote(name)}: path escapes the target directory`);
     const type = h.type;
     const base = parts[parts.length - 1];
 
@@ -203,7 +216,8 @@ class LayerWriter {
     }
 
     const subject = `invalid tar entry ${quote(name)}`;
-    await this.#ensureParents(parts, subject, true);
+    if (this.#chroot) parts = await this.#resolveParents(parts);
+    else await this.#ensureParents(parts, subject, true);
     const rel = parts.join('/');
     switch (type) {
       case 'file':
@@ -268,8 +282,10 @@ class LayerWriter {
     const target = h.linkname ?? '';
     if (target === '') throw invalidParameter(`invalid symlink ${quote(h.name)}: empty link target`);
     // Absolute targets are resolved inside the container's root, so only a relative target
-    // can point outside.
-    if (symlinkEscapes(parts, target)) {
+    // can point outside. Chrooted (a build's ADD), the link is kept as written, as dockerd
+    // keeps it, and followed only within the target; one that climbs past the image's root
+    // is then refused by the layer store when the step is committed.
+    if (!this.#chroot && symlinkEscapes(parts, target)) {
       throw invalidParameter(`invalid symlink ${quote(h.name)} -> ${quote(target)}: link escapes the target directory`);
     }
     const path = this.#abs(rel);
@@ -284,10 +300,12 @@ class LayerWriter {
   async #hardlink(rel: string, h: Headers): Promise<void> {
     const linkname = h.linkname ?? '';
     const subject = `invalid hardlink ${quote(h.name)} -> ${quote(linkname)}`;
-    const targetParts = splitPath(linkname, () => `${subject}: link target escapes the target directory`);
+    let targetParts = this.#chroot ? posix.normalize(`/${linkname}`).split('/').filter(Boolean) : splitPath(linkname, () => `${subject}: link target escapes the target directory`);
     if (targetParts.length === 0) throw invalidParameter(`${subject}: cannot link to the root directory`);
+    let exists = true;
+    if (this.#chroot) targetParts = await this.#resolveParents(targetParts, false);
+    else exists = await this.#ensureParents(targetParts, subject, false);
     const targetRel = targetParts.join('/');
-    const exists = await this.#ensureParents(targetParts, subject, false);
     const st = exists ? await lstatIfExists(this.#abs(targetRel)) : undefined;
     if (st === undefined) throw invalidParameter(`${subject}: link target does not exist`);
     if (st.isDirectory()) throw invalidParameter(`${subject}: link target is a directory`);
@@ -397,6 +415,25 @@ class LayerWriter {
       this.#dirs.add(rel);
     }
     return true;
+  }
+
+  /**
+   * Chrooted: the entry's parents resolved as the kernel would inside the target (symlinks
+   * followed, clamped to it; missing ones created when `create`), and the entry's own name on
+   * the result. Returns the real path relative to the root; its parents are real directories.
+   */
+  async #resolveParents(parts: string[], create = true): Promise<string[]> {
+    const base = parts[parts.length - 1] as string;
+    const parentPath = parts.slice(0, -1).join('/');
+    if (create) await mkdirInRoot(this.#root, parentPath);
+    const parent = await resolveInRoot(this.#root, parentPath);
+    const rel = posix.relative(this.#root, parent);
+    if (rel.startsWith('..') || posix.isAbsolute(rel)) throw systemError(`${quote(parentPath)} resolved outside the target`);
+    if (create) {
+      const st = await lstatIfExists(parent);
+      if (!st?.isDirectory()) throw invalidParameter(`invalid tar entry ${quote(parts.join('/'))}: parent ${quote(parentPath)} is not a directory`);
+    }
+    return [...(rel === '' ? [] : rel.split('/')), base];
   }
 
   /** Clear the way for a non-directory: whatever stands at `rel` goes, a directory with its content. */

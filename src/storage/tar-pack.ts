@@ -28,6 +28,9 @@ async function packDiff(root: string, entries: DiffEntry[]): Promise<TarStream> 
   const out = new PassThrough();
   const done = (async () => {
     const written = pipeline(pack, out);
+    // A reader that goes away fails this while an entry is being written, before it is
+    // awaited below: handled here, or it would be an unhandled rejection ending berthd.
+    written.catch(() => undefined);
     const links = new Map<string, string>();
     for (const e of entries) {
       const rel = e.path.replace(/^\/+/, '');

@@ -1,11 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync, symlinkSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, symlinkSync, rmSync, readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 import { testTmpDir } from '../helpers/paths.js';
+import { makeTar, type TarEntry } from '../helpers/tars.js';
 
 // `docker build` through the classic builder API (the CLI has no buildx here): Dockerfiles
 // built by berthd, RUN on real containers, the cache, multi-stage, failures, compose and dockerode.
@@ -150,7 +152,7 @@ test('a Dockerfile using every instruction: the image shows each one (files, env
   assert.equal(inspect('child').Config.OnBuild, null);
 });
 
-test('the cache: an unchanged context is all cache hits with the same image; a changed file invalidates from its COPY down; --no-cache and build args', () => {
+test('the cache: an unchanged context is all cache hits with the same image; a changed file invalidates from its COPY down; --no-cache and build args; builder prune leaves it', async () => {
   const df = 'FROM busybox\nENV A=1\nRUN echo one > /one\nCOPY f.txt /f.txt\nARG V\nRUN echo "$V" > /v\nCMD ["cat", "/f.txt"]\n';
   const dir = context('cache', { 'f.txt': 'first\n', Dockerfile: df });
   const before = d.ok(['images', '-aq']).split('\n').filter(Boolean).length;
@@ -191,7 +193,17 @@ test('the cache: an unchanged context is all cache hits with the same image; a c
   assert.ok(all > plain, `${all} > ${plain}`);
   const parent = inspect('cache:1').Parent;
   assert.match(d.fails(['rmi', parent]), /image has dependent child images/);
-  assert.match(d.ok(['builder', 'prune', '-f']), /Total reclaimed space: 0B/);
+  // As dockerd: `builder prune` is BuildKit's cache; the classic builder's is its step images,
+  // which `rmi` and `image prune` remove.
+  const stepImages = d.ok(['images', '-aq']);
+  assert.match(d.ok(['builder', 'prune', '-f', '--all']), /Total reclaimed space: 0B/);
+  assert.equal(d.ok(['images', '-aq']), stepImages);
+  const prune = await d.api('POST', '/build/prune?all=1');
+  assert.equal(prune.status, 200);
+  assert.deepEqual(prune.json(), { CachesDeleted: null, SpaceReclaimed: 0 });
+  const bad = await d.api('POST', `/build/prune?filters=${encodeURIComponent('{"nope":{"x":true}}')}`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.text, /failed to prune build cache: invalid filter 'nope'/);
   // Removing the tagged images takes their untagged steps with them.
   d.ok(['rmi', 'cache:1', 'cache:2', 'cache:3', 'cache:4']);
   assert.equal(d.ok(['images', '-aq']).split('\n').filter(Boolean).length, before, d.ok(['images', '-a']));
@@ -327,4 +339,91 @@ test('kill -9 of berthd during a RUN step: after the restart the step container 
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /done\n/);
   assert.equal(readFileSync(join(dir, 'Dockerfile'), 'utf8').includes('sleep'), true);
+});
+
+/** `tar` with its first entry claiming `size` bytes, cut short after 1 KiB of them. */
+function declaredSize(tar: Buffer, size: number): Buffer {
+  const h = Buffer.from(tar.subarray(0, 512));
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 12, 'latin1');
+  h.fill(' ', 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  return Buffer.concat([h, Buffer.alloc(1024, 'x')]);
+}
+
+test('ADD of hostile archives: `..`, absolute names and symlinks stay inside the image as dockerd unpacks them; hardlinks out, a link climbing past the root, a lying size fail; nothing lands beside the sentinel; the daemon keeps answering', async () => {
+  const sentinel = join(scratch, 'sentinel');
+  mkdirSync(sentinel, { recursive: true });
+  writeFileSync(join(sentinel, 'sentinel.txt'), 'untouched\n');
+  const mark = randomBytes(4).toString('hex');
+  const up = '../'.repeat(24);
+  const archives: Record<string, TarEntry[] | Buffer> = {
+    dotdot: [{ name: 'ok.txt', data: 'ok\n' }, { name: `${up}${sentinel}/pwned-dotdot`, data: 'evil\n' }],
+    absolute: [{ name: `${sentinel}/pwned-abs`, data: 'evil\n' }],
+    'link-to-root': [
+      { name: 'root', type: 'symlink', linkname: '/' },
+      { name: `root/through-${mark}`, data: 'via /\n' },
+    ],
+    // dockerd keeps this link (and writes through it inside the destination); berth's layer
+    // store refuses a relative link climbing past the image's root, so the step fails there.
+    'link-climbing': [
+      { name: 'climb', type: 'symlink', linkname: up },
+      { name: `climb${sentinel}/pwned-climb`, data: 'via ..\n' },
+    ],
+    'link-to-host-dir': [
+      { name: 'out', type: 'symlink', linkname: sentinel },
+      { name: 'out/pwned-link', data: 'evil\n' },
+    ],
+    'hardlink-absolute': [{ name: 'hl', type: 'link', linkname: `${sentinel}/sentinel.txt` }],
+    'hardlink-dotdot': [{ name: 'hl', type: 'link', linkname: `${up}${sentinel}/sentinel.txt` }],
+    devices: [
+      { name: 'cdev', type: 'character-device', devmajor: 1, devminor: 3 },
+      { name: 'bdev', type: 'block-device', devmajor: 7, devminor: 0 },
+      { name: 'fifo', type: 'fifo' },
+    ],
+    huge: declaredSize(await makeTar([{ name: 'huge.bin', data: 'x' }]), 8 * 1024 ** 3 - 1),
+  };
+  const dir = context('hostile', {});
+  const results: Record<string, { code: number; out: string }> = {};
+  for (const [name, entries] of Object.entries(archives)) {
+    writeFileSync(join(dir, `${name}.tar`), Buffer.isBuffer(entries) ? entries : await makeTar(entries));
+    writeFileSync(join(dir, 'Dockerfile'), `FROM busybox\nADD ${name}.tar /dst/\n`);
+    const r = await d.dockerAsync(['build', '-t', `hostile-${name}`, dir], { timeoutMs: 120_000 }).done;
+    results[name] = { code: r.code, out: r.stdout + r.stderr };
+    // The daemon answers after each one (a refused layer once ended berthd on an unhandled stream error).
+    assert.ok(await d.ping(), `berthd stopped answering after ${name}: ${readFileSync(d.logFile, 'utf8').slice(-3000)}`);
+  }
+  const built = (name: string, cmd: string) => {
+    assert.equal(results[name]?.code, 0, results[name]?.out);
+    return d.ok(['run', '--rm', '--network', 'none', `hostile-${name}`, 'sh', '-c', cmd]);
+  };
+  assert.equal(built('dotdot', `cat /dst/ok.txt /dst${sentinel}/pwned-dotdot`), 'ok\nevil\n');
+  assert.equal(built('absolute', `cat /dst${sentinel}/pwned-abs`), 'evil\n');
+  assert.equal(built('link-to-root', `readlink /dst/root; cat /dst/through-${mark}`), '/\nvia /\n');
+  assert.equal(built('devices', 'stat -c "%F %t:%T" /dst/cdev /dst/bdev /dst/fifo'), 'character special file 1:3\nblock special file 7:0\nfifo 0:0\n');
+  // Refused, as dockerd refuses them (its chroot has no such file): the build fails, tags nothing.
+  for (const [name, re] of [
+    ['link-to-host-dir', /failed to copy files: .*pwned-link.*ENOENT/],
+    ['link-climbing', /invalid symlink "dst\/climb" -> "(\.\.\/)+": link escapes the target directory/],
+    ['hardlink-absolute', /failed to copy files: Error processing tar file: invalid hardlink "hl" -> ".*": link target does not exist/],
+    ['hardlink-dotdot', /failed to copy files: Error processing tar file: invalid hardlink "hl" -> ".*": link target does not exist/],
+    ['huge', /failed to copy files: Error processing tar file: invalid tar archive/],
+  ] as const) {
+    assert.equal(results[name]?.code, 1, results[name]?.out);
+    assert.match(results[name]?.out ?? '', re, name);
+    assert.match(d.fails(['image', 'inspect', `hostile-${name}`]), /No such image/);
+  }
+  // Nothing beside the sentinel, the sentinel itself not linked nor changed, nothing at the host's root.
+  assert.deepEqual(readdirSync(sentinel), ['sentinel.txt']);
+  assert.equal(statSync(join(sentinel, 'sentinel.txt')).nlink, 1);
+  assert.equal(readFileSync(join(sentinel, 'sentinel.txt'), 'utf8'), 'untouched\n');
+  assert.ok(!existsSync(`/through-${mark}`));
+  // What the archives wrote is in image layers only: under the storage driver's directories.
+  const found = spawnSync('find', [d.dir, '-name', 'pwned-*'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  assert.ok(found.length > 0);
+  for (const f of found) assert.ok(f.startsWith(`${d.storageRoot}/`), `${f} is outside the image layers`);
+  assert.match(d.ok(['version', '--format', '{{.Server.Version}}']), /\S/);
+  assert.equal(d.ok(['ps', '-aq']).trim(), '', 'no build container is left');
+  d.ok(['rmi', ...['dotdot', 'absolute', 'link-to-root', 'devices'].map((n) => `hostile-${n}`)]);
 });

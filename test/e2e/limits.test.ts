@@ -72,6 +72,26 @@ test('--cap-add/--cap-drop and --privileged change the effective set', () => {
   assert.ok(priv > admin);
 });
 
+test('an unknown --cap-add or --cap-drop is refused at create with Docker\'s 400, and no container is left', () => {
+  const before = d.docker(['ps', '-aq']).stdout;
+  const add = d.docker(['create', '--name', 'badcap', '--cap-add', 'FOO', 'busybox', 'true']);
+  assert.equal(add.code, 1);
+  assert.match(add.stderr, /^Error response from daemon: invalid CapAdd: unknown capability: "CAP_FOO"$/m);
+  const drop = d.docker(['create', '--cap-drop', 'cap_nope', 'busybox', 'true']);
+  assert.equal(drop.code, 1);
+  assert.match(drop.stderr, /^Error response from daemon: invalid CapDrop: unknown capability: "CAP_NOPE"$/m);
+  // `docker run` stops at the create: nothing ran.
+  const run = d.docker(['run', '--rm', '--cap-add', 'ALL', '--cap-add', 'sys_bogus', 'busybox', 'true']);
+  assert.equal(run.code, 125);
+  assert.match(run.stderr, /invalid CapAdd: unknown capability: "CAP_SYS_BOGUS"/);
+  assert.equal(d.docker(['ps', '-aq']).stdout, before);
+  assert.notEqual(d.docker(['inspect', 'badcap']).code, 0);
+  // Lower case, without CAP_, and ALL still pass.
+  const ok = d.docker(['create', '--cap-add', 'net_admin', '--cap-drop', 'ALL', 'busybox', 'true']);
+  assert.equal(ok.code, 0, ok.stderr);
+  d.docker(['rm', ok.stdout.trim()]);
+});
+
 test('--tmpfs mounts a tmpfs with the given options; bad paths are refused', () => {
   const r = d.docker(['run', '--rm', '--tmpfs', '/scratch:rw,size=4m,mode=1770', 'busybox', 'sh', '-c', 'grep " /scratch " /proc/mounts; stat -c %a /scratch']);
   assert.equal(r.code, 0, r.stderr);

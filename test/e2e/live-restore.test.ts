@@ -63,6 +63,9 @@ test('kill -9 berthd with 20 running containers: all keep running and are re-ado
     const lines = d.docker(['logs', 'lr1']).stdout.trim().split('\n');
     lines.forEach((l, i) => assert.equal(l, `line${i + 1}`));
     const f2 = d.dockerAsync(['logs', '-f', '--tail', '1', 'lr1'], { timeoutMs: 30_000 });
+    // And a plain -f of an adopted container: all of it, then its new lines as they come.
+    const before7 = d.docker(['logs', 'lr7']).stdout.trim().split('\n').length;
+    const f3 = d.dockerAsync(['logs', '-f', 'lr7'], { timeoutMs: 30_000 });
     await sleep(1000);
     // wait, kill, stop, restart, rm -f on adopted containers.
     const w = d.dockerAsync(['wait', 'lr2'], { timeoutMs: 30_000 });
@@ -83,6 +86,10 @@ test('kill -9 berthd with 20 running containers: all keep running and are re-ado
     assert.equal(d.docker(['stop', 'lr1']).code, 0);
     const followed = await f2.done;
     assert.ok(followed.stdout.trim().split('\n').length >= 3, `logs -f after restore: ${followed.stdout}`);
+    assert.equal(d.docker(['stop', 'lr7']).code, 0);
+    const all7 = (await f3.done).stdout.trim().split('\n');
+    all7.forEach((l, i) => assert.equal(l, `line${i + 1}`));
+    assert.ok(all7.length >= before7 + 5, `logs -f of an adopted container went on: ${all7.length} lines, ${before7} before`);
   });
 });
 
@@ -364,4 +371,23 @@ test('a daemon on another data root sharing the exec-root warns about the first 
     await a.cleanup();
     await b.cleanup();
   }
+});
+
+test('a pause or unpause cut short by a crash: after the restart the state is what runc says, not what the record said', async () => {
+  await withDaemon({ liveRestore: true }, async (d) => {
+    d.ok(['run', '-d', '--name', 'was-paused', 'busybox', 'sleep', '1000']);
+    d.ok(['run', '-d', '--name', 'was-running', 'busybox', 'sleep', '1000']);
+    d.ok(['pause', 'was-paused']);
+    const ids = new Map(['was-paused', 'was-running'].map((n) => [n, d.ok(['inspect', '-f', '{{.Id}}', n]).trim()]));
+    await d.kill();
+    // What berthd would have done next had it not died: runc acted, the record was not written.
+    const runc = (cmd: string, name: string) => spawnSync('runc', ['--root', join(d.execRoot, 'runc'), cmd, ids.get(name) as string], { encoding: 'utf8' });
+    assert.equal(runc('resume', 'was-paused').status, 0);
+    assert.equal(runc('pause', 'was-running').status, 0);
+    await d.start();
+    assert.equal(d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'was-paused']).trim(), 'running false');
+    assert.equal(d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'was-running']).trim(), 'paused true');
+    d.ok(['unpause', 'was-running']);
+    d.ok(['rm', '-f', 'was-paused', 'was-running']);
+  });
 });

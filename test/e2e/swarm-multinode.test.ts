@@ -97,6 +97,29 @@ test('a service on the workers runs through the dispatcher; its logs come from t
   await waitFor('the talk tasks gone', () => running('talk') === 0 || undefined, 60_000, 500);
 });
 
+test('six replicas spread over the nodes, a global service on each, a drained node emptied, a lost worker\'s tasks replaced elsewhere and stopped on its return', async () => {
+  n(1).ok(['swarm', 'update', '--dispatcher-heartbeat', '1s']);
+  n(1).ok(['service', 'create', '--name', 'spread', ...QUICK, '--replicas', '6', 'busybox', 'sleep', '100000']);
+  await waitFor('6 spread tasks running', () => running('spread') === 6 || undefined, 120_000, 500);
+  const per = c.nodes.map((x) => tasksOn(x, 'spread').length);
+  assert.ok(per.every((k) => k >= 1 && k <= 2), `spread over the five nodes: ${per.join(',')}`);
+  n(1).ok(['service', 'create', '--name', 'everywhere', ...QUICK, '--mode', 'global', 'busybox', 'sleep', '100000']);
+  await waitFor('one global task per node', () => c.nodes.every((x) => tasksOn(x, 'everywhere').length === 1) || undefined, 120_000, 500);
+  n(1).ok(['node', 'update', '--availability', 'drain', ids[4] as string]);
+  await waitFor('node 4 drained, its tasks elsewhere', () => (tasksOn(n(4), 'spread').length === 0 && tasksOn(n(4), 'everywhere').length === 0 && running('spread') === 6) || undefined, 120_000, 500);
+  n(1).ok(['node', 'update', '--availability', 'active', ids[4] as string]);
+  const lost = tasksOn(n(5), 'spread');
+  assert.ok(lost.length > 0, 'node 5 runs some of the spread tasks');
+  await n(5).kill9();
+  await waitFor('node 5 marked down', () => /Down/.test(n(1).ok(['node', 'ls', '--filter', `id=${ids[5]}`, '--format', '{{.Status}}'])) || undefined, 30_000, 300);
+  await waitFor('6 spread tasks running on the other nodes', () => running('spread') === 6 || undefined, 120_000, 500);
+  await n(5).restart();
+  await waitFor('node 5 back, its old tasks stopped', () => (lost.every((name) => !tasksOn(n(5), 'spread').includes(name)) && running('spread') === 6) || undefined, 60_000, 500);
+  assert.match(n(1).ok(['node', 'ls', '--filter', `id=${ids[5]}`, '--format', '{{.Status}}']), /Ready/);
+  n(1).ok(['service', 'rm', 'spread', 'everywhere']);
+  await waitFor('the spread and global tasks gone', () => (running('spread') === 0 && running('everywhere') === 0) || undefined, 120_000, 500);
+});
+
 test('quorum: one manager lost, the swarm is managed; two of three lost, tasks keep serving and every manager call fails fast with Docker\'s message; one back, it is managed again', async () => {
   n(1).ok(['service', 'create', '--name', 'web', ...QUICK, '--replicas', '1', '--constraint', `node.id==${ids[5]}`, '--publish', 'mode=host,target=80,published=8081', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
   await waitFor('web answering on node 5', () => n(4).httpGet(n(5).ip, 8081, '/hostname'), 60_000, 500);

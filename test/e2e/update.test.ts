@@ -60,6 +60,7 @@ test('docker update refuses what Docker refuses, and warns that blkio weight is 
   const err = (args: string[]) => d.fails(['update', ...args, 'bad']).trim();
   assert.equal(err(['-m', '100m', '--memory-swap', '60m']), 'Error response from daemon: Minimum memoryswap limit should be larger than memory limit, see usage');
   assert.equal(err(['-m', '4m']), 'Error response from daemon: Minimum memory limit allowed is 6MB');
+  assert.equal(err(['--cpu-shares', '-1']), 'Error response from daemon: shares: invalid argument');
   assert.equal(err(['-m', '200m']), `Error response from daemon: Cannot update container ${id}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time`);
   assert.equal(err(['--cpu-period', '50000']), `Error response from daemon: Cannot update container ${id}: Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set`);
   assert.equal(err(['--cpus', '3']), 'Error response from daemon: Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available');

@@ -6,6 +6,7 @@ import { deriveSpec, type CreateOptions } from '../../src/engine/create-options.
 import { resolveNetworkMode } from '../../src/engine/networks/network-mode.js';
 import { mergeEnv } from '../../src/lib/env.js';
 import { capabilities } from '../../src/runtime/container-spec.js';
+import { normalizeCapability, unknownCapability } from '../../src/lib/capabilities.js';
 import { parseStat } from '../../src/lib/proc.js';
 import { applyChanges } from '../../src/images/changes.js';
 import { withoutInitPaths } from '../../src/engine/changes.js';
@@ -121,6 +122,15 @@ test('capabilities: defaults, add, drop, ALL', () => {
   assert.deepEqual(capabilities(['CHOWN'], ['ALL']), ['CAP_CHOWN']);
   assert.ok(capabilities(['ALL'], []).includes('CAP_BPF'));
   assert.throws(() => capabilities(['NOPE'], []), /unknown capability: "CAP_NOPE"/);
+});
+
+test('capability names: any case, with or without CAP_, ALL; the first unknown one named as Docker does', () => {
+  assert.equal(normalizeCapability('net_admin'), 'CAP_NET_ADMIN');
+  assert.equal(normalizeCapability('Cap_Bpf'), 'CAP_BPF');
+  assert.equal(normalizeCapability('all'), 'ALL');
+  assert.equal(unknownCapability(['chown', 'CAP_SYS_ADMIN', 'ALL', 'checkpoint_restore']), undefined);
+  assert.equal(unknownCapability(['chown', 'foo', 'bar']), 'CAP_FOO');
+  assert.equal(unknownCapability(['CAP_']), 'CAP_');
 });
 
 test('/proc/<pid>/stat parsing survives spaces and parens in comm', () => {

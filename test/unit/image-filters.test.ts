@@ -6,7 +6,7 @@ import { notFound } from '../../src/lib/errors.js';
 
 function image(id: string, created: string, repoTags: string[], labels?: Record<string, string>): ImageInfo {
   const config = { created, config: labels ? { Labels: labels } : {} };
-  return { image: { id, raw: JSON.stringify(config), config }, repoTags, repoDigests: [], size: 0, topLayer: undefined, chainIds: [] };
+  return { image: { id, raw: JSON.stringify(config), config }, parent: undefined, repoTags, repoDigests: [], size: 0, topLayer: undefined, chainIds: [] };
 }
 
 const A = image('sha256:a', '2020-01-01T00:00:00Z', ['web:1', 'me/web:2'], { tier: 'web' });

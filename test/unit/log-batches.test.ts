@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLogBatches, readLogs } from '../../src/logs/log-reader.js';
 import type { LogMessage } from '../../src/logs/log-reader.js';
-import { encodeBatch, encodeMessages } from '../../src/api/streams/logs.js';
+import { encodeMessages, type FrameOptions } from '../../src/logs/frames.js';
 import { parseRecord } from '../../src/logs/k8s-file.js';
 import { record } from './k8s-file-fixtures.js';
 
@@ -44,12 +44,12 @@ test('batches carry the same messages as one by one, none empty, since/until app
   }
 });
 
-test('a batch encodes as Docker frames, one per line, or raw with a terminal; timestamps go in front', () => {
+test('messages encode as Docker frames, one per line, or raw with a terminal; timestamps go in front', () => {
   const msgs: LogMessage[] = [
     { stream: 'stdout', timeNs: T0 + 5n, data: Buffer.from('out\n') },
     { stream: 'stderr', timeNs: T0 + 6n, data: Buffer.from('err\n') },
   ];
-  const enc = (o: Parameters<typeof encodeBatch>[1]) => Buffer.concat(encodeBatch({ messages: msgs }, o));
+  const enc = (o: { stdout: boolean; stderr: boolean; tty: boolean; timestamps: boolean }) => encodeMessages(msgs, { stdout: o.stdout, stderr: o.stderr, multiplexed: !o.tty, timestamps: o.timestamps });
   const framed = enc({ stdout: true, stderr: true, tty: false, timestamps: false });
   assert.deepEqual([...framed.subarray(0, 8)], [1, 0, 0, 0, 0, 0, 0, 4]);
   assert.equal(framed.subarray(8, 12).toString(), 'out\n');
@@ -89,7 +89,7 @@ test('frames the reader writes over its buffer equal the messages encoded one by
     ]) {
       const messages: LogMessage[] = [];
       for await (const m of readLogs({ path: f.path, follow: false })) messages.push(m);
-      const expected = encodeMessages(messages, { ...o, timestamps: false });
+      const expected = encodeMessages(messages, { stdout: o.stdout, stderr: o.stderr, multiplexed: !o.tty });
       const pieces: Buffer[] = [];
       let batches = 0;
       for await (const b of readLogBatches({ path: f.path, follow: false, times: false, frames: { stdout: o.stdout, stderr: o.stderr, multiplexed: !o.tty } })) {
@@ -100,11 +100,24 @@ test('frames the reader writes over its buffer equal the messages encoded one by
       assert.ok(batches > 1);
       assert.ok(Buffer.concat(pieces).equals(expected), JSON.stringify(o));
     }
-    // tail wants messages: the frames option is ignored there.
-    for await (const b of readLogBatches({ path: f.path, follow: false, tail: 3, frames: { stdout: true, stderr: true, multiplexed: true } })) {
-      assert.equal(b.frames, undefined);
-      assert.equal(b.messages.length, 3);
-    }
+    // tail, since and -t take messages one by one; they come out framed all the same.
+    const all: LogMessage[] = [];
+    for await (const m of readLogs({ path: f.path, follow: false })) all.push(m);
+    const framedBy = async (o: FrameOptions, extra: { tail?: number; sinceNs?: bigint }) => {
+      const pieces: Buffer[] = [];
+      for await (const b of readLogBatches({ path: f.path, follow: false, times: o.timestamps === true, frames: o, ...extra })) {
+        assert.ok(b.frames && b.frames.length > 0 && b.messages.length === 0);
+        pieces.push(...b.frames);
+      }
+      return Buffer.concat(pieces);
+    };
+    const both = { stdout: true, stderr: true, multiplexed: true };
+    assert.ok((await framedBy(both, { tail: 3 })).equals(encodeMessages(all.slice(-3), both)));
+    const stamped = { ...both, timestamps: true };
+    assert.ok((await framedBy(stamped, {})).equals(encodeMessages(all, stamped)));
+    const late = all.filter((m) => m.timeNs >= T0 + 29_000n);
+    assert.ok(late.length > 900 && late.length < all.length);
+    assert.ok((await framedBy(stamped, { sinceNs: T0 + 29_000n })).equals(encodeMessages(late, stamped)));
   } finally {
     f.done();
   }

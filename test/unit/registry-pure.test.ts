@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { humanSize, progressBar, progressJson } from '../../src/api/wire/progress-json.js';
-import { decodeRegistryAuth, parseChallenges } from '../../src/images/registry/auth.js';
+import { credentialsFor, decodeRegistryAuth, decodeRegistryConfig, parseChallenges } from '../../src/images/registry/auth.js';
 import { inCidr } from '../../src/images/registry/hosts.js';
 import { loginDomain } from '../../src/images/registry/index.js';
 import { registryError } from '../../src/images/registry/errors.js';
@@ -56,6 +56,30 @@ describe('registry authentication', () => {
     assert.equal(decodeRegistryAuth('e30='), undefined);
     assert.equal(decodeRegistryAuth('%%%'), undefined);
     assert.equal(decodeRegistryAuth(undefined), undefined);
+  });
+
+  it('decodes X-Registry-Config (a build\'s credentials for every registry) and picks a registry\'s as dockerd does', () => {
+    const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const configs = decodeRegistryConfig(
+      enc({
+        '127.0.0.1:5000': { username: 'a', password: 'pa' },
+        'https://old.example:443/v1/': { auth: Buffer.from('b:pb').toString('base64') },
+        'https://index.docker.io/v1/': { username: 'hub', password: 'ph' },
+        'docker.io': { username: 'wrong-key', password: 'x' },
+        'empty:1': {},
+        'junk:1': 'not an object',
+      }),
+    );
+    assert.deepEqual([...configs.keys()], ['127.0.0.1:5000', 'https://old.example:443/v1/', 'https://index.docker.io/v1/', 'docker.io']);
+    assert.deepEqual(credentialsFor(configs, '127.0.0.1:5000'), { username: 'a', password: 'pa' });
+    // A key written as a URL by an old CLI matches its host.
+    assert.deepEqual(credentialsFor(configs, 'old.example:443'), { username: 'b', password: 'pb' });
+    // Docker Hub: only the index URL key counts.
+    assert.deepEqual(credentialsFor(configs, 'docker.io'), { username: 'hub', password: 'ph' });
+    assert.equal(credentialsFor(decodeRegistryConfig(enc({ 'docker.io': { username: 'u', password: 'p' } })), 'docker.io'), undefined);
+    assert.equal(credentialsFor(configs, '127.0.0.1:5001'), undefined);
+    // As dockerd: what does not decode is no credentials.
+    for (const bad of [undefined, '', '%%%', enc([1]), enc('x'), 'e30=']) assert.equal(decodeRegistryConfig(bad).size, 0);
   });
 
   it('words registry errors as dockerd does', () => {

@@ -7,7 +7,8 @@ import { kernelAtLeast, ociFromProfile, seccompFor } from '../../src/runtime/sec
 import type { OciSeccomp } from '../../src/runtime/seccomp/oci.js';
 import { decodeSeccompProfile } from '../../src/api/wire/seccomp-profile.js';
 import { parseCreateBody } from '../../src/api/wire/create-request.js';
-import { DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from '../../src/runtime/spec.js';
+import { DEFAULT_CAPABILITIES } from '../../src/runtime/spec.js';
+import { ALL_CAPABILITIES } from '../../src/lib/capabilities.js';
 import type { SeccompChoice } from '../../src/engine/seccomp.js';
 
 const AMD64 = { arch: 'amd64', kernel: '6.1.0-18-amd64' };

@@ -548,3 +548,64 @@ test('an empty archive gives an empty layer', async () => {
     await s.done();
   }
 });
+
+test('chrooted (a build\'s ADD): `..`, absolute names and links stay inside the target, as dockerd unpacks it', async () => {
+  const s = await sandbox();
+  try {
+    await writeFile(join(s.outside, 'secret'), 'secret');
+    const archive = await makeTar([
+      { name: '../../escape', data: 'dotdot' },
+      { name: '/abs/file', data: 'abs' },
+      // A link to the root, then a file written through it: it lands in the target's root.
+      { name: 'up', type: 'symlink', linkname: '/' },
+      { name: 'up/through', data: 'via /' },
+      // A link climbing out (kept as written) and a file through it: clamped the same way.
+      { name: 'sub/climb', type: 'symlink', linkname: '../../../../../..' },
+      { name: 'sub/climb/through2', data: 'via ..' },
+      { name: 'hard', type: 'link', linkname: '/abs/file' },
+    ]);
+    await extractTar(Readable.from([archive]), s.root, { confine: 'chroot' });
+    assert.equal(await readFile(join(s.root, 'escape'), 'utf8'), 'dotdot');
+    assert.equal(await readFile(join(s.root, 'abs/file'), 'utf8'), 'abs');
+    assert.equal(await readlink(join(s.root, 'up')), '/');
+    assert.equal(await readFile(join(s.root, 'through'), 'utf8'), 'via /');
+    assert.equal(await readlink(join(s.root, 'sub/climb')), '../../../../../..');
+    assert.equal(await readFile(join(s.root, 'through2'), 'utf8'), 'via ..');
+    assert.equal((await stat(join(s.root, 'hard'))).ino, (await stat(join(s.root, 'abs/file'))).ino);
+    // A link naming the outside directory's host path: followed inside the target, where that
+    // path does not exist, so the file under it cannot be made (dockerd fails the same way).
+    const host = await makeTar([
+      { name: 'host', type: 'symlink', linkname: s.outside },
+      { name: 'host/secret', data: 'pwned' },
+    ]);
+    await assert.rejects(extractTar(Readable.from([host]), s.root, { confine: 'chroot' }), /failed to extract "host\/secret": ENOENT/);
+    assert.deepEqual(await readdir(s.outside), ['secret']);
+    assert.equal(await readFile(join(s.outside, 'secret'), 'utf8'), 'secret');
+    assert.deepEqual((await readdir(s.base)).sort(), ['outside', 'root']);
+  } finally {
+    await s.done();
+  }
+});
+
+test('chrooted: a hardlink to a file outside the target finds nothing there and is refused', async () => {
+  const s = await sandbox();
+  try {
+    await writeFile(join(s.outside, 'secret'), 'secret');
+    for (const linkname of ['../outside/secret', `${s.outside}/secret`, '../../../../etc/hostname']) {
+      const archive = await makeTar([
+        { name: 'l', type: 'symlink', linkname: s.outside },
+        { name: 'h', type: 'link', linkname },
+      ]);
+      await assert.rejects(extractTar(Readable.from([archive]), s.root, { confine: 'chroot' }), invalid(/link target does not exist/));
+      // Through a symlink whose host-path target is outside: resolved inside, nothing there.
+      const via = await makeTar([
+        { name: 'l2', type: 'symlink', linkname: s.outside },
+        { name: 'h2', type: 'link', linkname: 'l2/secret' },
+      ]);
+      await assert.rejects(extractTar(Readable.from([via]), s.root, { confine: 'chroot' }), invalid(/link target does not exist/));
+    }
+    assert.equal((await stat(join(s.outside, 'secret'))).nlink, 1);
+  } finally {
+    await s.done();
+  }
+});

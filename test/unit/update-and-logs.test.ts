@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyUpdate, checkUpdate, hostConfigAfter, limitsOf, parseUintList, type ResourceUpdate } from '../../src/engine/resource-update.js';
+import { applyUpdate, checkUpdate, hostConfigAfter, limitsOf, parseUintList, RESOURCE_FIELDS, type ResourceUpdate } from '../../src/engine/resource-update.js';
 import { deriveSpec, type CreateOptions } from '../../src/engine/create-options.js';
 import { logRotation } from '../../src/engine/log-config.js';
 import { checkLogDriver, validateLogOpts } from '../../src/config/validate.js';
@@ -64,6 +64,28 @@ test('update applied to a spec: conflicts with what is set, memory against the s
     cpu: { shares: 0, quota: 50_000, period: 100_000, cpus: '', mems: '' },
     pids: { limit: -1 },
   });
+});
+
+test('every resource docker update sends reaches the record, the cgroup limits and inspect under its own name', () => {
+  const values: Record<string, number | string> = {
+    memory: 64 * MiB, memorySwap: 128 * MiB, memoryReservation: 32 * MiB, nanoCpus: 0, cpuShares: 512, cpuQuota: 30_000,
+    cpuPeriod: 60_000, cpusetCpus: '0', cpusetMems: '0', pidsLimit: 77, blkioWeight: 300,
+  };
+  assert.deepEqual(RESOURCE_FIELDS.map((f) => f.key).sort(), Object.keys(values).sort());
+  for (const f of RESOURCE_FIELDS) {
+    if (f.key === 'nanoCpus') continue;
+    const body = { [f.wire]: values[f.key] };
+    const u = parseUpdateBody(body);
+    assert.equal(u[f.key], values[f.key], f.wire);
+    const next = applyUpdate(spec({ memory: 64 * MiB, memorySwap: 256 * MiB }), u);
+    assert.equal(limitsOf(next)[f.key], values[f.key], f.key);
+    assert.deepEqual(hostConfigAfter(next, u), body, f.wire);
+    // Nothing else moved.
+    for (const g of RESOURCE_FIELDS) if (g.key !== f.key) assert.equal(limitsOf(next)[g.key], limitsOf(spec({ memory: 64 * MiB, memorySwap: 256 * MiB }))[g.key], `${f.key} moved ${g.key}`);
+  }
+  const cpus = applyUpdate(spec(), parseUpdateBody({ NanoCpus: 1.5e9 }));
+  assert.equal(limitsOf(cpus).nanoCpus, 1.5e9);
+  assert.deepEqual(hostConfigAfter(cpus, parseUpdateBody({ NanoCpus: 1.5e9 })), { NanoCpus: 1.5e9 });
 });
 
 test('the update body: zero means unchanged, PidsLimit null means unchanged, unsupported fields refused by flag', () => {

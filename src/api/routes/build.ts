@@ -7,6 +7,10 @@ import { JsonMessages } from '../streams/json-messages.js';
 import { streamJson } from '../wire/progress-json.js';
 import { closeSignal } from './images.js';
 import { StepFailure } from '../backend.js';
+import { parseFilters } from '../wire/filters.js';
+
+/** What `docker builder prune --filter` may name (BuildKit's filters: accepted, nothing to match). */
+const BUILD_PRUNE_FILTERS = ['until', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private', 'unused-for', 'reserved-space', 'max-used-space', 'min-free-space'];
 
 /**
  * The classic builder's API: `POST /build` with the context as a tar body, answered with the
@@ -22,7 +26,7 @@ export function buildRoutes(b: Backend): Route[] {
       handler: async ({ req, res, query }) => {
         let opts: BuildOptions;
         try {
-          opts = parseBuildQuery(query, req.headers['x-registry-auth']);
+          opts = parseBuildQuery(query, req.headers['x-registry-config'], req.headers['x-registry-auth']);
         } catch (err) {
           await drain(req);
           throw err;
@@ -48,8 +52,17 @@ export function buildRoutes(b: Backend): Route[] {
     {
       method: 'POST',
       path: '/build/prune',
-      // The classic builder keeps no cache apart from images: `image prune` is what frees it.
-      handler: ({ res }) => sendJson(res, 200, { CachesDeleted: null, SpaceReclaimed: 0 }),
+      // BuildKit's cache, in dockerd. The classic builder's cache is its step images, which
+      // this leaves to `image prune` and `rmi`, as dockerd does; a build's scratch space is
+      // gone when the build ends. So there is nothing to free; filters are checked all the same.
+      handler: ({ res, query }) => {
+        try {
+          parseFilters(query.get('filters'), BUILD_PRUNE_FILTERS);
+        } catch (err) {
+          throw invalidParameter(`failed to prune build cache: ${messageOf(err)}`);
+        }
+        sendJson(res, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
+      },
     },
   ];
 }
@@ -97,7 +110,12 @@ function drain(req: IncomingMessage, maxBytes = 256 << 20, ms = 30_000): Promise
   });
 }
 
-export function parseBuildQuery(q: URLSearchParams, auth: string | string[] | undefined): BuildOptions {
+/**
+ * The query and the credentials headers: X-Registry-Config, the CLI's credentials for every
+ * registry it knows (what dockerd reads for a build); X-Registry-Auth, one credential, only
+ * when the first is absent (API clients that send that one).
+ */
+export function parseBuildQuery(q: URLSearchParams, registryConfig: string | string[] | undefined, auth?: string | string[]): BuildOptions {
   const remote = q.get('remote');
   if (remote) throw invalidParameter(`remote build contexts are not supported by berth (${remote}): send the context as a tar body (docker build <directory>)`);
   if (q.get('version') === '2') throw invalidParameter('BuildKit is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)');
@@ -123,6 +141,7 @@ export function parseBuildQuery(q: URLSearchParams, auth: string | string[] | un
     extraHosts: q.getAll('extrahosts').flatMap((h) => h.split(',')).filter(Boolean),
     ...(platform ? { platform } : {}),
     cacheFrom: jsonParam(q, 'cachefrom', isStrings, '[]string') ?? [],
+    ...(typeof registryConfig === 'string' && registryConfig !== '' ? { registryConfig } : {}),
     ...(typeof auth === 'string' && auth !== '' ? { auth } : {}),
   };
 }

@@ -47,7 +47,7 @@ export function diskUsageRoutes(b: Backend): Route[] {
             );
           out['Volumes'] = await Promise.all(b.volumes.list().map(async (v) => ({ ...volumeJson(v), UsageData: await usage(v.name) })));
         }
-        // berth builds no images: no build cache.
+        // The classic builder keeps its cache as images (counted above): no BuildKit cache records.
         if (want('build-cache')) out['BuildCache'] = [];
         sendJson(res, 200, out);
       },

@@ -22,7 +22,7 @@ export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
         let list = filterImageList(b.images.list(), query.get('filters'), (r) => b.images.resolve(r));
         if (!boolParam(query, 'all')) {
           // Without -a, a build's intermediate images (no name, other images built on them) are hidden.
-          const parents = new Set(b.images.list().map((i) => i.image.config['parent']));
+          const parents = new Set(b.images.list().map((i) => i.parent));
           list = list.filter((i) => i.repoTags.length > 0 || i.repoDigests.length > 0 || !parents.has(i.image.id));
         }
         const created = (i: { image: { config: { created?: string } } }) => Date.parse(i.image.config.created ?? '') || 0;

@@ -4,7 +4,6 @@ import type { Route } from '../router.js';
 import type { Backend } from '../backend.js';
 import { API_VERSION, MIN_API_VERSION } from '../api-version.js';
 import { sendJson } from '../body.js';
-import { parseFilters } from '../wire/filters.js';
 import { swarmInfoJson } from '../wire/swarm-json.js';
 
 function pingHeaders(b: Backend): Record<string, string> {
@@ -31,8 +30,6 @@ function operatingSystem(): string {
   }
 }
 
-const BUILD_PRUNE_FILTERS = ['until', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private', 'unused-for', 'reserved-space', 'max-used-space', 'min-free-space'];
-
 /**
  * What the daemon process holds now (berth's own, for the soak harness and for looking at a
  * daemon that grows): descriptors, timers and other handles the event loop keeps, memory.
@@ -53,15 +50,6 @@ function resources(): Record<string, unknown> {
 export function systemRoutes(b: Backend): Route[] {
   return [
     { method: 'GET', path: '/berth/resources', handler: ({ res }) => sendJson(res, 200, resources()) },
-    {
-      method: 'POST',
-      path: '/build/prune',
-      // berth builds no images, so it keeps no build cache (`docker system prune` asks anyway).
-      handler: ({ res, query }) => {
-        parseFilters(query.get('filters'), BUILD_PRUNE_FILTERS);
-        sendJson(res, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
-      },
-    },
     {
       method: 'GET',
       path: '/_ping',

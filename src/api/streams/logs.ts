@@ -1,7 +1,7 @@
 import type { Ctx } from '../router.js';
-import type { ContainerRecord, LogBackend, LogBatch, LogMessage } from '../backend.js';
+import type { ContainerRecord, LogBackend } from '../backend.js';
 import { boolParam } from '../body.js';
-import { formatTimestamp, parseDockerTime } from '../../lib/docker-time.js';
+import { parseDockerTime } from '../../lib/docker-time.js';
 import { invalidParameter, notImplemented } from '../../lib/errors.js';
 import { MULTIPLEXED_STREAM, RAW_STREAM } from './hijack.js';
 
@@ -36,6 +36,13 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
   res.writeHead(200, { 'Content-Type': contentType });
   res.flushHeaders();
 
+  // A chunk read from the file goes out in one socket write, however many lines.
+  const send = (pieces: Buffer[]) => {
+    if (pieces.length === 0) return;
+    res.cork();
+    for (const p of pieces) res.write(p);
+    res.uncork();
+  };
   const ac = new AbortController();
   const onClose = () => ac.abort();
   req.socket.on('close', onClose);
@@ -48,22 +55,24 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     signal: ac.signal,
     stopped,
     times: timestamps,
-    // Without -t the reader frames whole chunks itself (it ignores this for tail/since/until).
-    ...(timestamps ? {} : { frames: { stdout, stderr, multiplexed: !tty } }),
+    // The reader frames what it reads (without -t, tail or since/until, over its read buffer).
+    frames: { stdout, stderr, multiplexed: !tty, timestamps },
+    // A line written while we wait goes out from the reader's wake-up, straight away. In
+    // order: every batch below is written before the next one is asked for (and the reader's
+    // direct writes come from later wake-ups, never from within that ask).
+    ...(follow ? { direct: { ready: () => !ac.signal.aborted && res.writableLength <= AHEAD, write: send } } : {}),
   })[Symbol.asyncIterator]();
-  // The next chunk is read and parsed while this one goes out: at a drain, it is ready.
   let next = batches.next();
   try {
     for (;;) {
       const got = await next;
       if (got.done || ac.signal.aborted) break;
-      next = batches.next();
-      const pieces = encodeBatch(got.value, { stdout, stderr, tty, timestamps });
-      if (pieces.length === 0) continue;
-      // A chunk read from the file goes out in one socket write, however many lines.
-      res.cork();
-      for (const p of pieces) res.write(p);
-      res.uncork();
+      // The next chunk is read while this one drains. A follower's line goes out before that
+      // read starts (its syscalls would hold the line up); a whole file's next chunk is asked
+      // for first, so that the thread pool reads it while this one is written.
+      if (!follow) next = batches.next();
+      send(got.value.frames ?? []);
+      if (follow) next = batches.next();
       // Several megabytes stay queued in the response: the event loop hands them to the socket
       // as the client drains it, so the client never waits for our next read and parse (a
       // drain per socket buffer, ~200 KiB, starved it on a busy machine).
@@ -85,53 +94,4 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     await batches.return?.(undefined).catch(() => undefined);
     if (!res.writableEnded) res.end();
   }
-}
-
-/** A batch as the pieces to write: the reader's frames, or its messages encoded. */
-export function encodeBatch(batch: LogBatch, o: { stdout: boolean; stderr: boolean; tty: boolean; timestamps: boolean }): Buffer[] {
-  if (batch.frames) return batch.frames;
-  const out = encodeMessages(batch.messages, o);
-  return out.length > 0 ? [out] : [];
-}
-
-/**
- * Messages as the client reads them: one stdcopy frame per message (Docker's framing, which
- * clients that iterate frames rely on), or the raw bytes with a terminal; `docker logs -t`
- * puts the time in front of each. Encoded into one buffer.
- */
-export function encodeMessages(messages: readonly LogMessage[], o: { stdout: boolean; stderr: boolean; tty: boolean; timestamps: boolean }): Buffer {
-  const header = o.tty ? 0 : 8;
-  const stamps = o.timestamps ? messages.map((m) => `${formatTimestamp(m.timeNs)} `) : undefined;
-  let size = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i] as LogMessage;
-    if (m.stream === 'stdout' ? !o.stdout : !o.stderr) continue;
-    size += header + (m.src ? (m.end as number) - (m.start as number) : m.data.length) + (stamps ? (stamps[i] as string).length : 0);
-  }
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i] as LogMessage;
-    if (m.stream === 'stdout' ? !o.stdout : !o.stderr) continue;
-    const stamp = stamps?.[i];
-    const bytes = m.src ? (m.end as number) - (m.start as number) : m.data.length;
-    const len = bytes + (stamp ? stamp.length : 0);
-    // Plain byte stores: writeUInt32BE checks its arguments on each call.
-    if (header) {
-      out[at] = m.stream === 'stdout' ? 1 : 2;
-      out[at + 1] = 0;
-      out[at + 2] = 0;
-      out[at + 3] = 0;
-      out[at + 4] = len >>> 24;
-      out[at + 5] = (len >>> 16) & 0xff;
-      out[at + 6] = (len >>> 8) & 0xff;
-      out[at + 7] = len & 0xff;
-      at += 8;
-    }
-    if (stamp) at += out.write(stamp, at, 'latin1');
-    if (m.src) m.src.copy(out, at, m.start, m.end);
-    else out.set(m.data, at);
-    at += bytes;
-  }
-  return out;
 }

@@ -10,7 +10,7 @@ export function imageSummaryJson(i: ImageInfo, containers: number): Record<strin
   const c = i.image.config;
   return {
     Id: i.image.id,
-    ParentId: typeof c['parent'] === 'string' ? c['parent'] : '',
+    ParentId: i.parent ?? '',
     RepoTags: i.repoTags,
     RepoDigests: i.repoDigests,
     Created: toSeconds(c.created),
@@ -29,7 +29,7 @@ export function imageInspectJson(i: ImageInfo, driver: string): Record<string, u
     Id: i.image.id,
     RepoTags: i.repoTags,
     RepoDigests: i.repoDigests,
-    Parent: typeof c['parent'] === 'string' ? c['parent'] : '',
+    Parent: i.parent ?? '',
     Comment: c.comment ?? '',
     Created: c.created ?? '',
     DockerVersion: c.docker_version ?? '',

@@ -38,11 +38,13 @@ export function nodeJson(e: Entry<NodeObject>, leaderId: string | undefined, caC
       Hostname: n.hostname,
       Platform: { Architecture: process.arch === 'x64' ? 'x86_64' : process.arch, OS: 'linux' },
       Resources: { NanoCPUs: n.nanoCpus, MemoryBytes: n.memoryBytes },
-      Engine: { EngineVersion: n.engineVersion, Plugins: [{ Type: 'Log', Name: 'json-file' }, { Type: 'Network', Name: 'bridge' }, { Type: 'Network', Name: 'host' }, { Type: 'Network', Name: 'null' }, { Type: 'Volume', Name: 'local' }] },
+      Engine: { EngineVersion: n.engineVersion, ...(n.engineLabels && Object.keys(n.engineLabels).length > 0 ? { Labels: n.engineLabels } : {}), Plugins: [{ Type: 'Log', Name: 'json-file' }, { Type: 'Network', Name: 'bridge' }, { Type: 'Network', Name: 'host' }, { Type: 'Network', Name: 'null' }, { Type: 'Volume', Name: 'local' }] },
       TLSInfo: { TrustRoot: caCert, CertIssuerSubject: issuer.subject, CertIssuerPublicKey: issuer.publicKey },
     },
-    Status: { State: 'ready', Addr: n.addr },
-    ...(n.spec.Role === 'manager' ? { ManagerStatus: { ...(n.id === leaderId ? { Leader: true } : {}), Reachability: 'reachable', Addr: n.managerAddr } } : {}),
+    // Nodes written before berth tracked liveness have no status: they are ready.
+    Status: { State: n.status?.state ?? 'ready', ...(n.status?.message ? { Message: n.status.message } : {}), Addr: n.addr },
+    // A manager the leader has marked down is one its peers cannot reach either.
+    ...(n.spec.Role === 'manager' ? { ManagerStatus: { ...(n.id === leaderId ? { Leader: true } : {}), Reachability: n.status?.state === 'down' ? 'unreachable' : 'reachable', Addr: n.managerAddr } } : {}),
   };
 }
 

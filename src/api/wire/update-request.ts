@@ -1,4 +1,4 @@
-import type { ResourceUpdate } from '../backend.js';
+import { RESOURCE_FIELDS, type ResourceUpdate } from '../backend.js';
 import { parseRestartPolicy } from './create-request.js';
 import { invalidParameter } from '../../lib/errors.js';
 
@@ -51,23 +51,18 @@ export function parseUpdateBody(body: unknown): ResourceUpdate {
   if (pids !== undefined && pids !== null && (typeof pids !== 'number' || !Number.isSafeInteger(pids))) {
     throw invalidParameter('json: cannot unmarshal into Go struct field UpdateConfig.PidsLimit of type int64');
   }
-  const rp = b['RestartPolicy'];
-  const rpName = typeof rp === 'object' && rp !== null ? (rp as Json)['Name'] : undefined;
   const blkio = int(b, 'BlkioWeight');
   if (blkio < 0 || blkio > 0xffff) throw invalidParameter('json: cannot unmarshal number into Go struct field UpdateConfig.BlkioWeight of type uint16');
-  return {
-    memory: int(b, 'Memory'),
-    memorySwap: int(b, 'MemorySwap'),
-    memoryReservation: int(b, 'MemoryReservation'),
-    nanoCpus: int(b, 'NanoCpus'),
-    cpuShares: int(b, 'CpuShares'),
-    cpuQuota: int(b, 'CpuQuota'),
-    cpuPeriod: int(b, 'CpuPeriod'),
-    cpusetCpus: str(b, 'CpusetCpus'),
-    cpusetMems: str(b, 'CpusetMems'),
-    ...(typeof pids === 'number' ? { pidsLimit: pids } : {}),
-    blkioWeight: blkio,
-    // An empty name leaves the policy as it is.
-    ...(typeof rpName === 'string' && rpName !== '' ? { restartPolicy: parseRestartPolicy(rp) } : {}),
-  };
+  const out: Record<string, unknown> = {};
+  for (const f of RESOURCE_FIELDS) {
+    // Absent PidsLimit leaves the limit as it is; 0 or -1 lifts it.
+    if (f.key === 'pidsLimit') {
+      if (typeof pids === 'number') out[f.key] = pids;
+    } else out[f.key] = f.kind === 'string' ? str(b, f.wire) : int(b, f.wire);
+  }
+  const rp = b['RestartPolicy'];
+  const rpName = typeof rp === 'object' && rp !== null ? (rp as Json)['Name'] : undefined;
+  // An empty name leaves the policy as it is.
+  if (typeof rpName === 'string' && rpName !== '') out['restartPolicy'] = parseRestartPolicy(rp);
+  return out as ResourceUpdate;
 }

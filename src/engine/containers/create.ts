@@ -7,6 +7,7 @@ import { generateName, validateName } from '../names.js';
 import { newId, shortId, type ContainerId, type ImageId } from '../../lib/ids.js';
 import { invalidParameter, isKind } from '../../lib/errors.js';
 import { Rollback } from '../../lib/rollback.js';
+import { unknownCapability } from '../../lib/capabilities.js';
 import { keepsLogFile } from '../log-config.js';
 import { withVolumesFrom } from '../mounts.js';
 import type { ContainerContext } from './context.js';
@@ -25,6 +26,12 @@ export async function createContainer(x: ContainerContext, o: CreateOptions): Pr
   const runtimes = d.runtimes();
   const runtime = o.runtime || runtimes.defaultName;
   if (!runtimes.names.includes(runtime)) throw invalidParameter(`unknown or invalid runtime name: ${runtime}`);
+  // As dockerd's HostConfig checks, before the image is looked at: a name no one knows is a
+  // 400 here, not a failed start later.
+  for (const [field, names] of [['CapAdd', o.capAdd], ['CapDrop', o.capDrop]] as const) {
+    const unknown = unknownCapability(names);
+    if (unknown) throw invalidParameter(`invalid ${field}: unknown capability: "${unknown}"`);
+  }
   const image = d.images.resolve(o.image);
   const id = newId() as ContainerId;
   const name = o.name !== undefined && o.name !== '' ? validateName(o.name) : generateName((n) => x.reg.nameTaken(n));

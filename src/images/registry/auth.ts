@@ -18,15 +18,54 @@ export type Credentials = {
  * header that does not decode counts as no credentials.
  */
 export function decodeRegistryAuth(header: string | undefined): Credentials | undefined {
+  const json = decodeJson(header);
+  return typeof json === 'object' && json !== null && !Array.isArray(json) ? credentialsOf(json as Record<string, unknown>) : undefined;
+}
+
+/**
+ * X-Registry-Config, what the CLI sends with `docker build`: every credential it holds, as a
+ * map of the registry keys `docker login` wrote (`127.0.0.1:5000`,
+ * `https://index.docker.io/v1/`) to AuthConfigs. As dockerd: one that does not decode is none.
+ */
+export function decodeRegistryConfig(header: string | undefined): Map<string, Credentials> {
+  const out = new Map<string, Credentials>();
+  const json = decodeJson(header);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return out;
+  for (const [key, v] of Object.entries(json as Record<string, unknown>)) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) continue;
+    const c = credentialsOf(v as Record<string, unknown>);
+    if (c) out.set(key, c);
+  }
+  return out;
+}
+
+/** The key `docker login` files Docker Hub's credentials under. */
+const HUB_AUTH_KEY = 'https://index.docker.io/v1/';
+
+/**
+ * The credentials a registry config holds for `domain`, picked as dockerd picks them: the key
+ * itself (Docker Hub's index URL for docker.io), else, for other registries, a key whose host
+ * part is the domain (`https://host:5000/v2/` in an old config file).
+ */
+export function credentialsFor(configs: Map<string, Credentials>, domain: string): Credentials | undefined {
+  const hub = domain === 'docker.io';
+  const exact = configs.get(hub ? HUB_AUTH_KEY : domain);
+  if (exact || hub) return exact;
+  for (const [key, c] of configs) if (key.replace(/^https?:\/\//, '').split('/')[0] === domain) return c;
+  return undefined;
+}
+
+function decodeJson(header: string | undefined): unknown {
   if (!header) return undefined;
-  let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+    return JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
   } catch {
     return undefined;
   }
-  if (typeof json !== 'object' || json === null) return undefined;
-  const o = json as Record<string, unknown>;
+}
+
+/** Docker's AuthConfig: username and password, or `auth` (base64 of `user:password`), or tokens. */
+function credentialsOf(o: Record<string, unknown>): Credentials | undefined {
   const str = (k: string) => (typeof o[k] === 'string' && o[k] !== '' ? (o[k] as string) : undefined);
   let username = str('username');
   let password = str('password');
@@ -129,6 +168,11 @@ export class Authorizer {
     }
     await this.#fetchToken(c, scopes, signal);
     return true;
+  }
+
+  /** The registry asked for Basic credentials and there are none to give. */
+  wantsBasicWithout(): boolean {
+    return this.#challenge?.scheme === 'basic' && !this.#creds?.username && !this.#creds?.registryToken;
   }
 
   #basic(): string | undefined {

@@ -5,7 +5,7 @@ import { unavailable } from '../../lib/errors.js';
 import { discard, readBody, send, type HttpResponse } from './http.js';
 import type { Endpoint } from './hosts.js';
 import { Authorizer, repositoryScope, USER_AGENT, type Credentials } from './auth.js';
-import { registryError, RegistryError } from './errors.js';
+import { NoBasicCredentials, registryError, RegistryError } from './errors.js';
 
 export type Action = 'pull' | 'push';
 
@@ -61,6 +61,7 @@ export class RepoClient {
       if (res.status === 401 && attempt === 0) {
         const body = await readBody(res, 64 * 1024);
         if (!r.stream && (await this.#auth.answer(res, this.#scopes, r.signal))) continue;
+        if (this.#auth.wantsBasicWithout()) throw new NoBasicCredentials(r.method, r.url);
         throw registryError(401, body, `${r.method} ${r.url.pathname}`);
       }
       return res;
@@ -75,9 +76,17 @@ export class RepoClient {
     throw registryError(res.status, body, what);
   }
 
-  /** `GET /v2/<name>/` with this client's authorization: what login checks. */
-  async ping(signal?: AbortSignal): Promise<HttpResponse> {
-    return this.request({ method: 'GET', url: new URL('/v2/', this.endpoint.base), ...(signal ? { signal } : {}) });
+  /**
+   * `GET /v2/` with this client's authorization: the endpoint speaks the protocol (any answer
+   * does; a Basic challenge without credentials is learned here, refused at the next request).
+   */
+  async ping(signal?: AbortSignal): Promise<HttpResponse | undefined> {
+    try {
+      return await this.request({ method: 'GET', url: new URL('/v2/', this.endpoint.base), ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (err instanceof NoBasicCredentials) return undefined;
+      throw err;
+    }
   }
 
   async manifest(ref: string, accept: string[], signal?: AbortSignal): Promise<{ body: Buffer; mediaType: string; digest: string }> {

@@ -18,6 +18,17 @@ export class RegistryError extends BerthError {
   }
 }
 
+/**
+ * A registry that wants Basic credentials, asked without any: the request is not sent again,
+ * and the failure reads as dockerd's (`Head "https://…/manifests/1": no basic auth
+ * credentials`, a 500 there too: the CLI then offers no login prompt).
+ */
+export class NoBasicCredentials extends BerthError {
+  constructor(method: string, url: URL) {
+    super('System', `${method.charAt(0)}${method.slice(1).toLowerCase()} "${url.href}": no basic auth credentials`);
+  }
+}
+
 function kindOf(status: number): ErrorKind {
   if (status === 401) return 'Unauthorized';
   if (status === 403) return 'Forbidden';

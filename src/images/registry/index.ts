@@ -8,7 +8,7 @@ import type { Credentials } from './auth.js';
 
 export { RepoClient, type Action } from './client.js';
 export { RegistryError } from './errors.js';
-export { decodeRegistryAuth, type Credentials } from './auth.js';
+export { credentialsFor, decodeRegistryAuth, decodeRegistryConfig, type Credentials } from './auth.js';
 export type { RegistrySettings } from './hosts.js';
 
 /**
@@ -72,7 +72,7 @@ export class Registries {
       if (err instanceof BerthError) throw err;
       throw unavailable(`cannot reach the registry at ${client.endpoint.base.origin}: ${describeNetworkError(err)}`, err);
     }
-    discard(res);
+    if (res) discard(res);
   }
 
   /**
