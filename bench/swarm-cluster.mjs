@@ -90,6 +90,26 @@ async function gitInfo(dir) {
   return commit ? `${commit}${dirty.stdout.trim() ? '+dirty' : ''}` : '';
 }
 
+/**
+ * What the berth build is, in branch names: a checkout made only for a run (say, a merge of
+ * two branches not yet merged on any) has a commit no one else can look up.
+ */
+async function gitProvenance(dir) {
+  const name = async (rev) => {
+    const r = await run('git', ['-C', dir, 'name-rev', '--name-only', '--refs=refs/heads/*', rev]);
+    const n = r.stdout.trim();
+    return n && n !== 'undefined' ? n : '';
+  };
+  const short = async (rev) => (await run('git', ['-C', dir, 'rev-parse', '--short=7', rev])).stdout.trim();
+  const branch = await name('HEAD');
+  if (branch && !/[~^]/.test(branch)) return `branch ${branch}`;
+  const parents = (await run('git', ['-C', dir, 'log', '-1', '--format=%P'])).stdout.trim().split(/\s+/).filter(Boolean);
+  if (parents.length < 2) return branch ? `${branch}` : '';
+  const named = [];
+  for (const p of parents) named.push(`${await short(p)}${(await name(p)) ? ` (${await name(p)})` : ''}`);
+  return `a merge of ${named.join(' and ')}`;
+}
+
 /** What the measurement rows need from the rounds: each row's samples per engine. */
 function buildRows(results) {
   const rows = [];
@@ -151,7 +171,7 @@ async function main() {
     startedAt: startedAt.toISOString(),
     options: { rounds: o.rounds, replicas: o.replicas, heartbeat: o.heartbeat, only: o.only, engines: o.engines, berthRepo: relative(repo, o.berthRepo) || '.', managers: 3, workers: 2 },
     machine: machineFacts(),
-    versions: { ...(await versions({ berthVersion, berthCommit: commit })), etcd: (etcd.stdout.split('\n')[0] ?? '').replace(/^etcd Version: /, '') },
+    versions: { ...(await versions({ berthVersion, berthCommit: commit })), berthBuild: await gitProvenance(o.berthRepo), etcd: (etcd.stdout.split('\n')[0] ?? '').replace(/^etcd Version: /, '') },
     loadStart: loadavg(),
     loadSamples: [],
     rows: [],

@@ -75,7 +75,7 @@ async function untilScaled(node, t0, timeoutMs, everyMs = 50) {
  * most `maxInFlight` unanswered at once, since a call may hang until the daemon knows), until an
  * answer carries Docker's no-leader sentence. Returns that first refusal and every probe.
  */
-async function untilRefused(node, t0, { everyMs = 50, timeoutMs = 60_000, maxInFlight = 20 } = {}) {
+async function untilRefused(node, t0, { everyMs = 50, timeoutMs = 60_000, maxInFlight = 200 } = {}) {
   const probes = [];
   const pending = new Set();
   let first;
@@ -185,11 +185,16 @@ export async function quorumRound(cl, round, { refusedSamples = 3 } = {}) {
   await b.gone;
   rec.refusalMs = refusal.first.endMs;
   rec.refusalCallMs = refusal.first.endMs - refusal.first.startMs;
+  // The call that was on its way when quorum went: what a client that asked at that moment waits.
+  const atLoss = refusal.probes[0];
+  rec.atLossCallMs = atLoss.endMs - atLoss.startMs;
+  rec.atLossAnswer = atLoss.refused ? 'refused' : atLoss.status === 200 ? 'success' : atLoss.error;
   const fails = refusal.probes.filter((p) => p.status !== 200);
   rec.firstFailureMs = Math.min(...fails.map((p) => p.endMs));
   const oks = refusal.probes.filter((p) => p.status === 200);
   rec.lastOkAnswerMs = oks.length ? Math.max(...oks.map((p) => p.endMs)) : null;
-  rec.probes = refusal.probes.length;
+  // Compact: [sent, answered (ms from the kill), HTTP status (0: no answer), refused (1/0)].
+  rec.probes = refusal.probes.map((p) => [Math.round(p.startMs), Math.round(p.endMs), p.status, p.refused ? 1 : 0]);
   rec.otherErrors = [...new Set(refusal.probes.filter((p) => p.error).map((p) => p.error))].slice(0, 5);
   const calls = await refusedCalls(S, refusedSamples);
   Object.assign(rec, { refusedReadMs: calls.apiRead, refusedWriteMs: calls.apiWrite, refusedCliMs: calls.cli });

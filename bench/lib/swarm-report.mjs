@@ -17,6 +17,7 @@ export function SWARM_ROWS(o = {}) {
     { id: 'swarm-quorum-refusal', section: LOSS, scenario: 'quorum', key: 'refusalMs', goal: { atMost: 2000 }, label: 'second manager killed → first answer with "The swarm does not have a leader…" (`GET /services` on the survivor every 50 ms)' },
     { id: 'swarm-first-failure', section: LOSS, scenario: 'quorum', key: 'firstFailureMs', label: '… the first answer that is not a success, whatever its error' },
     { id: 'swarm-refusal-call', section: LOSS, scenario: 'quorum', key: 'refusalCallMs', label: '… that first refused call, request to answer' },
+    { id: 'swarm-at-loss-call', section: LOSS, scenario: 'quorum', key: 'atLossCallMs', label: 'the probe sent first, at the kill: request to answer (whatever the answer)' },
     { id: 'swarm-refused-read', section: LOSS, scenario: 'quorum', key: 'refusedReadMs', label: 'a refused `GET /services` once refusing (API)' },
     { id: 'swarm-refused-write', section: LOSS, scenario: 'quorum', key: 'refusedWriteMs', label: 'a refused `service scale` once refusing (API: its read)' },
     { id: 'swarm-refused-cli', section: LOSS, scenario: 'quorum', key: 'refusedCliMs', label: 'a refused `docker service ls` (CLI, its start-up included)' },
@@ -28,6 +29,28 @@ export function SWARM_ROWS(o = {}) {
 }
 
 const load = (l) => (Array.isArray(l) ? l.map((x) => x.toFixed(2)).join(', ') : '?');
+const NAME = { berth: 'berth', docker: 'dockerd' };
+const secs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** What the survivor answered between the kill and its first refusal, per engine, from the rounds. */
+function quorumTimeline(results) {
+  const out = [];
+  for (const [engine, r] of Object.entries(results.rounds ?? {})) {
+    const qs = (r.quorum ?? []).filter((q) => !q.failed && typeof q.refusalMs === 'number');
+    if (!qs.length) continue;
+    const lastOk = qs.map((q) => q.lastOkAnswerMs).filter((x) => typeof x === 'number');
+    const answers = [...new Set(qs.map((q) => q.atLossAnswer))].join(' / ');
+    const errors = [...new Set(qs.flatMap((q) => q.otherErrors ?? []))];
+    out.push(
+      `- ${NAME[engine] ?? engine}: ${lastOk.length ? `reads on the survivor still succeeded up to ${secs(median(lastOk))} after the kill (median of ${lastOk.length})` : 'no read on the survivor succeeded after the kill'}; ` +
+        `the probe sent at the kill was answered (${answers}) after ${secs(median(qs.map((q) => q.atLossCallMs)))}` +
+        (errors.length ? `; other answers before the first refusal: ${errors.map((e) => `\`${e.replace(/`/g, "'")}\``).join(', ')}` : '') +
+        '.',
+    );
+  }
+  return out;
+}
 
 /** The section's Markdown, markers included. */
 export function swarmClusterSection(results, source) {
@@ -53,10 +76,12 @@ export function swarmClusterSection(results, source) {
   lines.push('');
   lines.push(markdownTable(results));
   lines.push('');
+  const timeline = quorumTimeline(results);
+  if (timeline.length) lines.push('Between the second kill and the first refusal:', '', ...timeline, '');
   if (loads.length) {
     const med = loads[loads.length >> 1];
     lines.push(`Load average (1 min) sampled every 5 s during the run: ${loads[0].toFixed(2)}–${loads.at(-1).toFixed(2)}, median ${med.toFixed(2)}; (1, 5, 15 min) at the start ${load(results.loadStart)}, at the end ${load(results.loadEnd)}.`);
-    lines.push(`berth ${v.berth}, etcd ${v.etcd}; dockerd ${v.dockerd}, containerd ${v.containerd}; runc ${v.runc}; docker CLI ${v.dockerCli}.`);
+    lines.push(`berth ${v.berth}${v.berthBuild ? ` (${v.berthBuild})` : ''}, etcd ${v.etcd}; dockerd ${v.dockerd}, containerd ${v.containerd}; runc ${v.runc}; docker CLI ${v.dockerCli}.`);
     lines.push('');
   }
   for (const n of results.notes ?? []) lines.push(`- ${n}`);
