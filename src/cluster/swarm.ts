@@ -263,7 +263,7 @@ export class Swarm {
         }
         if (this.#state) {
           this.#state = { ...this.#state, managers: a.managers };
-          await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+          await this.#saveState(this.#state);
         }
         if (a.role === 'manager' && this.#role === 'worker') void this.#membership.run(() => this.#becomeManager());
       },
@@ -295,6 +295,17 @@ export class Swarm {
     this.#server = server;
   }
 
+  #saveState(st: LocalState): Promise<void> {
+    return writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(st), 0o600);
+  }
+
+  /** An init or a join that failed half-way: no state, no member, nothing running. */
+  async #undoMembership(): Promise<void> {
+    this.#state = undefined;
+    await this.shutdown().catch(() => undefined);
+    await this.#member.destroy().catch(() => undefined);
+  }
+
   /** A node's certificate for its current role, on the key it already has (promote/demote). */
   async #reissue(n: NodeObject): Promise<string> {
     const ca = await this.#files.ca();
@@ -316,7 +327,7 @@ export class Swarm {
         await this.#member.ensure(st.nodeId, st.clusterId, this.#peerConfig(st, { cluster: b.initialCluster, state: 'existing' }));
         await callNode(remote, 'POST', '/v1/join/ready', {}, { tls, timeoutMs: 90_000 });
         this.#state = { ...st, role: 'manager' };
-        await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+        await this.#saveState(this.#state);
         this.#o.log.info('swarm: promoted: this node is a manager now');
         return this.#activateOrRetry();
       } catch (err) {
@@ -341,7 +352,7 @@ export class Swarm {
     for (const f of ['ca.key', 'peer.crt', 'secrets.key'] as const) await rm(this.#files.path(f), { force: true });
     this.#box = undefined;
     this.#state = { ...st, role: 'worker', managers };
-    await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(this.#state), 0o600);
+    await this.#saveState(this.#state);
     this.#o.log.info('swarm: demoted: this node is a worker now');
     await this.#activateOrRetry();
   }
@@ -512,12 +523,10 @@ export class Swarm {
       };
       await store.txn([{ key: keys.cluster, absent: true }], [{ put: keys.cluster, value: cluster }, { put: keys.object('nodes', nodeId), value: node }]);
       await store.close();
-      await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(state), 0o600);
+      await this.#saveState(state);
       await this.#activate();
     } catch (err) {
-      this.#state = undefined;
-      await this.shutdown().catch(() => undefined);
-      await this.#member.destroy().catch(() => undefined);
+      await this.#undoMembership();
       await rm(this.#dir, { recursive: true, force: true });
       throw err;
     }
@@ -564,12 +573,10 @@ export class Swarm {
         await this.#member.ensure(a.nodeId, a.clusterId, this.#peerConfig(state, { cluster: a.manager.initialCluster, state: 'existing' }));
         await callNode(r.remote, 'POST', '/v1/join/ready', {}, { tls: await files.tls(), timeoutMs: 90_000 });
       }
-      await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(state), 0o600);
+      await this.#saveState(state);
       await this.#activate();
     } catch (err) {
-      this.#state = undefined;
-      await this.shutdown().catch(() => undefined);
-      await this.#member.destroy().catch(() => undefined);
+      await this.#undoMembership();
       if (a.manager) await callNode(r.remote, 'POST', '/v1/join/abort', {}, { tls: await files.tls(), timeoutMs: 30_000 }).catch(() => undefined);
       await rm(this.#dir, { recursive: true, force: true });
       throw err;
