@@ -51,6 +51,32 @@ const PREDEFINED = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_pr
  * the final image's id; tags are set only once every step has succeeded.
  */
 export async function build(host: BuildHost, body: Readable, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
+  if (!o.quiet) return runBuild(host, body, o, out, signal);
+  // -q, as dockerd's notVerboseBuffer: what the build says is held back and sent only if it
+  // fails, before the error (the CLI prints both then); on success only the image id.
+  let held = '';
+  const quiet: BuildOutput = {
+    stream: (t) => {
+      held += t;
+      if (held.length > QUIET_HELD_MAX) held = held.slice(-QUIET_HELD_MAX);
+    },
+    aux: (v) => out.aux(v),
+    pullProgress: out.pullProgress,
+  };
+  try {
+    const id = await runBuild(host, body, o, quiet, signal);
+    out.stream(`${id}\n`);
+    return id;
+  } catch (err) {
+    if (held !== '') out.stream(held);
+    throw err;
+  }
+}
+
+/** What -q holds back at most: the end of it, where a failure's context is. */
+const QUIET_HELD_MAX = 1 << 20;
+
+async function runBuild(host: BuildHost, body: Readable, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
   if (o.platform && !/^linux(\/amd64)?$/.test(o.platform.toLowerCase())) {
     throw invalidParameter(`"${o.platform}": berth builds only linux/amd64 images`);
   }
@@ -66,7 +92,7 @@ export async function build(host: BuildHost, body: Readable, o: BuildOptions, ou
     const text = `LABEL ${Object.entries(o.labels).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`;
     last.steps.push({ kind: 'label', pairs: Object.entries(o.labels).map(([k, v]) => [JSON.stringify(k), JSON.stringify(v)]), line: 0, original: text });
   }
-  const say = o.quiet ? () => undefined : (t: string) => out.stream(t);
+  const say = (t: string) => out.stream(t);
   const buildArgs = new Map(Object.entries(o.buildArgs));
   const consumed = new Set<string>();
   const meta = new Map<string, string | undefined>();
@@ -80,6 +106,13 @@ export async function build(host: BuildHost, body: Readable, o: BuildOptions, ou
     const s = /^\d+$/.test(ref) ? df.stages[Number(ref)] : df.stages.find((x) => x.name === ref.toLowerCase());
     return s ? results.get(s.index) : undefined;
   };
+  let current = 0;
+  // COPY --from by index, as dockerd's stagesBuildResults.get: only stages before this one.
+  const fromStage = (ref: string): string | undefined => {
+    if (/^\d+$/.test(ref) && Number(ref) === current) throw invalidParameter('refers to current build stage');
+    if (/^\d+$/.test(ref) && Number(ref) > current) throw invalidParameter('index out of bounds');
+    return stageImage(ref);
+  };
   const e: StepEnv = {
     host,
     contextDir: ctx.dir,
@@ -91,8 +124,8 @@ export async function build(host: BuildHost, body: Readable, o: BuildOptions, ou
     ...(o.shmSize ? { shmSize: o.shmSize } : {}),
     extraHosts: o.extraHosts,
     say,
-    output: o.quiet ? () => undefined : (stream, data) => say(stream === 'stderr' ? `\u001b[91m${data.toString()}\u001b[0m` : data.toString()),
-    stageImage,
+    output: (stream, data) => say(stream === 'stderr' ? `\u001b[91m${data.toString()}\u001b[0m` : data.toString()),
+    stageImage: fromStage,
     image: (ref) => baseImage(host, ref, o, out, signal),
     buildArgs,
     consumed,
@@ -107,6 +140,7 @@ export async function build(host: BuildHost, body: Readable, o: BuildOptions, ou
   for (const a of df.metaArgs) step({ kind: 'arg', args: [a], line: 0, original: `ARG ${a.value !== undefined ? `${a.name}=${a.value}` : a.name}` });
   let imageId = '';
   for (const stage of stages) {
+    current = stage.index;
     step(stage.from);
     const name = expand(stage.from.image, meta, df.escape);
     const s: StageState = { imageId: undefined, config: {}, args: new Map(), cmdSet: false };
@@ -133,8 +167,7 @@ export async function build(host: BuildHost, body: Readable, o: BuildOptions, ou
   }
   const unused = [...buildArgs.keys()].filter((k) => !consumed.has(k) && !PREDEFINED.has(k)).sort();
   if (unused.length > 0) say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
-  if (o.quiet) out.stream(`${imageId}\n`);
-  else say(`Successfully built ${shortId(imageId)}\n`);
+  say(`Successfully built ${shortId(imageId)}\n`);
   for (const t of tags) {
     await host.images.tag(imageId, t);
     say(`Successfully tagged ${t}\n`);

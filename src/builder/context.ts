@@ -1,8 +1,7 @@
 import { lstat, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { extractTar } from '../storage/index.js';
+import { decompressed, extractTar, formatOf } from '../storage/index.js';
 import { resolveInRoot } from '../lib/in-root.js';
 import { errnoCode, invalidParameter } from '../lib/errors.js';
 import { DockerIgnore, IgnoreError } from './dockerignore.js';
@@ -15,7 +14,7 @@ export type BuildContext = {
 };
 
 /**
- * The request body into a directory: a tar (plain or gzip, through the same safe extractor
+ * The request body into a directory: a tar (plain or compressed as dockerd reads them, through the same safe extractor
  * as image layers, so no entry lands outside `dir`), or a Dockerfile alone (`docker build - <
  * Dockerfile` from clients that send it raw). Then the Dockerfile is read and what
  * .dockerignore excludes is removed, as the CLI does before sending: COPY never sees it.
@@ -25,8 +24,9 @@ export async function receiveContext(body: Readable, dir: string, dockerfilePara
   if (head.length === 0) {
     // An empty body: an empty context (the Dockerfile is then missing, reported below).
   } else if (isArchive(head)) {
-    const plain = head[0] === 0x1f && head[1] === 0x8b ? stream.pipe(createGunzip()) : stream;
-    await extractTar(plain.pipe(padded()), dir, signal ? { signal } : {});
+    const plain = await decompressed(stream);
+    // Names like `.wh.x` are files to a context, as to dockerd's Unpack.
+    await extractTar(plain.pipe(padded()), dir, { whiteouts: 'plain', ...(signal ? { signal } : {}) });
   } else {
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
@@ -108,8 +108,9 @@ function padded(): Transform {
   });
 }
 
+/** As the CLI and dockerd decide: compressed (gzip, bzip2, xz, zstd), or a tar header. */
 function isArchive(head: Buffer): boolean {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
+  if (formatOf(head) !== 'none') return true;
   if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return true;
   // A tar of only zero blocks is an empty context.
   return head.length >= 512 && head.every((b) => b === 0);

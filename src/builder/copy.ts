@@ -26,7 +26,14 @@ export async function findSources(root: string, patterns: string[], kw: string, 
       out.push(...found);
       continue;
     }
-    const host = await resolveInRoot(root, clean);
+    let host: string;
+    try {
+      host = await resolveInRoot(root, clean);
+    } catch (err) {
+      // As dockerd, whose scoped resolution fails so for a file on the way (`COPY a.txt/x`).
+      if (errnoCode(err) === undefined) throw err;
+      throw invalidParameter(`${kw} failed: forbidden path outside the build context: ${clean} ()`);
+    }
     let st;
     try {
       st = await lstat(host);
@@ -63,14 +70,14 @@ async function walkMatching(root: string, rel: string, pattern: string): Promise
 }
 
 /**
- * A digest of what the sources would copy (names, types, modes, contents, link targets; not
- * times), the cache's key for COPY and ADD as the classic builder's `file:<sum>`.
+ * A digest of what the sources would copy (names, types, modes, owners, contents, link
+ * targets; not times), the cache's key for COPY and ADD as the classic builder's `file:<sum>`.
  */
 export async function sourcesDigest(sources: Source[]): Promise<string> {
   const h = createHash('sha256');
   const add = async (host: string, rel: string) => {
     const st = await lstat(host);
-    h.update(`${rel}\0${st.mode}\0`);
+    h.update(`${rel}\0${st.mode}\0${st.uid}:${st.gid}\0`);
     if (st.isSymbolicLink()) h.update(`l${await readlink(host)}\0`);
     else if (st.isFile()) {
       for await (const c of createReadStream(host)) h.update(c as Buffer);
@@ -84,7 +91,8 @@ export async function sourcesDigest(sources: Source[]): Promise<string> {
   return h.digest('hex');
 }
 
-export type CopyOptions = { owner: Owner; chmod?: number };
+/** `owner` 'preserve': each file keeps the owner it has in the source (COPY --from without --chown, as dockerd). */
+export type CopyOptions = { owner: Owner | 'preserve'; chmod?: number };
 
 /**
  * Copy the sources to `dest` (an absolute container path; a trailing `/` means a directory)
@@ -97,6 +105,8 @@ export async function copySources(rootfs: string, sources: Source[], dest: strin
     throw invalidParameter(`When using ${kw} with more than one source file, the destination must be a directory and end with a /`);
   }
   const target = posix.normalize(dest);
+  // Resolved whole first, as dockerd does: a file on the way fails as `lstat /etc/passwd/x: not a directory`.
+  await resolveInRoot(rootfs, target);
   for (const s of sources) {
     if (s.dir) {
       await ensureDir(rootfs, target, o);
@@ -118,8 +128,13 @@ async function isDirIn(rootfs: string, path: string): Promise<boolean> {
   }
 }
 
-/** Create `path` and its missing parents in rootfs (new ones owned by the copy's owner). */
+/**
+ * Create `path` and its missing parents in rootfs (new ones owned by the copy's owner, root
+ * when it preserves). Something other than a directory in the way fails as Go's MkdirAll does.
+ */
 export async function ensureDir(rootfs: string, path: string, o: CopyOptions): Promise<void> {
+  await resolveInRoot(rootfs, path);
+  const owner = o.owner === 'preserve' ? { uid: 0, gid: 0 } : o.owner;
   const parts = path.split('/').filter(Boolean);
   let cur = '/';
   for (const p of parts) {
@@ -127,9 +142,10 @@ export async function ensureDir(rootfs: string, path: string, o: CopyOptions): P
     const host = await resolveInRoot(rootfs, cur);
     try {
       await mkdir(host, { mode: 0o755 });
-      await lchown(host, o.owner.uid, o.owner.gid);
+      await lchown(host, owner.uid, owner.gid);
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
+      if (!(await lstat(host)).isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${host}'`), { code: 'ENOTDIR', syscall: 'mkdir', path: host });
     }
   }
 }
@@ -145,10 +161,11 @@ async function copyEntry(rootfs: string, src: string, to: string, o: CopyOptions
   const host = join(await resolveInRoot(rootfs, posix.dirname(to)), posix.basename(to));
   const existing = await lstat(host).catch(() => undefined);
   const mode = o.chmod ?? st.mode & 0o7777;
+  const { uid, gid } = o.owner === 'preserve' ? st : o.owner;
   if (st.isDirectory()) {
     if (existing && !existing.isDirectory()) await rm(host, { force: true });
     if (!existing?.isDirectory()) await mkdir(host);
-    await lchown(host, o.owner.uid, o.owner.gid);
+    await lchown(host, uid, gid);
     await chmod(host, mode);
     await copyTree(rootfs, src, to, o);
     await lutimes(host, st.atime, st.mtime);
@@ -157,10 +174,10 @@ async function copyEntry(rootfs: string, src: string, to: string, o: CopyOptions
   if (existing) await rm(host, { recursive: true, force: true });
   if (st.isSymbolicLink()) {
     await symlink(await readlink(src), host);
-    await lchown(host, o.owner.uid, o.owner.gid);
+    await lchown(host, uid, gid);
   } else if (st.isFile()) {
     await copyFile(src, host);
-    await lchown(host, o.owner.uid, o.owner.gid);
+    await lchown(host, uid, gid);
     await chmod(host, mode);
   } else {
     // Devices, sockets and FIFOs in a context are not copied.

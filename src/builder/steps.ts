@@ -3,8 +3,10 @@ import { chmod, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { extractTar } from '../storage/index.js';
+import { decompressed, extractTar, isTarArchive } from '../storage/index.js';
 import { resolveInRoot } from '../lib/in-root.js';
+import { fsErrorText, underRoot } from '../lib/fs-error-text.js';
+import { StepPaths } from './step-paths.js';
 import { BerthError, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { parseTrigger, type CommandForm, type Instruction } from './dockerfile/instructions.js';
@@ -65,7 +67,8 @@ export async function dispatch(e: StepEnv, s: StageState, ins: Instruction): Pro
       const dir = word(ins.value);
       const base = typeof c['WorkingDir'] === 'string' && c['WorkingDir'] !== '' ? (c['WorkingDir'] as string) : '/';
       c['WorkingDir'] = posix.normalize(posix.isAbsolute(dir) ? dir : posix.join(base, dir));
-      return withContainer(e, s, c, `WORKDIR ${c['WorkingDir'] as string}`, async (rootfs) =>
+      // dockerd's words, without its own paths: `lstat /f/sub: not a directory`.
+      return withContainer(e, s, c, `WORKDIR ${c['WorkingDir'] as string}`, { paths: new StepPaths(), prefix: '' }, async (rootfs) =>
         ensureDir(rootfs, c['WorkingDir'] as string, { owner: { uid: 0, gid: 0 } }),
       );
     }
@@ -256,8 +259,23 @@ async function keepOrRemove(e: StepEnv, id: string, ok: boolean): Promise<void> 
   } else if (!ok) e.failedContainer = id;
 }
 
-/** A step whose change is made to the filesystem by berthd (COPY, ADD, WORKDIR): a container not run. */
-async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: string, change: (rootfs: string) => Promise<void>): Promise<void> {
+/**
+ * A step whose change is made to the filesystem by berthd (COPY, ADD, WORKDIR): a container
+ * not run. A failed file system call in `change` is reported with `report.prefix` and the
+ * paths as the image knows them (`report.paths`, the rootfs added to them).
+ */
+async function withContainer(
+  e: StepEnv,
+  s: StageState,
+  c: RunConfig,
+  text: string,
+  report: { paths: StepPaths; prefix: string },
+  change: (rootfs: string) => Promise<void>,
+): Promise<void> {
+  const changeIn = (rootfs: string) => {
+    report.paths.add(rootfs, true);
+    return report.paths.run(report.prefix, () => change(rootfs));
+  };
   const key = { ...c, Cmd: nopCmd(s, text) };
   const hit = await probe(e, s, key, c);
   if (hit) {
@@ -272,7 +290,7 @@ async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: stri
     const dir = await mkdtemp(join(await e.host.scratchDir(), 'layer-'));
     await chmod(dir, 0o755);
     try {
-      await change(dir);
+      await changeIn(dir);
       s.imageId = await e.host.images.commit({ config: c, containerConfig: key, createdBy, layer: () => e.host.tarDirectory(dir), ...author });
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -291,7 +309,7 @@ async function withContainer(e: StepEnv, s: StageState, c: RunConfig, text: stri
     labels: {},
   });
   try {
-    await e.host.containers.withRootfs(id, change);
+    await e.host.containers.withRootfs(id, changeIn);
     s.imageId = await e.host.images.commit({ parentId: s.imageId, config: c, containerConfig: key, createdBy, containerId: id, ...author });
     s.config = c;
   } finally {
@@ -310,12 +328,17 @@ async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind:
   const chmod = ins.chmod !== undefined ? parseInt(ins.chmod, 8) : undefined;
 
   const fromRef = ins.kind === 'copy' && ins.from ? word(ins.from) : undefined;
-  const fromImage = fromRef !== undefined ? (e.stageImage(fromRef) ?? (await e.image(fromRef))) : undefined;
+  const fromImage = fromRef !== undefined ? await fromFlagImage(e, fromRef) : undefined;
+  const paths = new StepPaths();
+  paths.add(e.contextDir, false);
   const sourceRoot = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
     if (fromImage === undefined) return fn(e.contextDir);
     const cid = await e.host.containers.create({ image: fromImage, cmd: ['#(nop)'], env: [], user: '', workingDir: '', networkMode: 'none', extraHosts: [], labels: {} });
     try {
-      return await e.host.containers.withRootfs(cid, fn);
+      return await e.host.containers.withRootfs(cid, (root) => {
+        paths.add(root, true);
+        return fn(root);
+      });
     } finally {
       await e.host.containers.remove(cid);
     }
@@ -334,18 +357,19 @@ async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind:
     const kind = all.length > 1 ? 'multi' : all[0]?.dir ? 'dir' : 'file';
     return `${kind}:${await sourcesDigest(all)}`;
   };
-  const sum = await sourceRoot(digestOf);
+  const sum = await paths.run(`${KW} failed: `, () => sourceRoot(digestOf));
   const flags = [ins.chown ? `--chown=${ins.chown}` : '', ins.chmod ? `--chmod=${ins.chmod}` : '', fromRef !== undefined ? `--from=${fromRef}` : ''].filter(Boolean).join(' ');
   const text = `${KW} ${flags ? `${flags} ` : ''}${sum} in ${dest} `;
-  await withContainer(e, s, { ...s.config }, text, async (rootfs) => {
-    const owner = ins.chown ? await resolveOwner(rootfs, word(ins.chown)) : { uid: 0, gid: 0 };
+  await withContainer(e, s, { ...s.config }, text, { paths, prefix: 'failed to copy files: ' }, async (rootfs) => {
+    // As dockerd: root's unless --chown; from another image or stage the files keep their owners.
+    const owner = ins.chown ? await resolveOwner(rootfs, word(ins.chown)) : fromRef !== undefined ? ('preserve' as const) : { uid: 0, gid: 0 };
     await sourceRoot(async (root) => {
       const found = local.length > 0 ? await findSources(root, local, KW, fromImage === undefined ? 'context' : 'image') : [];
       const all = [...found, ...downloads];
       if (ins.kind === 'add') {
         const plain: Source[] = [];
         for (const src of all) {
-          if (!src.dir && !downloads.includes(src) && (await isArchive(src.host))) {
+          if (!src.dir && !downloads.includes(src) && (await isTarArchive(createReadStream(src.host)))) {
             const to = dest.endsWith('/') ? dest : `${dest}/`;
             await ensureDir(rootfs, to, { owner });
             await addArchive(src.host, await resolveInRoot(rootfs, to), e.signal);
@@ -360,29 +384,18 @@ async function copy(e: StepEnv, s: StageState, ins: Extract<Instruction, { kind:
 }
 
 /**
- * ADD of a local archive, unpacked as dockerd does (chrooted into the destination: `..`,
- * absolute names and symlinks stay inside it; hardlinks must find their target there).
- * Refusals read as dockerd's: `failed to copy files: …`.
+ * ADD of a local archive (plain, gzip, bzip2, xz or zstd), unpacked as dockerd does: chrooted
+ * into the destination (`..`, absolute names and symlinks stay inside it; hardlinks must find
+ * their target there), whiteout entries written as files (the step's commit then reads them
+ * as its layer's whiteouts, as dockerd's does). Refusals read as dockerd's: `failed to copy files: …`.
  */
 async function addArchive(file: string, dest: string, signal: AbortSignal): Promise<void> {
   try {
-    await extractTar(createReadStream(file), dest, { confine: 'chroot', signal });
+    await extractTar(await decompressed(createReadStream(file)), dest, { confine: 'chroot', whiteouts: 'plain', signal });
   } catch (err) {
     if (signal.aborted || !(err instanceof BerthError)) throw err;
     const message = `failed to copy files: Error processing tar file: ${err.message}`;
     throw err.kind === 'InvalidParameter' ? invalidParameter(message) : systemError(message, err);
-  }
-}
-
-async function isArchive(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const b = Buffer.alloc(262);
-    const { bytesRead } = await fh.read(b, 0, 262, 0);
-    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return true;
-    return bytesRead >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
-  } finally {
-    await fh.close();
   }
 }
 
@@ -402,24 +415,43 @@ async function download(e: StepEnv, url: string): Promise<Source> {
   return { host: file, rel: name, dir: false };
 }
 
-/** `--chown=user:group`: numbers, or names looked up in the image's /etc/passwd and /etc/group. */
+/**
+ * `--chown=user:group` as dockerd's parseChownFlag reads it: each a number, or a name looked up
+ * in the image's /etc/passwd and /etc/group; without `:group` the user's string is the group's
+ * too (`--chown=app` wants a group named app, not app's primary group).
+ */
 async function resolveOwner(rootfs: string, spec: string): Promise<Owner> {
-  const [user = '', group] = spec.split(':');
-  const table = async (f: string) => {
+  const fail = (why: string) => invalidParameter(`unable to convert uid/gid chown string to host mapping: ${why}`);
+  const parts = spec.split(':');
+  if (parts.length > 2) throw fail(`invalid chown string format: ${spec}`);
+  const [user = '', group = user] = parts;
+  const lookup = async (name: string, file: string, id: 'uid' | 'gid', noun: 'user' | 'group'): Promise<number> => {
+    if (/^[+-]?\d+$/.test(name)) return Number(name);
+    const why = `can't find ${id} for ${noun} ${name}`;
+    let text: string;
     try {
-      return (await readFile(await resolveInRoot(rootfs, f), 'utf8')).split('\n').map((l) => l.split(':'));
-    } catch {
-      return [];
+      text = await readFile(await resolveInRoot(rootfs, file), 'utf8');
+    } catch (err) {
+      throw fail(`${why}: ${fsErrorText(err, underRoot(rootfs)) ?? messageOf(err)}`);
     }
+    const row = text.split('\n').map((l) => l.split(':')).find((r) => r[0] === name);
+    if (!row || row[2] === undefined) throw fail(`${why}: no such ${noun}: ${name}`);
+    return Number(row[2]);
   };
-  const lookup = async (name: string, file: string, what: string): Promise<{ id: number; gid?: number }> => {
-    if (/^\d+$/.test(name)) return { id: Number(name) };
-    const row = (await table(file)).find((r) => r[0] === name);
-    if (!row || row[2] === undefined) throw invalidParameter(`unable to convert uid/gid chown string to host mapping: can't find ${what} for user ${name}: no such user: ${name}`);
-    return { id: Number(row[2]), ...(row[3] !== undefined ? { gid: Number(row[3]) } : {}) };
-  };
-  const u = await lookup(user, '/etc/passwd', 'uid');
-  const gid = group !== undefined && group !== '' ? (await lookup(group, '/etc/group', 'gid')).id : /^\d+$/.test(user) ? u.id : (u.gid ?? u.id);
-  return { uid: u.id, gid };
+  return { uid: await lookup(user, '/etc/passwd', 'uid', 'user'), gid: await lookup(group, '/etc/group', 'gid', 'group') };
+}
+
+/**
+ * `COPY --from`: a stage built before this one (by name, or by index: this stage's own and
+ * later ones refused as dockerd refuses them), else an image, pulled if missing. Failures read
+ * `invalid from flag value <ref>: …`, as dockerd's.
+ */
+async function fromFlagImage(e: StepEnv, ref: string): Promise<string> {
+  try {
+    return e.stageImage(ref) ?? (await e.image(ref));
+  } catch (err) {
+    if (!(err instanceof BerthError) || e.signal.aborted) throw err;
+    throw new BerthError(err.kind, `invalid from flag value ${ref}: ${err.message}`, { cause: err });
+  }
 }
 

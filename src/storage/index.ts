@@ -4,4 +4,5 @@ export { LayerStore, chainIdOf, type LayerMeta, type BlobFile } from './layer-st
 export { compressionOfFile, compressionOfHead, type BlobInfo, type Compression } from './blob-store.js';
 export { extractTar } from './tar-extract.js';
 export { createZstdDecompress } from './zstd.js';
-export { classify, detectCompression, metaOf, sniff, splitPath, symlinkEscapes, toBuffer, type Headers } from './tar-entries.js';
+export { decompressed, isTarArchive } from './decompress.js';
+export { classify, detectCompression, formatOf, metaOf, sniff, splitPath, symlinkEscapes, toBuffer, type Headers } from './tar-entries.js';

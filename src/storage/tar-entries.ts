@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Header } from 'tar-stream';
 import { BerthError, errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
+import { fsErrorText } from '../lib/fs-error-text.js';
 
 /*
  * What every tar berthd reads shares, whatever it writes the entries into (a layer directory,
@@ -25,7 +26,7 @@ export type Meta = { uid: number; gid: number; mode: number; mtime: number };
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
-const MAGIC: { name: string; bytes: number[] }[] = [
+const MAGIC: { name: Exclude<Format, 'none'>; bytes: number[] }[] = [
   { name: 'gzip', bytes: [0x1f, 0x8b] },
   { name: 'bzip2', bytes: [0x42, 0x5a, 0x68] },
   { name: 'xz', bytes: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] },
@@ -33,11 +34,18 @@ const MAGIC: { name: string; bytes: number[] }[] = [
 ];
 const MAGIC_LEN = 6;
 
+/** Every format Docker's DecompressStream reads, by its magic bytes. */
+export type Format = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
+
+export function formatOf(head: Buffer): Format {
+  return MAGIC.find((m) => m.bytes.every((b, i) => head[i] === b))?.name ?? 'none';
+}
+
+/** A layer's compression: what registries serve (bzip2 and xz are refused by name). */
 export function detectCompression(head: Buffer): Compression {
-  const found = MAGIC.find((m) => m.bytes.every((b, i) => head[i] === b));
-  if (!found) return 'none';
-  if (found.name === 'gzip' || found.name === 'zstd') return found.name;
-  throw invalidParameter(`unsupported compression format: ${found.name}`);
+  const found = formatOf(head);
+  if (found === 'none' || found === 'gzip' || found === 'zstd') return found;
+  throw invalidParameter(`unsupported compression format: ${found}`);
 }
 
 /** Read the first bytes to learn the format, then hand back a stream of the whole input. */
@@ -73,15 +81,18 @@ export function toBuffer(chunk: unknown): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
 }
 
-/** Malformed input is the client's fault; a failing disk or input stream is ours. */
-export function classify(err: unknown): unknown {
+/**
+ * Malformed input is the client's fault; a failing disk or input stream is ours. `show` puts a
+ * failed call's host path in the reader's terms (see fsErrorText).
+ */
+export function classify(err: unknown, show?: (hostPath: string) => string): unknown {
   if (err instanceof BerthError) return err;
   const code = errnoCode(err);
   // tar-stream raises plain Errors for bad headers and truncation; zlib uses Z_* codes.
   if (code === undefined || code.startsWith('Z_')) {
     return invalidParameter(`invalid tar archive: ${messageOf(err)}`, err);
   }
-  return systemError(`failed to extract archive: ${messageOf(err)}`, err);
+  return systemError(`failed to extract archive: ${(show && fsErrorText(err, show)) ?? messageOf(err)}`, err);
 }
 
 /** Components of an entry path: leading `/` and `./`, `//` and `/./` dropped; `..` refused. */

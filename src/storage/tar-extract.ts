@@ -20,8 +20,9 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { errnoCode, invalidParameter, messageOf, systemError } from '../lib/errors.js';
-import { classify, detectCompression, metaOf, quote, sniff, splitPath, symlinkEscapes, toBuffer, type EntryData, type Headers, type Meta } from './tar-entries.js';
+import { classify, detectCompression, metaOf, quote, sniff, splitPath, toBuffer, type EntryData, type Headers, type Meta } from './tar-entries.js';
 import { run } from '../lib/exec.js';
+import { fsErrorText, underRoot } from '../lib/fs-error-text.js';
 import { mkdirInRoot, resolveInRoot } from '../lib/in-root.js';
 import { makeWhiteout, markOpaque } from './overlay-whiteouts.js';
 import { createZstdDecompress } from './zstd.js';
@@ -30,13 +31,15 @@ import { createZstdDecompress } from './zstd.js';
  * How whiteout entries (`.wh.<name>`, `.wh..wh..opq`) are treated. 'apply' deletes what they
  * hide from the directory, as a layer applied onto a copy of its parent must. 'overlay' writes
  * overlayfs's markers instead (a 0:0 character device, the `trusted.overlay.opaque` xattr), for
- * a layer extracted on its own into an overlay diff directory. 'reject' refuses them.
+ * a layer extracted on its own into an overlay diff directory. 'reject' refuses them. 'plain'
+ * writes them as the files they are, as dockerd's archive.Unpack does for a build's `ADD`:
+ * the step's diff then carries them, and they hide what they name in the image below.
  */
-export type WhiteoutMode = 'apply' | 'reject' | 'overlay';
+export type WhiteoutMode = 'apply' | 'reject' | 'overlay' | 'plain';
 
 /**
- * How names that reach beyond the target are met. 'refuse' (layers, contexts): `..`, a parent
- * that is a symlink, a relative link climbing out, all fail. 'chroot' (a build's `ADD` of a
+ * How names that reach beyond the target are met. 'refuse' (layers, contexts): `..` and a
+ * parent that is a symlink fail (symlinks themselves are kept as written). 'chroot' (a build's `ADD` of a
  * local archive): as dockerd, which unpacks it chrooted into the destination, `..` stops at
  * the target, symlinks are kept as written and followed — clamped to the target — when later
  * entries go through them, hardlink targets are looked up the same way. Nothing is ever
@@ -59,8 +62,8 @@ export type ExtractResult = {
 };
 
 /**
- * Unpack a tar (plain or gzip) into the existing directory `target` without ever writing
- * outside it: `..` in names is refused, no symlink already on disk is followed, and link
+ * Unpack a tar (plain, gzip or zstd) into the existing directory `target` without ever
+ * writing outside it: `..` in names is refused, no symlink on disk is followed, and hardlink
  * targets are checked. On failure the content of `target` is undefined; the caller removes it.
  */
 export async function extractTar(
@@ -80,9 +83,10 @@ export async function extractTar(
   const onAbort = () => tearDown(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   let done: Promise<void> | undefined;
+  let root = target;
   try {
     signal?.throwIfAborted();
-    const root = await realpath(target);
+    root = await realpath(target);
     const { head, body } = await sniff(src);
     signal?.throwIfAborted();
     const compression = detectCompression(head);
@@ -111,7 +115,7 @@ export async function extractTar(
   } catch (err) {
     tearDown(err);
     if (signal?.aborted) throw signal.reason;
-    throw classify(await rootCause(err, done));
+    throw classify(await rootCause(err, done), underRoot(root));
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
@@ -195,7 +199,8 @@ class LayerWriter {
       await drain(data);
     } catch (err) {
       if (!isFsError(err) || this.#signal?.aborted) throw err;
-      throw systemError(`failed to extract ${quote(h.name)}: ${messageOf(err)}`, err);
+      // Paths as inside the target: where berthd keeps it is nobody's business.
+      throw systemError(`failed to extract ${quote(h.name)}: ${fsErrorText(err, underRoot(this.#root)) ?? messageOf(err)}`, err);
     }
   }
 
@@ -205,7 +210,7 @@ class LayerWriter {
     const type = h.type;
     const base = parts[parts.length - 1];
 
-    if (base !== undefined && base.startsWith(WHITEOUT_PREFIX)) return this.#whiteout(parts, base, name);
+    if (base !== undefined && base.startsWith(WHITEOUT_PREFIX) && this.#whiteouts !== 'plain') return this.#whiteout(parts, base, name);
 
     if (parts.length === 0) {
       if (type !== 'directory') {
@@ -228,7 +233,7 @@ class LayerWriter {
         await this.#directory(rel, h);
         break;
       case 'symlink':
-        await this.#symlink(rel, parts, h);
+        await this.#symlink(rel, h);
         break;
       case 'link':
         await this.#hardlink(rel, h);
@@ -278,16 +283,15 @@ class LayerWriter {
     this.#dirMeta.set(rel, metaOf(h, 0o755));
   }
 
-  async #symlink(rel: string, parts: string[], h: Headers): Promise<void> {
+  async #symlink(rel: string, h: Headers): Promise<void> {
     const target = h.linkname ?? '';
     if (target === '') throw invalidParameter(`invalid symlink ${quote(h.name)}: empty link target`);
-    // Absolute targets are resolved inside the container's root, so only a relative target
-    // can point outside. Chrooted (a build's ADD), the link is kept as written, as dockerd
-    // keeps it, and followed only within the target; one that climbs past the image's root
-    // is then refused by the layer store when the step is committed.
-    if (!this.#chroot && symlinkEscapes(parts, target)) {
-      throw invalidParameter(`invalid symlink ${quote(h.name)} -> ${quote(target)}: link escapes the target directory`);
-    }
+    // Kept as written, whatever it names, as dockerd keeps it (its unpack runs chrooted in
+    // the target, where `..` stops at the root): a relative link climbing past the root,
+    // common in images, is the root in a container. Nothing berthd does follows one out:
+    // this writer never goes through a link (parents are proven real directories, files
+    // are opened O_NOFOLLOW), and every other path taken into an image or a container is
+    // resolved in its root (lib/in-root.ts, the cp helper's openat2 RESOLVE_IN_ROOT).
     const path = this.#abs(rel);
     await this.#removeExisting(rel);
     await symlink(target, path);

@@ -96,9 +96,15 @@ test('system df counts images, containers and volumes with their sizes, as docke
   assert.equal(rows.get('Build Cache')?.TotalCount, '0');
   const v = d.docker(['system', 'df', '-v']);
   assert.match(v.stdout, /^dfvol\s+1\s+500kB$/m);
-  // Only what was asked for, and an unknown type is refused.
+  // Only what was asked for (as Docker 28: the other fields there, null), and an unknown type is refused.
   const only = (await d.api('GET', '/v1.47/system/df?type=volume')).json() as Record<string, unknown>;
-  assert.deepEqual(Object.keys(only), ['Volumes']);
+  assert.deepEqual({ ...only, Volumes: Array.isArray(only['Volumes']) }, { LayersSize: 0, Images: null, Containers: null, Volumes: true, BuildCache: null });
+  const all = (await d.api('GET', '/v1.47/system/df')).json() as Record<string, unknown>;
+  assert.deepEqual(Object.keys(all), ['LayersSize', 'Images', 'Containers', 'Volumes', 'BuildCache']);
+  assert.deepEqual(all['BuildCache'], []);
+  // Before API 1.42 `type` is not looked at: everything comes.
+  const old = (await d.api('GET', '/v1.41/system/df?type=volume')).json() as Record<string, unknown>;
+  assert.ok(Array.isArray(old['Images']) && Array.isArray(old['Containers']), JSON.stringify(old));
   const bad = await d.api('GET', '/v1.47/system/df?type=nope');
   assert.equal(bad.status, 400);
   assert.match(bad.text, /unknown object type: nope/);

@@ -9,17 +9,21 @@ import { displayImage } from './containers.js';
 
 const TYPES = ['container', 'image', 'volume', 'build-cache'] as const;
 
-/** `GET /system/df` (`docker system df`): what images, containers and volumes take on disk. */
+/**
+ * `GET /system/df` (`docker system df`): what images, containers and volumes take on disk.
+ * Shaped as Docker 28 answers: every field present, those not asked for (`type`, API 1.42 and
+ * up) zero or null, and BuildCache an empty list when asked for.
+ */
 export function diskUsageRoutes(b: Backend): Route[] {
   return [
     {
       method: 'GET',
       path: '/system/df',
-      handler: async ({ res, query }) => {
-        const asked = query.getAll('type');
+      handler: async ({ res, query, version }) => {
+        const asked = version >= 1042 ? query.getAll('type') : [];
         for (const t of asked) if (!(TYPES as readonly string[]).includes(t)) throw invalidParameter(`unknown object type: ${t}`);
         const want = (t: (typeof TYPES)[number]) => asked.length === 0 || asked.includes(t);
-        const out: Record<string, unknown> = {};
+        const out: Record<string, unknown> = { LayersSize: 0, Images: null, Containers: null, Volumes: null, BuildCache: null };
         const records = b.containers.list();
         const du = want('image') || want('container') ? b.images.diskUsage() : undefined;
         if (want('image') && du) {
@@ -47,7 +51,8 @@ export function diskUsageRoutes(b: Backend): Route[] {
             );
           out['Volumes'] = await Promise.all(b.volumes.list().map(async (v) => ({ ...volumeJson(v), UsageData: await usage(v.name) })));
         }
-        // The classic builder keeps its cache as images (counted above): no BuildKit cache records.
+        // The classic builder keeps its cache as images (counted above): no BuildKit cache records,
+        // which Docker 28 reports as `[]` (20.10 said null).
         if (want('build-cache')) out['BuildCache'] = [];
         sendJson(res, 200, out);
       },
