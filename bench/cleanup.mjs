@@ -5,23 +5,15 @@
 // network-cleanup` on the run's data root) and both daemons' other network changes.
 //   node bench/cleanup.mjs [--force]     (--force: even if the recorded harness PID is alive)
 // Also reachable as `node bench/run.mjs --cleanup`. Holds the tests' lock (lib/lock.mjs).
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Berth, Docker } from './lib/engines.mjs';
 import { restoreNetwork } from './lib/host.mjs';
-import { alive, log } from './lib/util.mjs';
+import { alive, cmdlineOf, log, staleRunFolders } from './lib/util.mjs';
 import { takeTestLock } from './lib/lock.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-
-function cmdlineOf(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
-}
 
 /** A recorded PID, if that process is still the one we started (its argv names our folder). */
 function ours(pid, dir) {
@@ -29,22 +21,8 @@ function ours(pid, dir) {
 }
 
 export async function cleanupLeftovers({ force = false } = {}) {
-  const roots = readdirSync('/tmp')
-    .filter((n) => n.startsWith('berth-bench-'))
-    .map((n) => join('/tmp', n));
   let cleaned = 0;
-  for (const root of roots) {
-    const stateFile = join(root, 'bench-state.json');
-    if (!existsSync(stateFile)) {
-      log(`${root}: no bench-state.json, skipped (remove it by hand if it is stale)`);
-      continue;
-    }
-    const st = JSON.parse(readFileSync(stateFile, 'utf8'));
-    if (!force && alive(st.harnessPid) && cmdlineOf(st.harnessPid).some((a) => a.endsWith('bench/run.mjs'))) {
-      log(`${root}: its harness (pid ${st.harnessPid}) is still running; skipped (--force to clean anyway)`);
-      continue;
-    }
-    log(`${root}: cleaning up`);
+  for (const { root, st } of staleRunFolders('berth-bench-', 'bench/run.mjs', force)) {
     for (const es of st.engines) {
       // berth network-cleanup from the run's own copy of berth if it is still there, else dist/.
       const copy = st.snapshot ? join(st.snapshot, 'dist', 'src', 'cmd', 'berthd.cjs') : '';

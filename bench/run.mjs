@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Berth, Docker, BERTH_BIP, DOCKER_BIP, subnetOf, inSubnet } from './lib/engines.mjs';
-import { machineFacts, restoreNetwork, snapshotNetwork, versions } from './lib/host.mjs';
+import { busyboxRootfs, gitInfo, harnessOptions, machineFacts, restoreNetwork, snapshotNetwork, versions } from './lib/host.mjs';
 import { abort, alive, loadavg, log, now, run, stats } from './lib/util.mjs';
 import { API } from './lib/http.mjs';
 import * as sc from './lib/scenarios.mjs';
@@ -17,7 +17,6 @@ import * as dns from './lib/dns-scenarios.mjs';
 import { registryPullPush } from './lib/registry.mjs';
 import { buildDockerfile } from './lib/build.mjs';
 import * as net from './lib/netscenarios.mjs';
-import { takeTestLock } from './lib/lock.mjs';
 import { textTable } from './lib/report.mjs';
 import { renderLatest } from './render.mjs';
 
@@ -109,13 +108,7 @@ async function preflight(o) {
   }
   problems.push(...(await networkConflicts(o)));
   if (problems.length) throw new Error(`cannot run the benchmark:\n  - ${problems.join('\n  - ')}`);
-  const tar = join(repo, 'build', 'busybox-rootfs.tar');
-  if (!existsSync(tar)) {
-    log('building the busybox rootfs');
-    const r = await run(join(repo, 'scripts', 'build-busybox-rootfs.sh'), [tar]);
-    if (r.code !== 0) throw new Error(`build-busybox-rootfs.sh failed: ${r.stderr}`);
-  }
-  return tar;
+  return busyboxRootfs(repo);
 }
 
 /**
@@ -151,38 +144,14 @@ async function networkConflicts(o) {
   return problems;
 }
 
-async function gitInfo() {
-  const head = await run('git', ['-C', repo, 'rev-parse', '--short=10', 'HEAD']);
-  const dirty = await run('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no', '--', 'src']);
-  const commit = head.code === 0 ? head.stdout.trim() : '';
-  return commit ? `${commit}${dirty.stdout.trim() ? '+dirty' : ''}` : '';
-}
-
 async function main() {
-  let o;
-  try {
-    o = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  if (o.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (o.cleanup) {
-    takeTestLock('node bench/run.mjs --cleanup');
-    const { cleanupLeftovers } = await import('./cleanup.mjs');
-    await cleanupLeftovers({ force: false });
-    return;
-  }
-  // Before looking at the host's network: a test run would take our bridges for its leaks.
-  takeTestLock(`node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim());
+  const o = await harnessOptions('bench/run.mjs', parseArgs, USAGE, async () => (await import('./cleanup.mjs')).cleanupLeftovers({ force: false }));
+  if (!o) return;
   const tar = await preflight(o);
   const startedAt = new Date();
   const t0 = now();
   const loadStart = loadavg();
-  const commit = await gitInfo();
+  const commit = await gitInfo(repo);
   const berthVersion = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version;
 
   const root = mkdtempSync('/tmp/berth-bench-');

@@ -11,9 +11,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { randomBytes } from 'node:crypto';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineFacts, restoreNetwork, snapshotNetwork, versions } from './lib/host.mjs';
+import { busyboxRootfs, gitInfo, harnessOptions, machineFacts, restoreNetwork, snapshotNetwork, versions } from './lib/host.mjs';
 import { abort, loadavg, log, now, run, stats } from './lib/util.mjs';
-import { takeTestLock } from './lib/lock.mjs';
 import { textTable } from './lib/report.mjs';
 import { DockerCluster } from './lib/docker-swarm-cluster.mjs';
 import { startBerthCluster } from './lib/berth-swarm-cluster.mjs';
@@ -74,20 +73,7 @@ async function preflight(o) {
     for (const f of ['dist/src/cmd/berthd.cjs', 'dist/test/helpers/swarm-cluster.js']) if (!existsSync(join(o.berthRepo, f))) problems.push(`${join(o.berthRepo, f)} is missing: npm run build there`);
   }
   if (problems.length) throw new Error(`cannot run the swarm bench:\n  - ${problems.join('\n  - ')}`);
-  const tar = join(repo, 'build', 'busybox-rootfs.tar');
-  if (!existsSync(tar)) {
-    log('building the busybox rootfs');
-    const r = await run(join(repo, 'scripts', 'build-busybox-rootfs.sh'), [tar]);
-    if (r.code !== 0) throw new Error(`build-busybox-rootfs.sh failed: ${r.stderr}`);
-  }
-  return tar;
-}
-
-async function gitInfo(dir) {
-  const head = await run('git', ['-C', dir, 'rev-parse', '--short=10', 'HEAD']);
-  const dirty = await run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '--', 'src']);
-  const commit = head.code === 0 ? head.stdout.trim() : '';
-  return commit ? `${commit}${dirty.stdout.trim() ? '+dirty' : ''}` : '';
+  return busyboxRootfs(repo);
 }
 
 /**
@@ -126,24 +112,8 @@ function buildRows(results) {
 }
 
 async function main() {
-  let o;
-  try {
-    o = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  if (o.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (o.cleanup) {
-    takeTestLock('node bench/swarm-cluster.mjs --cleanup');
-    await cleanupSwarmLeftovers();
-    return;
-  }
-  // Before anything is made: a test run compares namespaces, mounts and processes before and after itself.
-  takeTestLock(`node bench/swarm-cluster.mjs ${process.argv.slice(2).join(' ')}`.trim());
+  const o = await harnessOptions('bench/swarm-cluster.mjs', parseArgs, USAGE, () => cleanupSwarmLeftovers());
+  if (!o) return;
   const tar = await preflight(o);
   const startedAt = new Date();
   const t0 = now();

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { API, oneShot, ping } from './http.mjs';
-import { cleanupTree, removeShimSockets, runcDeleteAll, serviceEnv } from './engines.mjs';
+import { cleanupTree, removeShimSockets, runcDeleteAll, serviceEnv, writeContainerdConfig } from './engines.mjs';
 import { deleteNetns, killInNetns, makeSwitch, netnsWithPrefix, processesInNetns } from './netns.mjs';
 import { alive, killQuietly, now, processes, run, sleep, waitGone } from './util.mjs';
 
@@ -60,26 +60,7 @@ export class DockerNode {
     this.cliEnv = env;
     // The trust key would otherwise go to /etc/docker/key.json (no flag for it in 20.10).
     writeFileSync(join(this.dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(this.dir, 'key.json') }) + '\n');
-    writeFileSync(
-      join(this.cdDir, 'config.toml'),
-      [
-        'version = 2',
-        `root = ${JSON.stringify(join(this.cdDir, 'root'))}`,
-        `state = ${JSON.stringify(join(this.cdDir, 'state'))}`,
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-        '[grpc]',
-        `  address = ${JSON.stringify(this.cdSock)}`,
-        '[ttrpc]',
-        `  address = ${JSON.stringify(this.cdSock + '.ttrpc')}`,
-        '[debug]',
-        '  address = ""',
-        '[metrics]',
-        '  address = ""',
-        '[plugins."io.containerd.internal.v1.opt"]',
-        `  path = ${JSON.stringify(join(this.cdDir, 'opt'))}`,
-        '',
-      ].join('\n'),
-    );
+    writeContainerdConfig(this.cdDir, this.cdSock);
   }
 
   docker(args, opts = {}) {

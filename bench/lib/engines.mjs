@@ -356,27 +356,7 @@ export class Docker extends Engine {
     super.prepare();
     mkdirSync(this.cdDir, { recursive: true });
     this.writeConfig();
-    // containerd on its own paths; CRI is off (dockerd does not use it).
-    writeFileSync(
-      join(this.cdDir, 'config.toml'),
-      [
-        'version = 2',
-        `root = ${JSON.stringify(join(this.cdDir, 'root'))}`,
-        `state = ${JSON.stringify(join(this.cdDir, 'state'))}`,
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-        '[grpc]',
-        `  address = ${JSON.stringify(this.cdSock)}`,
-        '[ttrpc]',
-        `  address = ${JSON.stringify(this.cdSock + '.ttrpc')}`,
-        '[debug]',
-        '  address = ""',
-        '[metrics]',
-        '  address = ""',
-        '[plugins."io.containerd.internal.v1.opt"]',
-        `  path = ${JSON.stringify(join(this.cdDir, 'opt'))}`,
-        '',
-      ].join('\n'),
-    );
+    writeContainerdConfig(this.cdDir, this.cdSock);
   }
 
   /** containerd first (it stays up across dockerd restarts, as with a system containerd). */
@@ -469,6 +449,30 @@ export class Docker extends Engine {
  * A killed shim leaves its socket in /run/containerd/s (containerd 1.6 puts them there
  * whatever its own paths): sha256("<containerd address>/<namespace>/<id>").
  */
+/** containerd on its own paths (config.toml in `cdDir`); CRI is off (dockerd does not use it). */
+export function writeContainerdConfig(cdDir, cdSock) {
+  writeFileSync(
+    join(cdDir, 'config.toml'),
+    [
+      'version = 2',
+      `root = ${JSON.stringify(join(cdDir, 'root'))}`,
+      `state = ${JSON.stringify(join(cdDir, 'state'))}`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      '[grpc]',
+      `  address = ${JSON.stringify(cdSock)}`,
+      '[ttrpc]',
+      `  address = ${JSON.stringify(cdSock + '.ttrpc')}`,
+      '[debug]',
+      '  address = ""',
+      '[metrics]',
+      '  address = ""',
+      '[plugins."io.containerd.internal.v1.opt"]',
+      `  path = ${JSON.stringify(join(cdDir, 'opt'))}`,
+      '',
+    ].join('\n'),
+  );
+}
+
 export function removeShimSockets(cdSock, ids) {
   const notes = [];
   for (const id of ids) {

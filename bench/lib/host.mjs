@@ -5,7 +5,8 @@
 import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, hostname, totalmem } from 'node:os';
-import { run } from './util.mjs';
+import { log, run } from './util.mjs';
+import { takeTestLock } from './lock.mjs';
 import { DOCKER_BIP, inSubnet, subnetOf } from './engines.mjs';
 
 export function machineFacts() {
@@ -192,4 +193,50 @@ function rmdirEmpty(dir) {
   } catch {
     return false;
   }
+}
+
+/** build/busybox-rootfs.tar of the repository, built from Debian's busybox-static if missing. */
+export async function busyboxRootfs(repo) {
+  const tar = join(repo, 'build', 'busybox-rootfs.tar');
+  if (!existsSync(tar)) {
+    log('building the busybox rootfs');
+    const r = await run(join(repo, 'scripts', 'build-busybox-rootfs.sh'), [tar]);
+    if (r.code !== 0) throw new Error(`build-busybox-rootfs.sh failed: ${r.stderr}`);
+  }
+  return tar;
+}
+
+/** The checkout's commit (`+dirty` when src/ has uncommitted changes), '' outside git. */
+export async function gitInfo(dir) {
+  const head = await run('git', ['-C', dir, 'rev-parse', '--short=10', 'HEAD']);
+  const dirty = await run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '--', 'src']);
+  const commit = head.code === 0 ? head.stdout.trim() : '';
+  return commit ? `${commit}${dirty.stdout.trim() ? '+dirty' : ''}` : '';
+}
+
+/**
+ * A harness's options from argv (exit 2 on a bad one), or undefined once `--help` or
+ * `--cleanup` has been served. Otherwise the test lock is taken before the caller looks at the
+ * host's network or makes anything: a test run would take the harness's bridges, namespaces and
+ * mounts for its own leaks.
+ */
+export async function harnessOptions(script, parseArgs, usage, cleanup) {
+  let o;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  if (o.help) {
+    process.stdout.write(usage);
+    return undefined;
+  }
+  if (o.cleanup) {
+    takeTestLock(`node ${script} --cleanup`);
+    await cleanup();
+    return undefined;
+  }
+  takeTestLock(`node ${script} ${process.argv.slice(2).join(' ')}`.trim());
+  return o;
 }

@@ -3,19 +3,12 @@
 // the nodes' runc roots, every process in the clusters' namespaces (berthd, etcd members,
 // conmon; dockerd, containerd, shims: all started by the run), shim sockets, mounts under the
 // run folder, the nodes' cgroup parents and etcd data, the namespaces, the folders.
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroupTree, removeShimSockets, runcDeleteAll, unmountUnder } from './engines.mjs';
 import { deleteNetns, killInNetns, netnsInode } from './netns.mjs';
-import { alive, log, sleep } from './util.mjs';
+import { log, sleep, staleRunFolders } from './util.mjs';
 
-function cmdlineOf(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
-}
 
 async function cleanCluster(name, c) {
   const notes = [];
@@ -47,20 +40,8 @@ async function cleanCluster(name, c) {
 }
 
 export async function cleanupSwarmLeftovers({ force = false } = {}) {
-  const roots = readdirSync('/tmp').filter((n) => n.startsWith('berth-swarm-bench-')).map((n) => join('/tmp', n));
   let cleaned = 0;
-  for (const root of roots) {
-    const stateFile = join(root, 'bench-state.json');
-    if (!existsSync(stateFile)) {
-      log(`${root}: no bench-state.json, skipped (remove it by hand if it is stale)`);
-      continue;
-    }
-    const st = JSON.parse(readFileSync(stateFile, 'utf8'));
-    if (!force && alive(st.harnessPid) && cmdlineOf(st.harnessPid).some((a) => a.endsWith('swarm-cluster.mjs'))) {
-      log(`${root}: its harness (pid ${st.harnessPid}) is still running; skipped`);
-      continue;
-    }
-    log(`${root}: cleaning up`);
+  for (const { root, st } of staleRunFolders('berth-swarm-bench-', 'swarm-cluster.mjs', force)) {
     for (const [name, c] of Object.entries(st.clusters ?? {})) for (const n of await cleanCluster(name, c)) log(`  ${n}`);
     for (const n of await unmountUnder(root)) log(`  ${n}`);
     if (st.snapshot) rmSync(st.snapshot, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // Small helpers shared by the harness: timing, statistics, child processes, /proc readings.
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,6 +68,39 @@ export async function runOk(cmd, args, opts = {}) {
 }
 
 /** Whether a process exists (and is not a zombie). */
+/** A process's argv, empty once it is gone. */
+export function cmdlineOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The run folders /tmp/<prefix>* a harness left behind, with their bench-state.json: those
+ * without one, or whose harness (argv ending in `harness`) still runs, are logged and skipped.
+ */
+export function staleRunFolders(prefix, harness, force) {
+  const out = [];
+  for (const n of readdirSync('/tmp').filter((x) => x.startsWith(prefix))) {
+    const root = join('/tmp', n);
+    const stateFile = join(root, 'bench-state.json');
+    if (!existsSync(stateFile)) {
+      log(`${root}: no bench-state.json, skipped (remove it by hand if it is stale)`);
+      continue;
+    }
+    const st = JSON.parse(readFileSync(stateFile, 'utf8'));
+    if (!force && alive(st.harnessPid) && cmdlineOf(st.harnessPid).some((a) => a.endsWith(harness))) {
+      log(`${root}: its harness (pid ${st.harnessPid}) is still running; skipped (--force to clean anyway)`);
+      continue;
+    }
+    log(`${root}: cleaning up`);
+    out.push({ root, st });
+  }
+  return out;
+}
+
 export function alive(pid) {
   if (!pid) return false;
   try {

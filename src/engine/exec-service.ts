@@ -49,6 +49,15 @@ export class ExecService {
 
   constructor(d: ExecDeps) {
     this.#d = d;
+    // A removed container's sessions go with it, as in dockerd (inspect of one is then a 404):
+    // kept, they held every exec ever run for as long as the daemon lived.
+    d.events.subscribe((e) => {
+      if (e.type === 'container' && e.action === 'destroy') this.#forget(e.id);
+    });
+  }
+
+  #forget(containerId: string): void {
+    for (const [id, s] of this.#sessions) if (s.containerId === containerId) this.#sessions.delete(id);
   }
 
   create(containerRef: string, config: ExecConfig): string {
@@ -112,6 +121,8 @@ export class ExecService {
     s.done = proc.exit.then((code) => {
       s.running = false;
       s.exitCode = code;
+      // The ended process's streams and buffers are not kept with its session.
+      delete s.process;
       this.#d.events.emit('container', 'exec_die', c.id, { execID: id, exitCode: String(code), name: c.name, image: c.spec.image });
       return code;
     });

@@ -47,6 +47,22 @@ test('exec errors: missing command 127, unknown container, stopped container', (
   d.docker(['unpause', 'box']);
 });
 
+test('an ended exec stays inspectable until its container is removed, then is gone (404)', async () => {
+  d.docker(['run', '-d', '--name', 'short', 'busybox', 'sleep', '1000']);
+  const c = await d.api('POST', '/containers/short/exec', { Cmd: ['sh', '-c', 'exit 3'] });
+  assert.equal(c.status, 201, c.text);
+  const id = (c.json() as { Id: string }).Id;
+  const s = await d.api('POST', `/exec/${id}/start`, { Detach: false, Tty: false });
+  assert.equal(s.status, 200, s.text);
+  const ended = await d.api('GET', `/exec/${id}/json`);
+  assert.equal(ended.status, 200, ended.text);
+  assert.equal((ended.json() as { ExitCode: number; Running: boolean }).ExitCode, 3);
+  assert.equal(d.docker(['rm', '-f', 'short']).code, 0);
+  const gone = await d.api('GET', `/exec/${id}/json`);
+  assert.equal(gone.status, 404, gone.text);
+  assert.match(gone.text, /No such exec instance/);
+});
+
 test('exec -it gets a terminal of the client size', () => {
   const r = spawnSync('script', ['-qec', `stty rows 33 cols 77; docker -H ${d.host} exec -it box sh -c 'stty size; exit 2'`, '/dev/null'], {
     encoding: 'utf8',

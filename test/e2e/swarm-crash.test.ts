@@ -1,26 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { startDaemon, sleep, waitFor, type TestDaemon } from '../helpers/daemon.js';
-
-type Reply = { status: number; body: string } | 'killed';
-
-/** An API call that reports whether the daemon answered before it died. */
-function call(d: TestDaemon, method: string, path: string, body?: unknown): Promise<Reply> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath: d.sock, method, path, headers: body ? { 'Content-Type': 'application/json' } : {}, timeout: 30_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', () => resolve('killed'));
-      res.on('aborted', () => resolve('killed'));
-    });
-    req.on('error', () => resolve('killed'));
-    req.on('timeout', () => req.destroy());
-    if (body) req.write(JSON.stringify(body));
-    req.end();
-  });
-}
+import { call, type Reply } from '../helpers/daemon-probes.js';
 
 type Service = { ID: string; Version: { Index: number }; Spec: { Name: string; Mode: { Replicated: { Replicas: number } } } & Record<string, unknown> };
 

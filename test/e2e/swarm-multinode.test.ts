@@ -3,6 +3,7 @@
 // warnings, work spread over the nodes, and the seed's quorum rule — with fewer than a majority
 // of managers every task keeps running and serving while every manager call fails at once
 // with Docker's sentence; with a majority back the cluster is managed again and converges.
+// Last, a cable cut: the leading manager alone on its side of the switch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCa, joinToken, newJoinSecret } from '../../src/cluster/ca.js';
@@ -24,6 +25,21 @@ function tasksOn(node: SwarmNode, service: string): string[] {
 
 function running(service: string): number {
   return c.nodes.reduce((sum, node) => sum + (node.running ? tasksOn(node, service).length : 0), 0);
+}
+
+/** The node (1-based) that `node ls` on `node` names the leader, if it answers and names one. */
+function leaderSeenBy(node: SwarmNode): number | undefined {
+  const r = node.docker(['node', 'ls', '--format', '{{.ID}} {{.ManagerStatus}}']);
+  const id = r.code === 0 ? r.stdout.split('\n').find((l) => / Leader$/.test(l))?.split(' ')[0] : undefined;
+  const i = Object.entries(ids).find(([, v]) => v === id)?.[0];
+  return i === undefined ? undefined : Number(i);
+}
+
+/** `node ls` on `node` answers and lists the five nodes, all ready. */
+function allReady(node: SwarmNode): boolean {
+  const r = node.docker(['node', 'ls', '--format', '{{.Status}}']);
+  const states = r.stdout.trim().split('\n');
+  return r.code === 0 && states.length === 5 && states.every((s) => s === 'Ready');
 }
 
 test('five nodes join: managers by the manager token, workers by the worker token; the warnings count the managers; a worker is not a manager', async () => {
@@ -150,4 +166,46 @@ test('quorum: one manager lost, the swarm is managed; two of three lost, tasks k
   await waitFor('management back', () => n(1).docker(['service', 'scale', '--detach', 'web=2']).code === 0 || undefined, 60_000, 500);
   await n(3).restart();
   n(1).ok(['service', 'rm', 'web']);
+});
+
+test('a cable cut: the leading manager cut off, the other two elect a leader and manage; it refuses management with Docker\'s message while its tasks run on; healed, it rejoins and the cluster converges', async () => {
+  const managers = [1, 2, 3];
+  // Each manager's node ls goes through its own etcd member: the one restarted last has caught up.
+  await waitFor('the three managers answering, all five nodes ready', () => managers.every((i) => allReady(n(i))) || undefined, 60_000, 500);
+  const leader = await waitFor('a leader', () => leaderSeenBy(n(1)), 30_000, 500);
+  const cut = n(leader);
+  const [a, b] = managers.filter((i) => i !== leader).map(n) as [SwarmNode, SwarmNode];
+  a.ok(['service', 'create', '--name', 'cable', ...QUICK, '--replicas', '5', '--replicas-max-per-node', '1', 'busybox', 'sleep', '100000']);
+  await waitFor('a cable task on each node', () => c.nodes.every((x) => tasksOn(x, 'cable').length === 1) || undefined, 120_000, 500);
+  const task = tasksOn(cut, 'cable')[0] as string;
+  const pid = cut.ok(['inspect', '--format', '{{.State.Pid}}', task]).trim();
+  c.cutCable(cut);
+  try {
+    // Its leadership lease runs out on the majority's side; one of the two takes it.
+    const next = await waitFor('a leader among the other two', () => {
+      const l = leaderSeenBy(a);
+      return l !== undefined && l !== leader ? l : undefined;
+    }, 60_000, 500);
+    assert.ok(managers.includes(next));
+    a.ok(['service', 'scale', '--detach', 'cable=4']);
+    assert.equal(b.ok(['service', 'inspect', '--format', '{{.Spec.Mode.Replicated.Replicas}}', 'cable']).trim(), '4');
+    await waitFor('the cut-off manager refusing service ls', () => NO_LEADER.test(cut.docker(['service', 'ls']).stderr) || undefined, 30_000, 500);
+    for (const args of [['node', 'ls'], ['service', 'scale', '--detach', 'cable=3']]) {
+      const r = cut.docker(args);
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, NO_LEADER, args.join(' '));
+    }
+    assert.deepEqual(tasksOn(cut, 'cable'), [task], 'its own docker ps works and lists its task');
+    assert.equal(cut.ok(['inspect', '--format', '{{.State.Pid}}', task]).trim(), pid, 'its task runs on');
+  } finally {
+    c.healCable(cut);
+  }
+  await waitFor('the cut-off manager back: all five ready from it, four cable tasks, one a node at most', () => {
+    if (!allReady(cut)) return undefined;
+    const per = c.nodes.map((x) => tasksOn(x, 'cable').length);
+    return (per.reduce((x, y) => x + y, 0) === 4 && per.every((k) => k <= 1)) || undefined;
+  }, 120_000, 500);
+  assert.match(cut.ok(['service', 'ls', '--filter', 'name=cable', '--format', '{{.Replicas}}']), /4\/4/);
+  a.ok(['service', 'rm', 'cable']);
+  await waitFor('the cable tasks gone', () => running('cable') === 0 || undefined, 60_000, 500);
 });

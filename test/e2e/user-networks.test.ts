@@ -1,10 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { daemonForFile, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { ownLoopbackAddress, startStubDns, type StubDns } from '../helpers/dns.js';
+import { resolverProcesses } from '../helpers/daemon-probes.js';
 
 // User-defined networks with the real docker CLI: names resolve between containers that share
 // a network and nowhere else, by a resolver that lives outside berthd (aardvark-dns) and keeps
@@ -183,21 +184,6 @@ test('dockerode: create with an IPAM config, connect with aliases and an address
   }
 });
 
-/** The resolver serving this daemon: processes whose command line names its exec-root. */
-function resolverPids(): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        return cmd.includes('aardvark-dns') && cmd.includes(`${d.execRoot}/`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 test('kill -9 berthd: a client keeps resolving and reaching a service by name while berthd is down and after the restart; a container gone meanwhile stops resolving; one started after resolves', async () => {
   d.ok(['network', 'create', 'svcnet']);
   d.ok(['run', '-d', '--name', 'svc', '--network', 'svcnet', 'busybox', ...HTTPD('up')]);
@@ -207,7 +193,7 @@ test('kill -9 berthd: a client keeps resolving and reaching a service by name wh
   const oks = () => lines().filter((l) => l.endsWith(' ok')).length;
   await waitFor('the watcher to reach svc', () => oks() >= 3);
   const firstOk = lines().findIndex((l) => l.endsWith(' ok'));
-  const resolver = resolverPids();
+  const resolver = resolverProcesses(d.execRoot);
   assert.equal(resolver.length, 1, 'one resolver for the daemon');
 
   // Nothing changes while berthd is away: the restart adopts the resolver untouched (no
@@ -215,12 +201,12 @@ test('kill -9 berthd: a client keeps resolving and reaching a service by name wh
   await d.kill();
   const atKill = oks();
   await waitFor('lookups while berthd is down', () => oks() >= atKill + 10, 30_000);
-  assert.deepEqual(resolverPids(), resolver, 'the resolver does not depend on berthd');
+  assert.deepEqual(resolverProcesses(d.execRoot), resolver, 'the resolver does not depend on berthd');
   await d.start();
   const atStart = oks();
   await waitFor('lookups after the restart', () => oks() >= atStart + 5, 30_000);
   assert.deepEqual(lines().slice(firstOk).filter((l) => l.endsWith('FAIL')), [], 'no lookup or request failed throughout');
-  assert.deepEqual(resolverPids(), resolver, 'adopted, not restarted');
+  assert.deepEqual(resolverProcesses(d.execRoot), resolver, 'adopted, not restarted');
 
   // A container that goes away while berthd is down loses its name at the restore pass.
   d.ok(['run', '-d', '--name', 'ghost', '--network', 'svcnet', 'busybox', 'sleep', '1000']);
@@ -231,10 +217,10 @@ test('kill -9 berthd: a client keeps resolving and reaching a service by name wh
   await d.start();
   const ghost = d.docker(['exec', 'watcher', 'nslookup', 'ghost']);
   assert.match(ghost.stdout + ghost.stderr, /can't find ghost/, 'the entry of a container gone while berthd was down is removed at restore');
-  assert.deepEqual(resolverPids(), resolver, 'reloaded in place, still one');
+  assert.deepEqual(resolverProcesses(d.execRoot), resolver, 'reloaded in place, still one');
   d.ok(['run', '-d', '--name', 'late', '--network', 'svcnet', 'busybox', 'sleep', '1000']);
   assert.deepEqual(addressesOf(d.ok(['exec', 'watcher', 'nslookup', 'late']), 'late'), [inspect('late', '{{.NetworkSettings.Networks.svcnet.IPAddress}}')]);
   d.ok(['rm', '-f', 'svc', 'ghost', 'watcher', 'late', 'web']);
   d.ok(['network', 'rm', 'svcnet', 'front']);
-  assert.deepEqual(resolverPids(), [], 'no user network left: no resolver');
+  assert.deepEqual(resolverProcesses(d.execRoot), [], 'no user network left: no resolver');
 });

@@ -3,30 +3,10 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { request } from 'node:http';
 import type { TestDaemon } from '../helpers/daemon.js';
+import { call, resolverProcesses, type Reply } from '../helpers/daemon-probes.js';
 
-export type Reply = { status: number; body: string } | 'killed';
-
-/** An API call that reports whether the daemon answered before it died. */
-export function call(d: TestDaemon, method: string, path: string, body?: unknown): Promise<Reply> {
-  return new Promise((resolve) => {
-    const req = request(
-      { socketPath: d.sock, method, path, headers: body ? { 'Content-Type': 'application/json' } : {}, timeout: 30_000 },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on('error', () => resolve('killed'));
-        res.on('aborted', () => resolve('killed'));
-      },
-    );
-    req.on('error', () => resolve('killed'));
-    req.on('timeout', () => req.destroy());
-    if (body) req.write(JSON.stringify(body));
-    req.end();
-  });
-}
+export { call, type Reply };
 
 export type Listed = { Id: string; State: string };
 
@@ -149,7 +129,7 @@ export async function networkMismatch(d: TestDaemon, running: string[], known: K
     if (present !== wanted) return `bridge br-${short(id)} ${present ? 'left behind' : 'missing'} (listed: ${listed.map((n) => n.Name).join(' ')})`;
   }
   // The resolver: one while user networks exist; its files name the running containers on each.
-  const serving = resolverProcesses(d);
+  const serving = resolverProcesses(d.execRoot);
   if (serving.length !== (listed.length > 0 ? 1 : 0)) return `${serving.length} resolver processes for ${listed.length} user networks`;
   const dnsRoot = join(d.execRoot, 'dns');
   for (const n of listed) {
@@ -160,20 +140,6 @@ export async function networkMismatch(d: TestDaemon, running: string[], known: K
     if (!same(entries, on)) return `resolver entries on ${n.Name}: ${entries.map(short).join(' ')}, endpoints there: ${on.map(short).join(' ')}`;
   }
   return undefined;
-}
-
-function resolverProcesses(d: TestDaemon): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        return cmd.includes('aardvark-dns') && cmd.includes(`${d.execRoot}/`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 /** Everything, in order; the first disagreement. */

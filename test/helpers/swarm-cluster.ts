@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -331,19 +331,29 @@ export class SwarmCluster {
     }
     // Whatever still runs in a namespace of ours was started by us (a client, say).
     for (const pid of this.#processesInNamespaces()) {
-      leftovers.push(`process ${pid} in a namespace of the cluster`);
+      leftovers.push(`process ${pid} (${commandOf(pid)}) in a namespace of the cluster`);
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // gone meanwhile
       }
     }
-    for (const ns of [...this.nodes.map((n) => n.netns), this.switchNetns]) {
-      if (existsSync(`/run/netns/${ns}`)) spawnSync('ip', ['netns', 'del', ns], { timeout: 10_000 });
+    // Held open until the residue is read: a namespace freed meanwhile gives its inode number
+    // back, and the kernel hands it at once to a new namespace of someone else's (another test's
+    // container), whose process would then read as ours. Held, only a process of ours matches.
+    const held: number[] = [];
+    try {
+      for (const ns of [...this.nodes.map((n) => n.netns), this.switchNetns]) {
+        if (!existsSync(`/run/netns/${ns}`)) continue;
+        held.push(openSync(`/run/netns/${ns}`, 'r'));
+        spawnSync('ip', ['netns', 'del', ns], { timeout: 10_000 });
+      }
+      rmSync(this.dir, { recursive: true, force: true });
+      this.timings.teardownMs = Date.now() - t0;
+      return { leftovers, residue: this.residue() };
+    } finally {
+      for (const fd of held) closeSync(fd);
     }
-    rmSync(this.dir, { recursive: true, force: true });
-    this.timings.teardownMs = Date.now() - t0;
-    return { leftovers, residue: this.residue() };
   }
 
   /** PIDs of processes whose network namespace is one of the cluster's. */
@@ -384,7 +394,7 @@ export class SwarmCluster {
       const target = line.split(' ')[1];
       if (target && (target.startsWith(this.dir) || target.startsWith(`/run/netns/${this.base}`))) out.push(`mount ${target}`);
     }
-    for (const pid of this.#processesInNamespaces()) out.push(`process ${pid} in a namespace of the cluster`);
+    for (const pid of this.#processesInNamespaces()) out.push(`process ${pid} (${commandOf(pid)}) in a namespace of the cluster`);
     for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
       try {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -408,6 +418,15 @@ export class SwarmCluster {
       }
     }
     return out;
+  }
+}
+
+/** The first words of a process's command line, to tell what was left. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ');
+  } catch {
+    return 'gone';
   }
 }
 

@@ -11,6 +11,8 @@ import { SecretBox } from '../../src/cluster/secret-box.js';
 import { createCa, issueNodeCert, joinToken, newJoinSecret } from '../../src/cluster/ca.js';
 import { newObjectId, type NodeObject } from '../../src/cluster/objects.js';
 import { taskCreateOptions, taskName } from '../../src/cluster/task-container.js';
+import { clusterSpec } from '../../src/cluster/cluster-spec.js';
+import { readState, writeState, type LocalState } from '../../src/cluster/local-state.js';
 
 test('the quorum warning: one and two managers tolerate no loss, four tolerate one (no more than three), three and five say nothing', () => {
   assert.match(managerWarnings(1).join(), /1-manager configuration: the swarm tolerates 0 manager failures/);
@@ -110,4 +112,29 @@ test('a task container: Docker\'s name and labels, the container labels, no engi
   assert.deepEqual(o.cmd, ['sleep', '1']);
   assert.equal(o.endpoint?.ports[0]?.hostPortStart, 8080);
   assert.deepEqual(o.mounts.at(-1), { type: 'bind', source: '/h/s', destination: '/run/secrets/pw', readOnly: true });
+});
+
+test('the cluster spec: fields the CLI sends as zero take swarmkit\'s defaults, set ones are kept, the name is always default', () => {
+  const spec = clusterSpec({ Name: 'mine', Orchestration: { TaskHistoryRetentionLimit: 0 }, Dispatcher: { HeartbeatPeriod: 2_000_000_000 }, Labels: { a: 'b' } });
+  assert.equal(spec['Name'], 'default');
+  assert.deepEqual(spec['Orchestration'], { TaskHistoryRetentionLimit: 5 });
+  assert.deepEqual(spec['Dispatcher'], { HeartbeatPeriod: 2_000_000_000 });
+  assert.deepEqual(spec['Labels'], { a: 'b' });
+  assert.deepEqual(spec['EncryptionConfig'], { AutoLockManagers: false });
+  assert.equal((spec['Raft'] as { ElectionTick: number }).ElectionTick, 10);
+});
+
+test('a node\'s swarm state on disk: written 0600 and read back; none when absent or of an unknown schema', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-state-'));
+  try {
+    assert.equal(await readState(dir), undefined);
+    const st: LocalState = { schemaVersion: 1, nodeId: 'n1', clusterId: 'c1', advertiseAddr: '10.0.0.1:2377', listenAddr: '0.0.0.0:2377', dataPathAddr: '', role: 'worker', managers: ['10.0.0.2:2377'] };
+    await writeState(dir, st);
+    assert.deepEqual(await readState(dir), st);
+    assert.equal(statSync(join(dir, 'state.json')).mode & 0o777, 0o600);
+    await writeState(dir, { ...st, schemaVersion: 2 } as unknown as LocalState);
+    assert.equal(await readState(dir), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
