@@ -1,6 +1,6 @@
 import { lstat, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { decompressed, extractTar, formatOf } from '../storage/index.js';
 import { resolveInRoot } from '../lib/in-root.js';
 import { errnoCode, invalidParameter } from '../lib/errors.js';
@@ -26,7 +26,11 @@ export async function receiveContext(body: Readable, dir: string, dockerfilePara
   } else if (isArchive(head)) {
     const plain = await decompressed(stream);
     // Names like `.wh.x` are files to a context, as to dockerd's Unpack.
-    await extractTar(plain.pipe(padded()), dir, { whiteouts: 'plain', ...(signal ? { signal } : {}) });
+    // pipeline, not pipe: a client gone mid-upload errors `plain`, and that error must reach
+    // the extractor through `pad` (pipe() leaves it unhandled, which ends the daemon).
+    const pad = padded();
+    pipeline(plain, pad, () => undefined);
+    await extractTar(pad, dir, { whiteouts: 'plain', ...(signal ? { signal } : {}) });
   } else {
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);

@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync, rmSync, readFileSync, existsSync, readdirSync
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 import { testTmpDir } from '../helpers/paths.js';
 import { makeTar, type TarEntry } from '../helpers/tars.js';
@@ -265,4 +266,34 @@ test('ADD of hostile archives: `..`, absolute names and symlinks (one climbing p
   assert.match(d.ok(['version', '--format', '{{.Server.Version}}']), /\S/);
   assert.equal(d.ok(['ps', '-aq']).trim(), '', 'no build container is left');
   d.ok(['rmi', ...['dotdot', 'absolute', 'link-to-root', 'link-climbing', 'devices'].map((n) => `hostile-${n}`)]);
+});
+
+test('a client gone in the middle of uploading its context (plain, gzip or xz) leaves berthd answering, with no build container and no scratch left', async () => {
+  const tarball = await makeTar([
+    { name: 'Dockerfile', data: 'FROM busybox\nCOPY big.bin /\n' },
+    { name: 'big.bin', data: randomBytes(512 * 1024) },
+  ]);
+  const bodies = { plain: tarball, gzip: gzipSync(tarball), xz: compress('xz', ['-c', '-0'], tarball) };
+  for (const [name, body] of Object.entries(bodies)) {
+    await new Promise<void>((resolve) => {
+      const s = connect(d.sock);
+      s.on('error', () => resolve());
+      s.on('connect', () => {
+        const part = body.subarray(0, Math.floor(body.length / 2));
+        s.write(`POST /v1.47/build?t=gone-${name} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        s.write(`${part.length.toString(16)}\r\n`);
+        s.write(part);
+        s.write('\r\n');
+        // Long enough for berthd to be reading the body when the client goes.
+        setTimeout(() => {
+          s.destroy();
+          resolve();
+        }, 300);
+      });
+    });
+    // The next request tells whether berthd outlived the cut (an unhandled stream error once ended it).
+    assert.ok(await d.ping(), `berthd stopped answering after a cut ${name} upload: ${readFileSync(d.logFile, 'utf8').slice(-3000)}`);
+    assert.match(d.fails(['image', 'inspect', `gone-${name}`]), /No such image/);
+  }
+  assert.equal(d.ok(['ps', '-aq']).trim(), '', 'no build container is left');
 });
