@@ -43,6 +43,24 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     for (const p of pieces) res.write(p);
     res.uncork();
   };
+  // A follower's line, the latency `logs -f` is judged by: written as one HTTP chunk straight
+  // on the socket, past the response's own write path (half of berthd's time per line, cold
+  // as that code is when a line comes every few milliseconds). Only while the response holds
+  // nothing of its own, so that order is kept; else as above.
+  const socket = res.socket;
+  const sendNow = (pieces: Buffer[]) => {
+    if (!res.chunkedEncoding || !socket || res.writableLength !== 0 || socket.destroyed) return send(pieces);
+    let size = 0;
+    for (const p of pieces) size += p.length;
+    if (size === 0) return;
+    const head = `${size.toString(16)}\r\n`;
+    const out = Buffer.allocUnsafe(head.length + size + 2);
+    let at = out.write(head, 0, 'latin1');
+    for (const p of pieces) at += p.copy(out, at);
+    out[at] = 0x0d;
+    out[at + 1] = 0x0a;
+    socket.write(out);
+  };
   const ac = new AbortController();
   const onClose = () => ac.abort();
   req.socket.on('close', onClose);
@@ -60,7 +78,7 @@ export async function streamLogs(ctx: Ctx, r: ContainerRecord, logs: LogBackend,
     // A line written while we wait goes out from the reader's wake-up, straight away. In
     // order: every batch below is written before the next one is asked for (and the reader's
     // direct writes come from later wake-ups, never from within that ask).
-    ...(follow ? { direct: { ready: () => !ac.signal.aborted && res.writableLength <= AHEAD, write: send } } : {}),
+    ...(follow ? { direct: { ready: () => !ac.signal.aborted && res.writableLength <= AHEAD, write: sendNow } } : {}),
   })[Symbol.asyncIterator]();
   let next = batches.next();
   try {
