@@ -183,7 +183,13 @@ async function pushLayer(client: RepoClient, l: PushLayer, state: PushState, req
   const file = deps.layers.blobPath(l.meta) as string;
   await client.upload(
     location,
-    () => createReadStream(file).pipe(byteProgress(req.progress, l.id, 'Pushing', blob.size)),
+    () => {
+      // The blob can go (an rmi meanwhile): its read error fails the upload, never the daemon.
+      const counter = byteProgress(req.progress, l.id, 'Pushing', blob.size);
+      const source = createReadStream(file);
+      source.on('error', (err) => counter.destroy(err));
+      return source.pipe(counter);
+    },
     blob.size,
     blob.digest,
     signal,

@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { daemonForFile, startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -452,4 +452,26 @@ test('a layer stored before berth kept blobs: the image runs, but push and save 
   assert.doesNotMatch(d.ok(['images', '--filter', 'dangling=true', '-q', '--no-trunc']), new RegExp(img.configDigest));
   const pruned = d.ok(['image', 'prune', '-a', '-f']);
   assert.match(pruned, new RegExp(`deleted: ${img.configDigest}`));
+});
+
+test('a push whose layer blob has gone from disk fails with an error and berthd goes on; with the blob back it pushes', async () => {
+  const before = new Set(blobFiles());
+  const tarFile = join(d.dir, 'gone-blob.tar');
+  writeFileSync(tarFile, await randomLayer(64 * 1024));
+  const name = `${reg.addr}/gone/blob`;
+  d.ok(['import', tarFile, `${name}:1`]);
+  const added = blobFiles().filter((f) => !before.has(f));
+  assert.equal(added.length, 1, `the import kept one blob: ${JSON.stringify(added)}`);
+  const blob = join(d.dataRoot, 'image', 'overlay2', 'blobs', 'sha256', added[0] as string);
+  renameSync(blob, `${blob}.away`);
+  try {
+    const r = d.docker(['push', `${name}:1`]);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr + r.stdout, /no such file or directory|ENOENT/i);
+    assert.ok(await d.ping(), `berthd stopped answering: ${readFileSync(d.logFile, 'utf8').slice(-2000)}`);
+  } finally {
+    renameSync(`${blob}.away`, blob);
+  }
+  assert.match(d.ok(['push', `${name}:1`]), /^1: digest: sha256:/m);
+  d.ok(['rmi', `${name}:1`]);
 });
