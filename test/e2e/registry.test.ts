@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { daemonForFile, startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -454,7 +455,7 @@ test('a layer stored before berth kept blobs: the image runs, but push and save 
   assert.match(pruned, new RegExp(`deleted: ${img.configDigest}`));
 });
 
-test('a push whose layer blob has gone from disk fails with an error and berthd goes on; with the blob back it pushes', async () => {
+test('a push or save whose layer blob has gone from disk fails with an error and berthd goes on; with the blob back it pushes', async () => {
   const before = new Set(blobFiles());
   const tarFile = join(d.dir, 'gone-blob.tar');
   writeFileSync(tarFile, await randomLayer(64 * 1024));
@@ -469,6 +470,16 @@ test('a push whose layer blob has gone from disk fails with an error and berthd 
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(r.stderr + r.stdout, /no such file or directory|ENOENT/i);
     assert.ok(await d.ping(), `berthd stopped answering: ${readFileSync(d.logFile, 'utf8').slice(-2000)}`);
+    // docker save of it, too: the archive is cut short (the CLI fails), berthd goes on.
+    const saved = d.docker(['save', '-o', join(d.dir, 'gone-blob-save.tar'), `${name}:1`]);
+    assert.notEqual(saved.code, 0, saved.stdout);
+    assert.ok(await d.ping(), `berthd stopped answering after save: ${readFileSync(d.logFile, 'utf8').slice(-2000)}`);
+    // A blob there but damaged: save fails in the middle of its archive, berthd goes on.
+    writeFileSync(blob, randomBytes(4096));
+    const damaged = d.docker(['save', '-o', join(d.dir, 'damaged-blob-save.tar'), `${name}:1`]);
+    assert.notEqual(damaged.code, 0, damaged.stdout);
+    assert.ok(await d.ping(), `berthd stopped answering after a save cut short: ${readFileSync(d.logFile, 'utf8').slice(-2000)}`);
+    rmSync(blob);
   } finally {
     renameSync(`${blob}.away`, blob);
   }

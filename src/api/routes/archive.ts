@@ -31,6 +31,9 @@ export function archiveRoutes(b: Backend): Route[] {
         // A client that leaves stops the helper, which unmounts a stopped container. (The
         // response's close, not the socket's: a keep-alive connection outlives the request.)
         res.once('close', () => tar.stream.destroy());
+        // A failure mid-stream destroys the stream with it; `done` reports it below. Unlistened,
+        // that 'error' would end the daemon (pipe() does not handle its source's errors).
+        tar.stream.on('error', () => undefined);
         tar.stream.pipe(res);
         await tar.done.catch((err: unknown) => {
           b.log.error({ err: messageOf(err), containerId: id, path }, 'docker cp from the container failed');

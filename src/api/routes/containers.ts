@@ -53,6 +53,9 @@ export function containerRoutes(b: Backend): Route[] {
         res.writeHead(200, { 'Content-Type': 'application/x-tar' });
         // A client that leaves stops tar (SIGPIPE), which unmounts the container.
         req.socket.once('close', () => tar.stream.destroy());
+        // A failure mid-stream destroys the stream with it; `done` reports it below. Unlistened,
+        // that 'error' would end the daemon (pipe() does not handle its source's errors).
+        tar.stream.on('error', () => undefined);
         tar.stream.pipe(res);
         await tar.done.catch((err: unknown) => {
           b.log.error({ err: messageOf(err) }, 'docker export failed');

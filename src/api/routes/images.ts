@@ -214,6 +214,9 @@ async function save(b: Backend, res: ServerResponse, names: string[]): Promise<v
   if (names.length === 0) throw invalidParameter('no image names given');
   const tar = await b.images.save(names);
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+  // A failure mid-stream destroys the stream with it; `done` reports it below. Unlistened,
+  // that 'error' would end the daemon (pipe() does not handle its source's errors).
+  tar.stream.on('error', () => undefined);
   tar.stream.pipe(res);
   try {
     await tar.done;
