@@ -26,6 +26,8 @@ export class SecretApi {
   }
 
   async create(kind: Kind, body: unknown): Promise<string> {
+    // First, as dockerd: a node that is not a manager says so (not that it has no key) before looking at the body.
+    const store = this.#store();
     if (typeof body !== 'object' || body === null) throw invalidParameter('invalid JSON: expected an object');
     const b = body as { Name?: unknown; Labels?: unknown; Data?: unknown } & Record<string, unknown>;
     if (typeof b.Name !== 'string' || !/^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{0,62}[a-zA-Z0-9])?$/.test(b.Name)) {
@@ -44,7 +46,7 @@ export class SecretApi {
       data: kind === 'secrets' ? (await this.#box()).seal(data, id) : data.toString('base64'),
     };
     const nameKey = keys.name(kind, b.Name);
-    const r = await this.#store().txn([{ key: nameKey, absent: true }], [{ put: nameKey, value: id }, { put: keys.object(kind, id), value: obj }]);
+    const r = await store.txn([{ key: nameKey, absent: true }], [{ put: nameKey, value: id }, { put: keys.object(kind, id), value: obj }]);
     if (!r.ok) throw conflict(secretExists(ONE[kind], b.Name));
     return id;
   }

@@ -178,7 +178,19 @@ export class Swarm {
     } catch (err) {
       this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot rejoin the swarm yet; trying again');
       await this.shutdown().catch(() => undefined);
-      if (!this.#stopping && this.#state) this.#retry = setTimeout(() => void this.#membership.exclusive(() => this.#activateOrRetry()), 2000);
+      if (this.#stopping || !this.#state) return;
+      const timer = setTimeout(
+        () =>
+          void this.#membership.exclusive(async () => {
+            // Fired, then queued behind a membership change (a leave, an init --force-new-cluster)
+            // whose shutdown cleared it: that change did its own activation, or none is wanted.
+            if (this.#retry !== timer) return;
+            this.#retry = undefined;
+            await this.#activateOrRetry();
+          }),
+        2000,
+      );
+      this.#retry = timer;
     }
   }
 
@@ -340,6 +352,7 @@ export class Swarm {
    */
   async shutdown(o: { stopMember?: boolean } = {}): Promise<void> {
     clearTimeout(this.#retry);
+    this.#retry = undefined;
     if (o.stopMember !== undefined) this.#stopping = true;
     await this.#server?.close();
     await this.#unwatchSelf?.();

@@ -56,6 +56,10 @@ test('five nodes join: managers by the manager token, workers by the worker toke
   assert.match(n(4).ok(['info', '--format', '{{.Swarm.ControlAvailable}} {{.Swarm.LocalNodeState}}']), /false active/);
   assert.match(n(4).fails(['node', 'ls']), /This node is not a swarm manager/);
   assert.match(n(4).fails(['service', 'ls']), /This node is not a swarm manager/);
+  // Secrets too, before anything about keys or the body (a worker holds no secrets key).
+  const secret = n(4).docker(['secret', 'create', 'k', '-'], { input: 'v' });
+  assert.notEqual(secret.code, 0);
+  assert.match(secret.stderr, /This node is not a swarm manager/);
 });
 
 test('tokens: a rotated one, one of another swarm and a malformed one are refused with Docker\'s messages', async () => {
