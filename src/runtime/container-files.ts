@@ -278,7 +278,13 @@ async function readStat(h: Helper, name: string): Promise<PathStat> {
 }
 
 /** What is used of tar-stream's pack (a streamx stream, not a Node one). */
-type TarSink = { write(b: Buffer): boolean; end(data?: unknown): unknown; once(event: 'drain', cb: () => void): unknown };
+type TarSink = {
+  write(b: Buffer): boolean;
+  end(data?: unknown): unknown;
+  once(event: 'drain' | 'close', cb: () => void): unknown;
+  on(event: 'error', cb: (err: Error) => void): unknown;
+  readonly destroyed: boolean;
+};
 type TarPack = { entry(header: never, cb: (err?: Error | null) => void): TarSink };
 
 /** Entries from the helper into the tar pack, named from `name`; hard links as links. */
@@ -326,7 +332,14 @@ async function writeArchive(h: Helper, pack: TarPack, name: string): Promise<voi
     const entry = await new Promise<{ sink: ReturnType<TarPack['entry']>; written: Promise<void> }>((resolve) => {
       let settle!: (err?: Error | null) => void;
       const written = new Promise<void>((ok, bad) => (settle = (err) => (err ? bad(err) : ok())));
-      resolve({ sink: pack.entry(header as never, settle), written });
+      // Settled with an error when the pack is destroyed (a client gone) while this loop
+      // awaits the helper: awaited below or not, never an unhandled rejection.
+      written.catch(() => undefined);
+      const sink = pack.entry(header as never, settle);
+      // The same destruction fails the entry with an 'error' event: reported through `written`;
+      // unlistened, it would end the daemon.
+      sink.on('error', () => undefined);
+      resolve({ sink, written });
     });
     if (type === 'file') {
       let left = size;
@@ -337,7 +350,14 @@ async function writeArchive(h: Helper, pack: TarPack, name: string): Promise<voi
         if (d.type !== 'D') throw systemError(`docker cp helper: unexpected frame ${d.type} in file data`);
         left -= d.payload.length;
         if (first) continue;
-        if (!entry.sink.write(d.payload)) await new Promise((resolve) => entry.sink.once('drain', resolve));
+        if (!entry.sink.write(d.payload)) {
+          // A destroyed entry never drains: its close ends the wait, and `written` tells why.
+          await new Promise((resolve) => {
+            entry.sink.once('drain', resolve);
+            entry.sink.once('close', resolve);
+          });
+          if (entry.sink.destroyed) await entry.written;
+        }
       }
       if (!first) entry.sink.end();
     }

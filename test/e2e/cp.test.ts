@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 
@@ -184,4 +185,34 @@ test('docker cp errors: a missing path, a read-only root and volume, an extracti
   const miss = await d.api('HEAD', '/containers/errs/archive?path=/nope');
   assert.equal(miss.status, 404);
   assert.match(d.fails(['cp', 'nosuch:/x', work]), /No such container: nosuch/);
+});
+
+test('a client gone in the middle of a docker cp download leaves berthd answering, with no helper left', async () => {
+  d.ok(['run', '-d', '--name', 'cp-gone', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=32 2>/dev/null; touch /ready; sleep 1000']);
+  for (let i = 0; i < 100 && d.docker(['exec', 'cp-gone', 'test', '-f', '/ready']).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let round = 0; round < 3; round++) {
+    await new Promise<void>((resolve) => {
+      const s = connect(d.sock);
+      let got = 0;
+      s.on('error', () => resolve());
+      s.on('connect', () => s.write('GET /v1.47/containers/cp-gone/archive?path=/big HTTP/1.1\r\nHost: berth\r\n\r\n'));
+      // Gone once the file's data is flowing: the tar entry being written is destroyed with the response.
+      s.on('data', (c: Buffer) => {
+        got += c.length;
+        if (got > 256 * 1024) {
+          s.destroy();
+          resolve();
+        }
+      });
+    });
+    assert.ok(await d.ping(), `berthd stopped answering after a cut cp (round ${round}): ${readFileSync(d.logFile, 'utf8').slice(-3000)}`);
+  }
+  // The helper of each cut copy is gone too (this berthd's children only: other files run beside this one).
+  const helpers = () =>
+    spawnSync('ps', ['-eo', 'ppid=,args='], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((l) => l.trim().split(/\s+/)[0] === String(d.proc?.pid) && l.includes('berth-cp'));
+  for (let i = 0; i < 50 && helpers().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(helpers(), []);
+  d.ok(['rm', '-f', 'cp-gone']);
 });
