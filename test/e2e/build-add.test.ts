@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 import { testTmpDir } from '../helpers/paths.js';
+import { makeContext } from '../helpers/build-context.js';
 import { makeTar, type TarEntry } from '../helpers/tars.js';
 
 // `docker build`'s ADD of local archives and the links images hold, through the real CLI:
@@ -26,17 +27,7 @@ after(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** A context directory with these files (a string or Buffer value is a file's content). */
-function context(name: string, files: Record<string, string | Buffer>): string {
-  const dir = join(scratch, name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  for (const [p, content] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), content);
-  }
-  return dir;
-}
+const context = (name: string, files: Record<string, string | Buffer>) => makeContext(scratch, name, files);
 
 function build(args: string[]) {
   return d.docker(['build', ...args], { timeoutMs: 180_000 });

@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 import { registryForFile, type TestRegistry } from '../helpers/registry.js';
 import { htpasswdLine } from '../helpers/registry-auth.js';
 import { testTmpDir } from '../helpers/paths.js';
+import { makeContext } from '../helpers/build-context.js';
 
 /*
  * docker build and registries: the credentials the CLI sends for a build (X-Registry-Config,
@@ -29,11 +30,7 @@ let scratch = '';
 
 function context(name: string, files: Record<string, string>): string {
   if (!scratch) scratch = testTmpDir('bt-buildreg-');
-  const dir = join(scratch, name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  for (const [p, content] of Object.entries(files)) writeFileSync(join(dir, p), content);
-  return dir;
+  return makeContext(scratch, name, files);
 }
 
 /** The CLI in the background: the registry is another process, but the CLI may prompt. */

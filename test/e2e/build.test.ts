@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 import { testTmpDir } from '../helpers/paths.js';
+import { makeContext } from '../helpers/build-context.js';
 import { makeTar } from '../helpers/tars.js';
 
 // `docker build` through the classic builder API (the CLI has no buildx here): Dockerfiles
@@ -37,17 +38,7 @@ after(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** A context directory with these files (a string value is a file's content). */
-function context(name: string, files: Record<string, string>): string {
-  const dir = join(scratch, name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  for (const [p, content] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), content);
-  }
-  return dir;
-}
+const context = (name: string, files: Record<string, string>) => makeContext(scratch, name, files);
 
 function build(args: string[], opts: { input?: string } = {}) {
   return d.docker(['build', ...args], { timeoutMs: 180_000, ...opts });
