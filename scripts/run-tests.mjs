@@ -83,11 +83,22 @@ async function runSuite(suite, files, results) {
       const ok = r.code === 0;
       process.stdout.write(`\n--- [${suite} ${done}/${files.length}] ${name}: ${ok ? 'ok' : `FAILED (${r.signal ?? `exit ${r.code}`})`}, ${secs(r.ms)} ---\n`);
       process.stdout.write(r.output.endsWith('\n') || r.output === '' ? r.output : `${r.output}\n`);
-      results.push({ suite, name, ms: r.ms, ok });
+      results.push({ suite, name, ms: r.ms, ok, why: ok ? '' : whyFailed(r.output) });
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency[suite] ?? 1, files.length) }, worker));
   return Date.now() - started;
+}
+
+/**
+ * The gist of a failed file's output, repeated at the end of the run: a CI log is often read
+ * from its tail only, where a failure's seed and assertion would otherwise be long gone.
+ */
+function whyFailed(output) {
+  const lines = output.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('✖ failing tests:'));
+  const picked = at >= 0 ? lines.slice(at + 1) : lines.slice(-20);
+  return picked.filter((l) => l.trim() !== '' && !/^\s+at /.test(l)).slice(0, 24).map((l) => `    ${l.slice(0, 400)}`).join('\n');
 }
 
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
@@ -149,7 +160,7 @@ if (results.length > 0) printTimes(results, suiteWall, Date.now() - runStart);
 const failedFiles = results.filter((r) => !r.ok);
 if (failedFiles.length > 0) {
   failed = true;
-  console.log(`\nFAILED files (${failedFiles.length}):\n${failedFiles.map((r) => `  ${r.name}`).join('\n')}`);
+  console.log(`\nFAILED files (${failedFiles.length}):\n${failedFiles.map((r) => `  ${r.name}\n${r.why}`).join('\n')}`);
 }
 if (fileFilter && results.length === 0) {
   console.error(`no test file matches --file ${fileFilter.join(',')}`);

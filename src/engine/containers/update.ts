@@ -32,10 +32,11 @@ export async function updateContainer(x: ContainerContext, ref: string, raw: Res
       r.spec = before.spec;
       r.request = { ...r.request, hostConfig: before.hostConfig };
       await x.persist(c).catch((e: unknown) => x.d.log.error({ err: messageOf(e), containerId: r.id }, 'cannot restore the record after a failed update'));
-      // The kernel refusing a value it was given to write (pids.max past its limit, say) is
-      // the request's fault: a 400, with runc's words.
+      // The kernel refusing a value it was given to write (pids.max past its limit, say), or
+      // clamping cpu.shares to its range (runc reads it back and says so), is the request's
+      // fault: a 400, with runc's words (the cpu-shares one a 500 found by the fuzzer, seed 3641523766).
       const msg = messageOf(err);
-      throw /: invalid argument\b/.test(msg) ? invalidParameter(cannot(msg), err) : systemError(cannot(msg), err);
+      throw /: invalid argument\b|the (?:maximum|minimum) allowed cpu-shares is/.test(msg) ? invalidParameter(cannot(msg), err) : systemError(cannot(msg), err);
     }
   });
   x.emit('update', c.record);
