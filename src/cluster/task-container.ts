@@ -1,4 +1,4 @@
-import type { CreateOptions } from '../engine/create-options.js';
+import { fromDockerHealth, type CreateOptions } from '../engine/create-options.js';
 import type { MountSpec } from '../engine/container.js';
 import type { HealthConfig } from '../engine/health.js';
 import type { TaskObject } from './objects.js';
@@ -118,16 +118,6 @@ function toMountSpec(m: Mount): MountSpec {
 
 /** The task's health check in the engine's terms (durations in ns, 0: the default). */
 function healthcheck(t: TaskObject): { healthcheck?: HealthConfig } {
-  const h = t.spec.ContainerSpec?.Healthcheck;
-  if (!h) return {};
-  return {
-    healthcheck: {
-      test: h.Test ?? [],
-      interval: h.Interval ?? 0,
-      timeout: h.Timeout ?? 0,
-      startPeriod: h.StartPeriod ?? 0,
-      startInterval: h.StartInterval ?? 0,
-      retries: h.Retries ?? 0,
-    },
-  };
+  const h = fromDockerHealth(t.spec.ContainerSpec?.Healthcheck);
+  return h ? { healthcheck: h } : {};
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -100,8 +101,10 @@ const KIND = { system: 0, notFound: 1, notDir: 2, rootfsRo: 3, volumeRo: 4, over
 function helperError(f: Frame, op: 'read' | 'extract'): BerthError {
   const r = new Fields(f.payload);
   const kind = r.u8();
-  r.u32();
+  const errno = r.u32();
   const msg = r.str();
+  // A path with a name past NAME_MAX is the request's fault (a 500 found by the fuzzer, seed 1036784667).
+  if (errno === constants.errno.ENAMETOOLONG) return invalidParameter('file name too long');
   switch (kind) {
     case KIND.notFound:
       return notFound('no such file or directory');

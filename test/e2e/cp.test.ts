@@ -169,7 +169,7 @@ test('race: a container flipping a link between its own file and a host sentinel
   }
 });
 
-test('docker cp errors: a missing path, a read-only root and volume, an extraction point that is a file', async () => {
+test('docker cp errors: a missing path, a read-only root and volume, an extraction point that is a file, a name too long', async () => {
   d.ok(['run', '-d', '--name', 'errs', '--read-only', '-v', 'rov:/rov:ro', '-v', 'rwv:/rwv', 'busybox', 'sleep', '1000']);
   writeFileSync(join(work, 'f.txt'), 'f\n');
   assert.equal(d.fails(['cp', 'errs:/nope', work]).trim(), 'Error response from daemon: Could not find the file /nope in container errs');
@@ -184,6 +184,14 @@ test('docker cp errors: a missing path, a read-only root and volume, an extracti
   assert.equal((r.json() as { message: string }).message, 'extraction point is not a directory');
   const miss = await d.api('HEAD', '/containers/errs/archive?path=/nope');
   assert.equal(miss.status, 404);
+  // A name past NAME_MAX (255): the request's fault, whichever way it goes (a 500 before).
+  const long = `/rwv/${'x'.repeat(300)}`;
+  for (const [method, path, body] of [['HEAD', long, undefined], ['GET', long, undefined], ['PUT', long, tar], ['GET', `${long}/f.txt`, undefined]] as const) {
+    const res = await d.api(method, `/containers/errs/archive?path=${encodeURIComponent(path)}`, body, body ? { 'Content-Type': 'application/x-tar' } : {});
+    assert.equal(res.status, 400, `${method} ${path.slice(0, 20)}…: ${res.status} ${res.text}`);
+    if (method !== 'HEAD') assert.equal((res.json() as { message: string }).message, 'file name too long');
+  }
+  assert.match(d.fails(['cp', `errs:${long}`, work]), /Error response from daemon: file name too long/);
   assert.match(d.fails(['cp', 'nosuch:/x', work]), /No such container: nosuch/);
 });
 
