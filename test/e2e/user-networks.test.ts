@@ -134,6 +134,10 @@ test("network rm of a network in use is refused with Docker's message; ls filter
   assert.match(d.fails(['network', 'create', 'front']), /network with name front already exists/);
   assert.match(d.fails(['network', 'create', '-d', 'overlay', 'ov']), /network driver "overlay" is not supported by berth/);
   assert.match(d.fails(['network', 'create', '--ipv6', 'six']), /IPv6 networks are not supported by berth/);
+  // Its folder is named after it: a name too long for one is refused (it was a 500 naming a host path).
+  assert.match(d.fails(['network', 'create', 'n'.repeat(300)]), /Error response from daemon: invalid network name "n{32}…": longer than 245 characters/);
+  d.ok(['network', 'create', 'n'.repeat(245)]);
+  d.ok(['network', 'rm', 'n'.repeat(245)]);
 
   d.ok(['network', 'create', '--label', 'purpose=scratch', 'scratch']);
   assert.equal(d.ok(['network', 'ls', '--filter', 'label=purpose=scratch', '--format', '{{.Name}}']).trim(), 'scratch');

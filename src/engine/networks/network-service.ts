@@ -78,6 +78,8 @@ const KNOWN_DRIVERS = ['overlay', 'macvlan', 'ipvlan', 'host', 'null', 'none'];
 
 const PREDEFINED = ['bridge', 'host', 'none'];
 
+const MAX_NAME = 245;
+
 /**
  * The networks: `docker network create/ls/inspect/rm/prune/connect/disconnect` on top of the
  * NetworkDriver port. Creates and removals are serialised (names and subnets are chosen
@@ -142,6 +144,9 @@ export class NetworkService {
     if (name === '') throw invalidParameter('network name is empty');
     if (PREDEFINED.includes(name)) throw forbidden(`operation is not permitted on predefined ${name} network`);
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalidParameter(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    // The network's folder is named after it, and its removal renames it `.removing-<name>`:
+    // both must fit NAME_MAX (255). Docker sets no limit, but no one names a network so long.
+    if (name.length > MAX_NAME) throw invalidParameter(`invalid network name "${name.slice(0, 32)}…": longer than ${MAX_NAME} characters`);
     if (this.list().some((n) => n.name === name)) throw conflict(`network with name ${name} already exists`);
     const driver = req.driver === '' ? 'bridge' : req.driver;
     if (driver !== 'bridge') {
