@@ -54,6 +54,30 @@ test('docker update of a stopped container takes effect at its next start', () =
   d.ok(['rm', '-f', 'cold']);
 });
 
+test('docker update racing the container\'s exit: every update is answered 200 and the last one is kept for the next start', async () => {
+  // Updates sent while the process ends: runc saw it gone before berthd had its exit (a 500).
+  const names = ['race-1', 'race-2', 'race-3'];
+  for (const n of names) d.ok(['run', '-d', '--name', n, 'busybox', 'sleep', '1']);
+  const statuses = new Map<number, number>();
+  const hammer = async (n: string) => {
+    for (let i = 0; ; i++) {
+      const r = await d.api('POST', `/containers/${n}/update`, { CpuShares: 600 + (i % 2) });
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      assert.equal(r.status, 200, `${n}: ${r.status} ${r.text}`);
+      if (!((await d.api('GET', `/containers/${n}/json`)).json() as { State: { Running: boolean } }).State.Running) break;
+    }
+    const last = await d.api('POST', `/containers/${n}/update`, { CpuShares: 700 });
+    assert.equal(last.status, 200, last.text);
+  };
+  await Promise.all(names.flatMap((n) => [hammer(n), hammer(n)]));
+  assert.ok((statuses.get(200) ?? 0) > 10, `updates sent while running: ${JSON.stringify([...statuses])}`);
+  for (const n of names) {
+    d.ok(['start', n]);
+    assert.equal(d.ok(['exec', n, 'cat', '/sys/fs/cgroup/cpu/cpu.shares']).trim(), '700');
+  }
+  d.ok(['rm', '-f', ...names]);
+});
+
 test('docker update refuses what Docker refuses, and warns that blkio weight is discarded here', () => {
   d.ok(['run', '-d', '--name', 'bad', '-m', '50m', '--cpus', '0.5', 'busybox', 'sleep', '1000']);
   const id = d.ok(['inspect', '-f', '{{.Id}}', 'bad']).trim();
