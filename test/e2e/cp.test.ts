@@ -169,7 +169,7 @@ test('race: a container flipping a link between its own file and a host sentinel
   }
 });
 
-test('docker cp errors: a missing path, a read-only root and volume, an extraction point that is a file, a name too long', async () => {
+test('docker cp errors: a missing path, a read-only root and volume, an extraction point that is a file, a name too long, a NUL byte', async () => {
   d.ok(['run', '-d', '--name', 'errs', '--read-only', '-v', 'rov:/rov:ro', '-v', 'rwv:/rwv', 'busybox', 'sleep', '1000']);
   writeFileSync(join(work, 'f.txt'), 'f\n');
   assert.equal(d.fails(['cp', 'errs:/nope', work]).trim(), 'Error response from daemon: Could not find the file /nope in container errs');
@@ -192,6 +192,11 @@ test('docker cp errors: a missing path, a read-only root and volume, an extracti
     if (method !== 'HEAD') assert.equal((res.json() as { message: string }).message, 'file name too long');
   }
   assert.match(d.fails(['cp', `errs:${long}`, work]), /Error response from daemon: file name too long/);
+  for (const [method, body] of [['HEAD', undefined], ['GET', undefined], ['PUT', tar]] as const) {
+    const res = await d.api(method, '/containers/errs/archive?path=%2Frwv%2Fa%00b', body, body ? { 'Content-Type': 'application/x-tar' } : {});
+    assert.equal(res.status, 400, `${method} with a NUL: ${res.status} ${res.text}`);
+    if (method !== 'HEAD') assert.equal((res.json() as { message: string }).message, 'invalid path: it contains a NUL byte');
+  }
   assert.match(d.fails(['cp', 'nosuch:/x', work]), /No such container: nosuch/);
 });
 
