@@ -57,14 +57,37 @@ export async function readJson(req: IncomingMessage, preread?: Buffer): Promise<
     throw invalidParameter(`unsupported Content-Type header (${ct}): must be 'application/json'`);
   }
   tooDeep(text);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw invalidParameter(`invalid JSON: ${(err as Error).message}`);
   }
+  // Only an escape can put a NUL in a JSON string (a raw one is malformed).
+  if (/\\u0000/i.test(text)) refuseNul(value, '');
+  return value;
 }
 
-/** dockerd's BoolValue: false for absent, empty, 0, no, false, none (any case, spaces trimmed). */
+/**
+ * No path, argument, environment entry or name Linux takes can hold a NUL byte, and Node's
+ * fs and spawn throw on one (500s found by the fuzzer: a bind source, a volume, a workdir).
+ * dockerd takes the string and fails wherever it meets it; berth refuses it at the door.
+ */
+function refuseNul(v: unknown, at: string): void {
+  const where = () => (at === '' ? 'the body' : at);
+  if (typeof v === 'string') {
+    if (v.includes('\0')) throw invalidParameter(`invalid value in ${where()}: a NUL byte`);
+  } else if (Array.isArray(v)) {
+    v.forEach((x, i) => refuseNul(x, `${at}[${i}]`));
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const path = at === '' ? k : `${at}.${k}`;
+      if (k.includes('\0')) throw invalidParameter(`invalid key in ${where()}: a NUL byte`);
+      refuseNul(x, path);
+    }
+  }
+}
+
 // No request has a reason to nest this deep; the daemon walks and stores bodies with
 // recursive code (JSON.stringify among it), which a deeper one would overflow.
 const MAX_JSON_DEPTH = 512;
@@ -85,6 +108,7 @@ function tooDeep(text: string): void {
   }
 }
 
+/** dockerd's BoolValue: false for absent, empty, 0, no, false, none (any case, spaces trimmed). */
 export function boolParam(q: URLSearchParams, name: string): boolean {
   const v = q.get(name);
   if (v === null) return false;

@@ -6,7 +6,7 @@ import { Router, type Route } from './router.js';
 import { DEFAULT_BODY_LIMITS, setBodyLimits, type BodyLimits } from './body.js';
 import { writeError } from './http-errors.js';
 import { API_VERSION, checkVersion, versionNumber } from './api-version.js';
-import { errnoCode, errorKind, messageOf, notFound, systemError } from '../lib/errors.js';
+import { errnoCode, errorKind, invalidParameter, messageOf, notFound, systemError } from '../lib/errors.js';
 import { connect } from 'node:net';
 import type { Logger } from '../lib/logger.js';
 
@@ -188,6 +188,10 @@ export class ApiServer {
         res.writeHead(405, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ message: 'method not allowed' }));
         return;
+      }
+      for (const [k, v] of url.searchParams) {
+        // As in a JSON body (body.ts): nothing a query value names can hold one.
+        if (k.includes('\0') || v.includes('\0')) throw invalidParameter(`invalid value for ${k.replace(/\0/g, '\\0')}: a NUL byte`);
       }
       await found.handler({ req, res, params: found.params, query: url.searchParams, version, ...(upgrade ? { upgrade } : {}) });
     } catch (err) {

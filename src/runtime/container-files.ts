@@ -231,8 +231,6 @@ export class HelperContainerFiles implements ContainerFiles {
   }
 
   #run(view: FilesView, op: string[]): Helper {
-    // No path of Linux's holds one, and argv cannot carry it (spawn threw: a 500 found by the fuzzer).
-    if (op.some((a) => a.includes('\0'))) throw invalidParameter('invalid path: it contains a NUL byte');
     const target =
       'running' in view
         ? ['--pid', String(view.running.pid), view.running.startTime]

@@ -195,7 +195,7 @@ test('docker cp errors: a missing path, a read-only root and volume, an extracti
   for (const [method, body] of [['HEAD', undefined], ['GET', undefined], ['PUT', tar]] as const) {
     const res = await d.api(method, '/containers/errs/archive?path=%2Frwv%2Fa%00b', body, body ? { 'Content-Type': 'application/x-tar' } : {});
     assert.equal(res.status, 400, `${method} with a NUL: ${res.status} ${res.text}`);
-    if (method !== 'HEAD') assert.equal((res.json() as { message: string }).message, 'invalid path: it contains a NUL byte');
+    if (method !== 'HEAD') assert.equal((res.json() as { message: string }).message, 'invalid value for path: a NUL byte');
   }
   assert.match(d.fails(['cp', 'nosuch:/x', work]), /No such container: nosuch/);
 });

@@ -68,6 +68,12 @@ test('bad query parameters and body fields get Docker\'s 400 and its message', a
     ['POST', '/containers/bad-input/update', '{"MemorySwap":-9223372036854776000}', /^json: cannot unmarshal number into Go struct field UpdateConfig.MemorySwap of type int64$/],
     ['POST', '/volumes/create', { Name: 'v'.repeat(300) }, /volume name is too long$/],
     ['POST', '/containers/bad-input-r/update', { PidsLimit: 2147483648 }, /^Cannot update container [0-9a-f]{64}: runc update failed: .*pids\.max: invalid argument/],
+    // A NUL byte reached Node's fs and spawn, which throw on one (500s, some naming host paths).
+    ['POST', '/containers/create', { Image: 'busybox', HostConfig: { Mounts: [{ Type: 'bind', Source: '/tm\u0000p', Target: '/x' }] } }, /^invalid value in HostConfig\.Mounts\[0\]\.Source: a NUL byte$/],
+    ['POST', '/containers/create', { Image: 'busybox', Volumes: { '/a\u0000b': {} } }, /^invalid key in Volumes: a NUL byte$/],
+    ['POST', '/containers/create', { Image: 'busybox', WorkingDir: '/a\u0000b' }, /^invalid value in WorkingDir: a NUL byte$/],
+    ['PUT', '/containers/bad-input/archive?path=%2Fa%00b', undefined, /^invalid value for path: a NUL byte$/],
+    ['GET', '/containers/bad-input/logs?stdout=1&since=%00', undefined, /^invalid value for since: a NUL byte$/],
     ['POST', '/containers/bad-input-r/update', { CpuShares: 2147483648 }, /^Cannot update container [0-9a-f]{64}: runc update failed: the maximum allowed cpu-shares is 262144$/],
     ['POST', '/containers/bad-input-r/update', { CpuShares: 1 }, /^Cannot update container [0-9a-f]{64}: runc update failed: the minimum allowed cpu-shares is 2$/],
   ];
