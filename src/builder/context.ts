@@ -63,7 +63,7 @@ async function readIn(dir: string, rel: string): Promise<string | undefined> {
     if (!(await lstat(p)).isFile()) return undefined;
     return await readFile(p, 'utf8');
   } catch (err) {
-    if (['ENOENT', 'ENOTDIR'].includes(errnoCode(err) ?? '')) return undefined;
+    if (['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP'].includes(errnoCode(err) ?? '')) return undefined;
     throw err;
   }
 }

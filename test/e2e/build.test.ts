@@ -317,7 +317,7 @@ test('failed COPY, ADD, --chown, --from and WORKDIR steps read as dockerd\'s, wi
   d.removeAllContainersAndVolumes();
 });
 
-test('a Dockerfile from stdin: alone (docker build -) and with a context (-f- .), and -f outside the context', () => {
+test('a Dockerfile from stdin: alone (docker build -) and with a context (-f- .), and -f outside the context or with a name too long', async () => {
   const alone = build(['-t', 'stdin', '-'], { input: 'FROM busybox\nRUN echo from-stdin > /s\n' });
   assert.equal(alone.code, 0, alone.stderr);
   const dir = context('stdin', { 'x.txt': 'x\n' });
@@ -329,6 +329,13 @@ test('a Dockerfile from stdin: alone (docker build -) and with a context (-f- .)
   const f = build(['-t', 'stdin3', '-f', outside, dir]);
   assert.equal(f.code, 0, f.stderr);
   assert.equal(d.ok(['run', '--rm', 'stdin3', 'cat', '/y.txt']), 'x\n');
+  // A name past NAME_MAX is not in the context, as any other missing one (a 500 naming a host path before).
+  const tar = spawnSync('tar', ['-cf', '-', '-C', dir, '.']).stdout;
+  for (const name of ['x'.repeat(300), 'a/'.repeat(3000)]) {
+    const r = await d.api('POST', `/build?dockerfile=${encodeURIComponent(name)}`, tar, { 'Content-Type': 'application/x-tar' });
+    assert.equal(r.status, 400, r.text.slice(0, 300));
+    assert.equal((r.json() as { message: string }).message, `Cannot locate specified Dockerfile: ${name}`);
+  }
 });
 
 test('docker-compose build: services with args, target and dockerfile build and run; dockerode buildImage', async () => {
