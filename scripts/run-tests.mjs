@@ -98,7 +98,10 @@ function whyFailed(output) {
   const lines = output.split('\n');
   const at = lines.findIndex((l) => l.startsWith('✖ failing tests:'));
   const picked = at >= 0 ? lines.slice(at + 1) : lines.slice(-20);
-  return picked.filter((l) => l.trim() !== '' && !/^\s+at /.test(l)).slice(0, 24).map((l) => `    ${l.slice(0, 400)}`).join('\n');
+  // A daemon that ended by itself (test/helpers/daemon.ts prints how, and its log's end).
+  const diagnosis = lines.filter((l) => l.startsWith('[diagnosis] ')).slice(0, 44);
+  const failures = picked.filter((l) => l.trim() !== '' && !/^\s+at /.test(l)).slice(0, 24);
+  return [...failures, ...diagnosis].map((l) => `    ${l.slice(0, 400)}`).join('\n');
 }
 
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;

@@ -119,6 +119,14 @@ export class TestDaemon {
   readonly addressPool: string;
   proc: ChildProcess | undefined;
   #exit: Promise<number | null> | undefined;
+  /** Set by stop(): an exit then is the test's doing. */
+  #stopping = false;
+  /**
+   * How berthd ended when nothing here asked it to (a crash, most likely), with the end of its
+   * log: printed by cleanup(), which deletes the log, and repeated by run-tests at the end of a
+   * failed run.
+   */
+  #diagnosis: string | undefined;
 
   constructor(opts: DaemonOptions = {}) {
     this.opts = opts;
@@ -224,7 +232,13 @@ export class TestDaemon {
     });
     closeSync(fd);
     this.proc = proc;
-    this.#exit = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+    this.#stopping = false;
+    this.#exit = new Promise((resolve) =>
+      proc.on('exit', (code, signal) => {
+        if (!this.#stopping) this.#diagnosis = `berthd of ${this.dir} exited by itself (${signal ?? `code ${code}`}); its log ended with:\n${this.log().split('\n').slice(-20).join('\n')}`;
+        resolve(code ?? (signal ? 128 : null));
+      }),
+    );
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
@@ -355,6 +369,7 @@ export class TestDaemon {
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 60_000): Promise<number | null> {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
+    this.#stopping = true;
     p.kill(signal);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -416,6 +431,7 @@ export class TestDaemon {
    */
   async cleanup(): Promise<{ leftovers: string[] }> {
     const leftovers: string[] = [];
+    if (this.#diagnosis) console.log(this.#diagnosis.split('\n').map((l) => `[diagnosis] ${l}`).join('\n'));
     try {
       if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
         // A swarm takes its task containers and its etcd member with it when it is left.
