@@ -225,7 +225,7 @@ export class Swarm {
         const me = nodes.find((n) => n.value.id === st.nodeId);
         if (me?.value.spec.Role !== 'worker' || this.#role !== 'manager') return;
         const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== st.nodeId).map((n) => n.value.apiAddr ?? n.value.managerAddr);
-        void this.#membership.becomeWorker(managers);
+        this.#demote(managers);
       }, () => undefined);
     });
     if (networked(st)) {
@@ -240,6 +240,18 @@ export class Swarm {
       });
       await this.#listen(st, [...join.routes(), ...this.#dispatcher.routes()]);
     }
+  }
+
+  /**
+   * Becomes a worker of `managers`, again after 2 s while that fails: its steps can be taken
+   * again (it stops what runs, then removes), and a rejection left unheard would end berthd.
+   * Once the node is a worker, or out of the swarm, a later attempt does nothing.
+   */
+  #demote(managers: string[]): void {
+    this.#membership.becomeWorker(managers).catch((err: unknown) => {
+      this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot become a worker yet; trying again');
+      setTimeout(() => this.#demote(managers), 2000).unref();
+    });
   }
 
   /** A worker: no store; its agent works through a manager's dispatcher. */
@@ -257,7 +269,10 @@ export class Swarm {
           this.#state = { ...this.#state, managers: a.managers };
           await writeState(this.#dir, this.#state);
         }
-        if (a.role === 'manager' && this.#role === 'worker') void this.#membership.becomeManager();
+        if (a.role === 'manager' && this.#role === 'worker') {
+          // A rejection left unheard would end berthd; the next heartbeat asks again.
+          this.#membership.becomeManager().catch((err: unknown) => this.#o.log.error({ err: messageOf(err) }, 'swarm: promotion failed'));
+        }
       },
     });
     this.#session = session;

@@ -36,7 +36,10 @@ class GhostBeats {
     this.nodeId = nodeId;
   }
 
-  start(): void {
+  /** Resolves once the child's own beats come in; until then this process beats for it. */
+  async start(): Promise<void> {
+    const key = keys.heartbeat(this.nodeId);
+    const before = (await cluster().get<Heartbeat>(key))?.value.at;
     const script = `
       const { EtcdStore } = await import(${JSON.stringify(new URL('../../src/cluster/etcd-store.js', import.meta.url).href)});
       const { HeartbeatWriter } = await import(${JSON.stringify(new URL('../../src/cluster/heartbeat.js', import.meta.url).href)});
@@ -46,6 +49,15 @@ class GhostBeats {
       w.start();
       process.on('SIGTERM', async () => { await w.stop(); await store.close(); process.exit(0); });`;
     this.#child = spawn(process.execPath, ['--input-type=module', '-e', script, `unix:${join(d.execRoot, 'swarm', 'client.sock:0')}`, this.nodeId], { stdio: ['ignore', 'inherit', 'inherit'] });
+    // Node starting up and loading the etcd client can take seconds on a loaded machine:
+    // bridge beats (negative seq) keep the ghost alive until the child's (positive) show.
+    let bridge = 0;
+    await waitFor('the ghost\'s first heartbeat from its own process', async () => {
+      const cur = (await cluster().get<Heartbeat>(key))?.value;
+      if (cur && cur.seq > 0 && cur.at !== before) return true;
+      await cluster().txn([], [{ put: key, value: { at: new Date().toISOString(), seq: --bridge } }]);
+      return undefined;
+    }, 30_000, 250);
   }
 
   async stop(): Promise<void> {
@@ -138,7 +150,7 @@ test('a second node that stops heartbeating is marked Down after 3 periods; its 
   };
   await cluster().txn([{ key: keys.object('nodes', ghostId), absent: true }], [{ put: keys.object('nodes', ghostId), value: ghost }]);
   ghostBeats = new GhostBeats(ghostId);
-  ghostBeats.start();
+  await ghostBeats.start();
   const real = self.Description.Hostname;
   assert.equal(nodeStatus(), [`ghost Ready Active`, `${real} Ready Active`].sort().join('\n'));
 
@@ -171,7 +183,7 @@ test('a second node that stops heartbeating is marked Down after 3 periods; its 
 
   // It beats again: Ready. Its old tasks stay shut down (a real node's agent would now stop
   // their containers); the replicated task stays where it went.
-  ghostBeats.start();
+  await ghostBeats.start();
   await waitFor('ghost ready', () => (nodeStatus().includes('ghost Ready Active') ? true : undefined));
   assert.equal(d.ok(['node', 'inspect', 'ghost', '--format', '{{.Status.State}}']).trim(), 'ready');
   assert.deepEqual(tasks('spread').filter((r) => r.Node === 'ghost').map((r) => r.DesiredState), ['Shutdown']);
