@@ -120,12 +120,16 @@ test('a service on the workers runs through the dispatcher; its logs come from t
 test('six replicas spread over the nodes, a global service on each, a drained node emptied, a lost worker\'s tasks replaced elsewhere and stopped on its return', async () => {
   // 2 s: a node is down after 6 s without a heartbeat (1 s marked a loaded worker down once).
   n(1).ok(['swarm', 'update', '--dispatcher-heartbeat', '2s']);
+  // The spread is over the nodes ready when the tasks are placed (none is moved later, as in
+  // Docker): the worker restarted by the test before must be seen again first.
+  const statuses = () => n(1).ok(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}']).trim().split('\n');
+  await waitFor('all five nodes ready', () => statuses().filter((l) => / Ready Active$/.test(l)).length === 5 || undefined, 60_000, 500);
   n(1).ok(['service', 'create', '--name', 'spread', ...QUICK, '--replicas', '6', 'busybox', 'sleep', '100000']);
   let per: number[] = [];
   await waitFor('6 spread tasks running, one or two per node', () => {
     per = c.nodes.map((x) => tasksOn(x, 'spread').length);
     return (per.reduce((a, b) => a + b, 0) === 6 && per.every((k) => k >= 1 && k <= 2)) || undefined;
-  }, 120_000, 500).catch(() => assert.fail(`spread over the five nodes: ${per.join(',')}`));
+  }, 120_000, 500).catch(() => assert.fail(`spread over the five nodes: ${per.join(',')}; nodes: ${statuses().join('; ')}; tasks: ${n(1).ok(['service', 'ps', '--format', '{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}', 'spread']).trim().split('\n').join('; ')}`));
   n(1).ok(['service', 'create', '--name', 'everywhere', ...QUICK, '--mode', 'global', 'busybox', 'sleep', '100000']);
   await waitFor('one global task per node', () => c.nodes.every((x) => tasksOn(x, 'everywhere').length === 1) || undefined, 120_000, 500);
   n(1).ok(['node', 'update', '--availability', 'drain', ids[4] as string]);
