@@ -127,6 +127,8 @@ export class TestDaemon {
    * failed run.
    */
   #diagnosis: string | undefined;
+  /** Whether berthd answered since it was last started. */
+  #up = false;
 
   constructor(opts: DaemonOptions = {}) {
     this.opts = opts;
@@ -233,9 +235,11 @@ export class TestDaemon {
     closeSync(fd);
     this.proc = proc;
     this.#stopping = false;
+    this.#up = false;
     this.#exit = new Promise((resolve) =>
       proc.on('exit', (code, signal) => {
-        if (!this.#stopping) this.#diagnosis = `berthd of ${this.dir} exited by itself (${signal ?? `code ${code}`}); its log ended with:\n${this.log().split('\n').slice(-20).join('\n')}`;
+        // An exit during start-up is start()'s error, with the log, already.
+        if (!this.#stopping && this.#up) this.#diagnosis = `berthd of ${this.dir} exited by itself (${signal ?? `code ${code}`}); its log ended with:\n${this.log().split('\n').slice(-20).join('\n')}`;
         resolve(code ?? (signal ? 128 : null));
       }),
     );
@@ -244,7 +248,10 @@ export class TestDaemon {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         throw new Error(`berthd exited during start-up:\n${this.log().slice(-3000)}`);
       }
-      if (await this.ping()) break;
+      if (await this.ping()) {
+        this.#up = true;
+        break;
+      }
       if (Date.now() > deadline) throw new Error(`berthd did not answer within 60 s:\n${this.log().slice(-3000)}`);
       await sleep(50);
     }
