@@ -1,5 +1,7 @@
 import { invalidParameter } from '../lib/errors.js';
 import { parseGoDuration } from '../lib/go-duration.js';
+import { parseTrigger } from '../builder/dockerfile/instructions.js';
+import { DockerfileError } from '../builder/dockerfile/parser.js';
 
 /**
  * The Dockerfile instructions `docker import --change` and `docker commit --change` accept,
@@ -9,13 +11,21 @@ const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'L
 
 export function applyChanges(config: Record<string, unknown>, changes: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
-  for (const change of changes) {
+  for (const [i, change] of changes.entries()) {
     const trimmed = change.trim();
     if (trimmed === '') continue;
     const m = /^(\S+)\s*([\s\S]*)$/.exec(trimmed);
     const instr = (m?.[1] ?? '').toUpperCase();
     const rest = (m?.[2] ?? '').trim();
     if (!ALLOWED.has(instr)) throw invalidParameter(`${instr} is not a valid change command`);
+    // dockerd parses the changes as the lines of a Dockerfile: the builder's checks and
+    // messages (`dockerfile parse error line 1: ENV requires at least one argument`).
+    try {
+      parseTrigger(trimmed, i + 1);
+    } catch (err) {
+      if (err instanceof DockerfileError) throw invalidParameter(err.message, err);
+      throw err;
+    }
     switch (instr) {
       case 'CMD':
         out['Cmd'] = commandForm(rest);
@@ -47,7 +57,8 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
       }
       case 'VOLUME': {
         const vols = { ...((out['Volumes'] as Record<string, object> | undefined) ?? {}) };
-        const list = rest.startsWith('[') ? jsonArray(rest) : rest.split(/\s+/).filter(Boolean);
+        // A JSON form that does not parse is a list of words, as in a Dockerfile (a 500 before).
+        const list = (rest.startsWith('[') ? maybeJsonArray(rest) : undefined) ?? rest.split(/\s+/).filter(Boolean);
         for (const v of list) vols[v] = {};
         out['Volumes'] = vols;
         break;
@@ -128,6 +139,14 @@ function commandForm(rest: string): string[] {
     }
   }
   return ['/bin/sh', '-c', rest];
+}
+
+function maybeJsonArray(s: string): string[] | undefined {
+  try {
+    return jsonArray(s);
+  } catch {
+    return undefined;
+  }
 }
 
 function jsonArray(s: string): string[] {

@@ -150,6 +150,13 @@ test('import --change instructions', () => {
   assert.equal(c['User'], 'nobody');
   assert.deepEqual(c['Entrypoint'], ['/bin/sh', '-c', 'echo hi']);
   assert.throws(() => applyChanges({}, ['RUN echo']), /RUN is not a valid change command/);
+  // Checked as Dockerfile lines, with the builder's messages and line numbers (these went through before).
+  assert.throws(() => applyChanges({}, ['USER nobody', 'ENV']), /: dockerfile parse error line 2: ENV requires at least one argument$/);
+  assert.throws(() => applyChanges({}, ['LABEL a']), /dockerfile parse error line 1: LABEL must have two arguments/);
+  assert.throws(() => applyChanges({}, ['ONBUILD ONBUILD x']), /Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed/);
+  // A JSON form that does not parse is words, as in a Dockerfile (it was a 500).
+  assert.deepEqual(applyChanges({}, ['VOLUME ["/a"'])['Volumes'], { '["/a"': {} });
+  assert.deepEqual(applyChanges({}, ['VOLUME ["/a", "/b"]'])['Volumes'], { '/a': {}, '/b': {} });
 });
 
 test('docker diff leaves out the mount points berth makes, and a directory changed only by them', () => {
