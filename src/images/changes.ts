@@ -1,7 +1,6 @@
 import { invalidParameter } from '../lib/errors.js';
 import { parseGoDuration } from '../lib/go-duration.js';
-import { parseTrigger } from '../builder/dockerfile/instructions.js';
-import { DockerfileError } from '../builder/dockerfile/parser.js';
+import { DockerfileError, parseInstruction } from '../builder/index.js';
 
 /**
  * The Dockerfile instructions `docker import --change` and `docker commit --change` accept,
@@ -21,7 +20,7 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
     // dockerd parses the changes as the lines of a Dockerfile: the builder's checks and
     // messages (`dockerfile parse error line 1: ENV requires at least one argument`).
     try {
-      parseTrigger(trimmed, i + 1);
+      parseInstruction(trimmed, i + 1);
     } catch (err) {
       if (err instanceof DockerfileError) throw invalidParameter(err.message, err);
       throw err;
