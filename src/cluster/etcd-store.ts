@@ -95,8 +95,16 @@ export class EtcdStore implements ClusterStore {
 
   async lease(ttlSeconds: number, onLost: () => void): Promise<{ id: string; revoke(): Promise<void> }> {
     const lease = this.#client.lease(ttlSeconds, { autoKeepAlive: true });
+    // Listened to once granted: a failed grant also reports the lease lost, and a caller told
+    // of both would start over twice (the leader's campaigns then multiplied without end).
+    let id: string;
+    try {
+      id = await this.#call(() => lease.grant());
+    } catch (err) {
+      await lease.revoke().catch(() => undefined);
+      throw err;
+    }
     lease.on('lost', onLost);
-    const id = await this.#call(() => lease.grant());
     return {
       id,
       revoke: async () => {

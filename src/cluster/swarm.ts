@@ -72,6 +72,8 @@ export class Swarm {
   #agent: Agent | undefined;
   #orchestrator: Orchestrator | undefined;
   #leader: { createRevision: number; revoke(): Promise<void> } | undefined;
+  /** A campaign loop runs (#campaignUntilWon). */
+  #campaigning = false;
   #box: SecretBox | undefined;
   #historyLimit = 5;
   #heartbeatMs = heartbeatPeriodMs(undefined);
@@ -324,36 +326,57 @@ export class Swarm {
    */
   async #campaign(nodeId: string): Promise<void> {
     const store = this.#store as ClusterStore;
+    let won = false;
     const lease = await store.lease(10, () => {
+      // Only the lease that made this node the leader is worth campaigning again for: one of
+      // a campaign that failed midway was revoked, and its loss is nobody's.
+      if (!won) return;
+      won = false;
       this.#o.log.warn('swarm: lost the leadership lease; campaigning again');
       this.#leader = undefined;
       void this.#campaignUntilWon(nodeId);
     });
-    for (;;) {
-      const cur = await store.get<{ nodeId: string }>(keys.leader);
-      const guard: Guard = cur ? { key: keys.leader, modRevision: cur.modRevision } : { key: keys.leader, absent: true };
-      if (cur && cur.value.nodeId !== nodeId) {
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
+    try {
+      for (;;) {
+        const cur = await store.get<{ nodeId: string }>(keys.leader);
+        const guard: Guard = cur ? { key: keys.leader, modRevision: cur.modRevision } : { key: keys.leader, absent: true };
+        if (cur && cur.value.nodeId !== nodeId) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        const r = await store.txn([guard], [{ put: keys.leader, value: { nodeId }, lease: lease.id }]);
+        if (!r.ok) continue;
+        const mine = await store.get<{ nodeId: string }>(keys.leader);
+        won = true;
+        if (mine) this.#leader = { createRevision: mine.createRevision, revoke: () => lease.revoke() };
+        this.#orchestrator?.kick();
+        return;
       }
-      const r = await store.txn([guard], [{ put: keys.leader, value: { nodeId }, lease: lease.id }]);
-      if (!r.ok) continue;
-      const mine = await store.get<{ nodeId: string }>(keys.leader);
-      if (mine) this.#leader = { createRevision: mine.createRevision, revoke: () => lease.revoke() };
-      this.#orchestrator?.kick();
-      return;
+    } catch (err) {
+      if (!won) await lease.revoke();
+      throw err;
     }
   }
 
-  /** After a lost lease (etcd unreachable past its TTL): campaign again until the store answers. */
+  /**
+   * Until this node leads or its store is gone (etcd unreachable past a lease's TTL, or no
+   * leader yet). One loop at a time: a lost lease calling while one runs is that loop's work
+   * (with one loop per loss, a cluster without quorum once had thousands spinning).
+   */
   async #campaignUntilWon(nodeId: string): Promise<void> {
-    while (this.#store && !this.#leader) {
-      try {
-        await this.#campaign(nodeId);
-      } catch (err) {
-        this.#o.log.warn({ err: messageOf(err) }, 'swarm: campaign failed; trying again');
-        await new Promise((r) => setTimeout(r, 1000));
+    if (this.#campaigning) return;
+    this.#campaigning = true;
+    try {
+      while (this.#store && !this.#leader) {
+        try {
+          await this.#campaign(nodeId);
+        } catch (err) {
+          this.#o.log.warn({ err: messageOf(err) }, 'swarm: campaign failed; trying again');
+          await new Promise((r) => setTimeout(r, 1000));
+        }
       }
+    } finally {
+      this.#campaigning = false;
     }
   }
 

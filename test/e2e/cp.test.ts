@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { testTmpDir } from '../helpers/paths.js';
 import { daemonForFile, type TestDaemon } from '../helpers/daemon.js';
 
 let d: TestDaemon;
@@ -12,7 +13,7 @@ let work: string;
 
 daemonForFile((x) => {
   d = x;
-  work = mkdtempSync('/tmp/bt-cp-');
+  work = testTmpDir('bt-cp-');
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -123,7 +124,7 @@ test('a link to /etc/shadow copied out stays a link; -L reads the container\'s f
 });
 
 test('race: a container flipping a link between its own file and a host sentinel never gets the sentinel read or written', async () => {
-  const host = mkdtempSync('/tmp/bt-sentinel-');
+  const host = testTmpDir('bt-sentinel-');
   const secret = `SENTINEL-${randomBytes(8).toString('hex')}`;
   writeFileSync(join(host, 'secret'), secret);
   try {

@@ -68,7 +68,7 @@ test('the etcd member runs detached in a session of its own and a second manager
   }
 });
 
-test('store transactions are compare-and-swap on revisions; watches see each write; a paused member fails calls within the deadline with the no-leader sentence, then recovers', async () => {
+test('store transactions are compare-and-swap on revisions; watches see each write; a paused member fails calls (a lease grant among them, not reported lost) within the deadline with the no-leader sentence, then recovers', async () => {
   const f = fixture();
   const m = f.member();
   const { process: proc } = await m.ensure('node1', 'cluster1');
@@ -97,7 +97,14 @@ test('store transactions are compare-and-swap on revisions; watches see each wri
     const t0 = Date.now();
     const err = await store.get('/t/b').then(() => undefined, (e: unknown) => e);
     const took = Date.now() - t0;
+    // A lease not granted is refused, and is not also reported lost: the leader's campaign
+    // started over on each loss, so each failed grant became one more loop spinning.
+    let lost = 0;
+    const leaseErr = await store.lease(10, () => lost++).then(() => undefined, (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
     process.kill(proc.pid, 'SIGCONT');
+    assert.ok(isKind(leaseErr, 'Unavailable'), String(leaseErr));
+    assert.equal(lost, 0, 'a lease never granted is not reported lost');
     assert.ok(isKind(err, 'Unavailable'), String(err));
     assert.equal((err as Error).message, NO_LEADER);
     assert.ok(took < ETCD_CLIENT.callDeadlineMs + 2000, `failed after ${took} ms`);
