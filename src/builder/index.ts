@@ -3,5 +3,5 @@ export { build, type BuildOptions, type BuildOutput } from './build.js';
 export { StepFailure } from './steps.js';
 export type { BuildHost, BuildImage, BuildImages, BuildContainers, NewImage, StepContainer } from './ports.js';
 // commit/import --change: each change is a Dockerfile line, checked as the builder checks it.
-export { parseTrigger as parseInstruction } from './dockerfile/instructions.js';
+export { parseTrigger as parseInstruction, type Instruction } from './dockerfile/instructions.js';
 export { DockerfileError } from './dockerfile/parser.js';

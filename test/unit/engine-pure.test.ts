@@ -157,6 +157,9 @@ test('import --change instructions', () => {
   // A JSON form that does not parse is words, as in a Dockerfile (it was a 500).
   assert.deepEqual(applyChanges({}, ['VOLUME ["/a"'])['Volumes'], { '["/a"': {} });
   assert.deepEqual(applyChanges({}, ['VOLUME ["/a", "/b"]'])['Volumes'], { '/a': {}, '/b': {} });
+  assert.deepEqual(applyChanges({}, ['HEALTHCHECK --interval=5s --retries=2 CMD ["true"]'])['Healthcheck'], { Test: ['CMD', 'true'], Interval: 5e9, Retries: 2 });
+  assert.deepEqual(applyChanges({}, ['HEALTHCHECK CMD test -f /x'])['Healthcheck'], { Test: ['CMD-SHELL', 'test -f /x'] });
+  assert.deepEqual(applyChanges({}, ['ONBUILD RUN echo hi'])['OnBuild'], ['RUN echo hi']);
 });
 
 test('docker diff leaves out the mount points berth makes, and a directory changed only by them', () => {

@@ -3,6 +3,7 @@ import type { Backend } from '../backend.js';
 import { boolParam } from '../body.js';
 import { pathStatHeader } from '../wire/path-stat.js';
 import { invalidParameter, messageOf } from '../../lib/errors.js';
+import { sendTar } from '../streams/tar-body.js';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 
@@ -31,10 +32,7 @@ export function archiveRoutes(b: Backend): Route[] {
         // A client that leaves stops the helper, which unmounts a stopped container. (The
         // response's close, not the socket's: a keep-alive connection outlives the request.)
         res.once('close', () => tar.stream.destroy());
-        // A failure mid-stream destroys the stream with it; `done` reports it below. Unlistened,
-        // that 'error' would end the daemon (pipe() does not handle its source's errors).
-        tar.stream.on('error', () => undefined);
-        tar.stream.pipe(res);
+        sendTar(tar.stream, res);
         await tar.done.catch((err: unknown) => {
           b.log.error({ err: messageOf(err), containerId: id, path }, 'docker cp from the container failed');
           res.destroy();

@@ -14,6 +14,7 @@ import { invalidParameter, messageOf } from '../../lib/errors.js';
 import { frame } from '../stdcopy.js';
 import type { Duplex } from 'node:stream';
 import { familiarString, parseReference, type ContainerRecord, type WaitCondition } from '../backend.js';
+import { sendTar } from '../streams/tar-body.js';
 
 export function containerRoutes(b: Backend): Route[] {
   const imageName = (r: ContainerRecord) => displayImage(r.spec.image);
@@ -53,10 +54,7 @@ export function containerRoutes(b: Backend): Route[] {
         res.writeHead(200, { 'Content-Type': 'application/x-tar' });
         // A client that leaves stops tar (SIGPIPE), which unmounts the container.
         req.socket.once('close', () => tar.stream.destroy());
-        // A failure mid-stream destroys the stream with it; `done` reports it below. Unlistened,
-        // that 'error' would end the daemon (pipe() does not handle its source's errors).
-        tar.stream.on('error', () => undefined);
-        tar.stream.pipe(res);
+        sendTar(tar.stream, res);
         await tar.done.catch((err: unknown) => {
           b.log.error({ err: messageOf(err) }, 'docker export failed');
           res.destroy();

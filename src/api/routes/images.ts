@@ -10,6 +10,7 @@ import { parseReference, fullString, withDefaultTag } from '../backend.js';
 import { writeStreamError } from '../http-errors.js';
 import { JsonMessages } from '../streams/json-messages.js';
 import { streamJson } from '../wire/progress-json.js';
+import { sendTar } from '../streams/tar-body.js';
 
 export function imageRoutes(b: Backend, storageDriver: () => string): Route[] {
   return [
@@ -214,10 +215,7 @@ async function save(b: Backend, res: ServerResponse, names: string[]): Promise<v
   if (names.length === 0) throw invalidParameter('no image names given');
   const tar = await b.images.save(names);
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
-  // A failure mid-stream destroys the stream with it; `done` reports it below. Unlistened,
-  // that 'error' would end the daemon (pipe() does not handle its source's errors).
-  tar.stream.on('error', () => undefined);
-  tar.stream.pipe(res);
+  sendTar(tar.stream, res);
   try {
     await tar.done;
   } catch (err) {
