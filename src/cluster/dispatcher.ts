@@ -4,6 +4,7 @@ import { heartbeatPeriodMs } from './heartbeat.js';
 import type { Caller, NodeRoute } from './node-api.js';
 import { keys, now, type ClusterObject, type NodeObject, type TaskObject } from './objects.js';
 import type { StoreSource } from './agent-source.js';
+import { otherManagers, type RoleAnswer } from './role-watch.js';
 import type { ClusterStore, Entry } from './store.js';
 
 /** What a worker's session learns with each heartbeat. */
@@ -59,6 +60,7 @@ export class Dispatcher {
     const caller = (c: Caller | undefined): Caller => c as Caller;
     return [
       { method: 'POST', path: '/v1/heartbeat', auth: 'node', handler: ({ caller: c }) => this.#heartbeat(caller(c)) },
+      { method: 'GET', path: '/v1/role', auth: 'node', handler: ({ caller: c }) => this.#role(caller(c).nodeId) },
       {
         method: 'GET',
         path: '/v1/tasks',
@@ -90,10 +92,18 @@ export class Dispatcher {
     const role = node.value.spec.Role;
     return {
       periodMs: heartbeatPeriodMs(cluster?.value.spec),
-      managers: nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => n.value.apiAddr ?? n.value.managerAddr),
+      managers: otherManagers(nodes, c.nodeId),
       role,
       ...(role !== c.role ? { certPem: await this.#o.reissue(node.value) } : {}),
     };
+  }
+
+  /** A manager whose own store stopped answering asks whether it was demoted (role-watch.ts). */
+  async #role(nodeId: string): Promise<RoleAnswer> {
+    const nodes = await this.#o.store().list<NodeObject>(keys.prefix('nodes'));
+    const node = nodes.find((n) => n.value.id === nodeId);
+    if (!node) throw notFound(`node ${nodeId} is not a member of this swarm (removed?)`);
+    return { role: node.value.spec.Role, managers: otherManagers(nodes, nodeId) };
   }
 
   async #tasks(nodeId: string, since: string): Promise<TaskList> {

@@ -35,9 +35,15 @@ export class HeartbeatWriter {
   #stopped = true;
   #beating: Promise<void> = Promise.resolve();
   #failing = false;
+  #failingSince = 0;
 
   constructor(o: HeartbeatOptions) {
     this.#o = o;
+  }
+
+  /** How long beats have been refused (0: the last one was written). */
+  failingForMs(): number {
+    return this.#failing ? Date.now() - this.#failingSince : 0;
   }
 
   start(): void {
@@ -74,7 +80,10 @@ export class HeartbeatWriter {
       if (this.#failing) this.#o.log.info('swarm: heartbeats written again');
       this.#failing = false;
     } catch (err) {
-      if (!this.#failing) this.#o.log.warn({ err: messageOf(err) }, 'swarm: cannot write this node\'s heartbeat; trying each period');
+      if (!this.#failing) {
+        this.#o.log.warn({ err: messageOf(err) }, 'swarm: cannot write this node\'s heartbeat; trying each period');
+        this.#failingSince = Date.now();
+      }
       this.#failing = true;
     }
   }

@@ -22,6 +22,7 @@ import { NodeApiServer, splitHostPort, streamNode, type NodeRoute, type Tls } fr
 import { NodeFiles } from './node-files.js';
 import { keys, now, type ClusterObject, type NodeObject, type NodeRole, type TaskObject } from './objects.js';
 import { Orchestrator } from './orchestrator.js';
+import { askRole, RoleWatch, type RoleAnswer } from './role-watch.js';
 import { SecretBox } from './secret-box.js';
 import type { ClusterStore, Entry, Guard } from './store.js';
 
@@ -86,7 +87,7 @@ export class Swarm {
   #tls: Tls | undefined;
   #retry: NodeJS.Timeout | undefined;
   #stopping = false;
-  #unwatchSelf: (() => Promise<void>) | undefined;
+  #roleWatch: RoleWatch | undefined;
 
   constructor(o: SwarmOptions) {
     this.#o = o;
@@ -178,9 +179,11 @@ export class Swarm {
     try {
       await this.#activate();
     } catch (err) {
-      this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot rejoin the swarm yet; trying again');
       await this.shutdown().catch(() => undefined);
       if (this.#stopping || !this.#state) return;
+      // A manager demoted while it was down finds its member gone from etcd: it would never start.
+      if (await this.#demotedMeanwhile()) return;
+      this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot rejoin the swarm yet; trying again');
       const timer = setTimeout(
         () =>
           void this.#membership.exclusive(async () => {
@@ -204,7 +207,7 @@ export class Swarm {
     const store = new EtcdStore(this.#member.endpoint, this.#o.log);
     // Set before it answers: during a quorum loss calls fail with Docker's "no leader", not "not a manager".
     this.#store = store;
-    await waitReady(store);
+    await waitReady(store, () => this.#askedRole().then((a) => a?.role === 'worker'));
     this.#applySpec((await store.get<ClusterObject>(keys.cluster))?.value.spec);
     // A `swarm update` made through another manager reaches this one's settings too.
     this.#unwatchCluster = await store.watch(keys.cluster, () => {
@@ -220,16 +223,22 @@ export class Swarm {
     await this.#liveness.start();
     await this.#agent.start();
     void this.#campaignUntilWon(st.nodeId);
-    // A demotion is written to the store: this node sees it and becomes a worker.
-    // The other managers are read at once: moments later this node's member is out of etcd.
-    this.#unwatchSelf = await store.watch(keys.object('nodes', st.nodeId), () => {
-      void store.list<NodeObject>(keys.prefix('nodes')).then((nodes) => {
-        const me = nodes.find((n) => n.value.id === st.nodeId);
-        if (me?.value.spec.Role !== 'worker' || this.#role !== 'manager') return;
-        const managers = nodes.filter((n) => n.value.spec.Role === 'manager' && n.value.id !== st.nodeId).map((n) => n.value.apiAddr ?? n.value.managerAddr);
-        this.#demote(managers);
-      }, () => undefined);
+    this.#roleWatch = new RoleWatch({
+      store,
+      nodeId: st.nodeId,
+      tls: () => (networked(st) ? this.#tls : undefined),
+      managers: () => this.#state?.managers ?? [],
+      setManagers: async (managers) => {
+        if (!this.#state || this.#role !== 'manager') return;
+        this.#state = { ...this.#state, managers };
+        await writeState(this.#dir, this.#state);
+      },
+      storeFailingForMs: () => this.#heartbeat?.failingForMs() ?? 0,
+      periodMs: () => this.#heartbeatMs,
+      onDemoted: (managers) => this.#demote(managers),
+      log: this.#o.log,
     });
+    await this.#roleWatch.start();
     if (networked(st)) {
       this.#dispatcher = new Dispatcher({ store: () => this.store(), files: () => source, reissue: (n) => this.#reissue(n) });
       await this.#dispatcher.start();
@@ -254,6 +263,23 @@ export class Swarm {
       this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot become a worker yet; trying again');
       setTimeout(() => this.#demote(managers), 2000).unref();
     });
+  }
+
+  /** Asked of the other managers when this manager cannot start: true when it was demoted. */
+  async #demotedMeanwhile(): Promise<boolean> {
+    const a = await this.#askedRole();
+    if (a?.role !== 'worker') return false;
+    this.#o.log.warn('swarm: this node cannot start its manager and the other managers say it was demoted');
+    this.#demote(a.managers);
+    return true;
+  }
+
+  /** This manager's role as the other managers have it; undefined on a one-node swarm or when none answers. */
+  async #askedRole(): Promise<RoleAnswer | undefined> {
+    const st = this.#state;
+    if (!st || this.#role !== 'manager' || !networked(st)) return undefined;
+    const tls = this.#tls ?? (await this.#files.tls().catch(() => undefined));
+    return tls ? askRole(st.managers ?? [], tls, this.#o.log) : undefined;
   }
 
   /** A worker: no store; its agent works through a manager's dispatcher. */
@@ -393,8 +419,8 @@ export class Swarm {
     this.#retry = undefined;
     if (o.stopMember !== undefined) this.#stopping = true;
     await this.#server?.close();
-    await this.#unwatchSelf?.();
-    this.#unwatchSelf = undefined;
+    await this.#roleWatch?.stop();
+    this.#roleWatch = undefined;
     this.#session?.stop();
     await this.#agent?.stop();
     await this.#dispatcher?.stop();

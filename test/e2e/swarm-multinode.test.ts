@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCa, joinToken, newJoinSecret } from '../../src/cluster/ca.js';
 import { clusterForFile, type SwarmCluster, type SwarmNode } from '../helpers/swarm-cluster.js';
-import { waitFor } from '../helpers/daemon.js';
 
 const NO_LEADER = /The swarm does not have a leader\. It's possible that too few managers are online\. Make sure more than half of the managers are online\./;
 const QUICK = ['--detach', '--no-resolve-image', '--stop-grace-period', '1s'];
@@ -83,16 +82,16 @@ test('tokens: a rotated one, one of another swarm and a malformed one are refuse
 
 test('promote a worker to a fourth manager (the even-number warning), demote it again: its member joins etcd as a learner and leaves again, its tasks keep running', async () => {
   n(1).ok(['service', 'create', '--name', 'pinned', ...QUICK, '--constraint', `node.id==${ids[4]}`, 'busybox', 'sleep', '100000']);
-  const pid = await waitFor('the pinned task on node 4', () => {
+  const pid = await c.waitFor('the pinned task on node 4', () => {
     const id = tasksOn(n(4), 'pinned')[0];
     return id ? n(4).ok(['inspect', '--format', '{{.State.Pid}}', id]).trim() : undefined;
   }, 60_000, 300);
   n(1).ok(['node', 'promote', ids[4] as string]);
-  await waitFor('node 4 to be a manager', () => n(4).docker(['node', 'ls']).code === 0 || undefined, 60_000, 500);
+  await c.waitFor('node 4 to be a manager', () => n(4).docker(['node', 'ls']).code === 0 || undefined, 60_000, 500);
   assert.match(n(1).docker(['info']).stderr, /even number of managers \(4\)/);
   assert.equal(n(4).ok(['node', 'inspect', 'self', '--format', '{{.Spec.Role}}']).trim(), 'manager');
   n(1).ok(['node', 'demote', ids[4] as string]);
-  await waitFor('node 4 to be a worker again', () => /not a swarm manager/.test(n(4).docker(['node', 'ls']).stderr) || undefined, 60_000, 500);
+  await c.waitFor('node 4 to be a worker again', () => /not a swarm manager/.test(n(4).docker(['node', 'ls']).stderr) || undefined, 60_000, 500);
   assert.doesNotMatch(n(1).docker(['info']).stderr, /even number|manager configuration/);
   const id = tasksOn(n(4), 'pinned')[0] as string;
   assert.equal(n(4).ok(['inspect', '--format', '{{.State.Pid}}', id]).trim(), pid, 'the task ran on through promotion and demotion');
@@ -101,8 +100,8 @@ test('promote a worker to a fourth manager (the even-number warning), demote it 
 
 test('a service on the workers runs through the dispatcher; its logs come from the nodes; a worker\'s berthd killed -9 and restarted keeps its tasks\' PIDs', async () => {
   n(1).ok(['service', 'create', '--name', 'talk', ...QUICK, '--replicas', '2', '--constraint', 'node.role==worker', 'busybox', 'sh', '-c', 'echo hello from $(hostname); sleep 100000']);
-  await waitFor('2 tasks on the workers', () => tasksOn(n(4), 'talk').length + tasksOn(n(5), 'talk').length === 2 || undefined, 60_000, 300);
-  const logs = await waitFor('the tasks\' logs', () => {
+  await c.waitFor('2 tasks on the workers', () => tasksOn(n(4), 'talk').length + tasksOn(n(5), 'talk').length === 2 || undefined, 60_000, 300);
+  const logs = await c.waitFor('the tasks\' logs', () => {
     const out = n(2).ok(['service', 'logs', 'talk']);
     return (out.match(/hello from/g) ?? []).length === 2 ? out : undefined;
   }, 30_000, 500);
@@ -114,7 +113,7 @@ test('a service on the workers runs through the dispatcher; its logs come from t
   await w.restart();
   assert.deepEqual(pids(), before);
   n(1).ok(['service', 'rm', 'talk']);
-  await waitFor('the talk tasks gone', () => running('talk') === 0 || undefined, 60_000, 500);
+  await c.waitFor('the talk tasks gone', () => running('talk') === 0 || undefined, 60_000, 500);
 });
 
 test('six replicas spread over the nodes, a global service on each, a drained node emptied, a lost worker\'s tasks replaced elsewhere and stopped on its return', async () => {
@@ -123,39 +122,39 @@ test('six replicas spread over the nodes, a global service on each, a drained no
   // The spread is over the nodes ready when the tasks are placed (none is moved later, as in
   // Docker): the worker restarted by the test before must be seen again first.
   const statuses = () => n(1).ok(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}']).trim().split('\n');
-  await waitFor('all five nodes ready', () => statuses().filter((l) => / Ready Active$/.test(l)).length === 5 || undefined, 60_000, 500);
+  await c.waitFor('all five nodes ready', () => statuses().filter((l) => / Ready Active$/.test(l)).length === 5 || undefined, 60_000, 500);
   n(1).ok(['service', 'create', '--name', 'spread', ...QUICK, '--replicas', '6', 'busybox', 'sleep', '100000']);
   let per: number[] = [];
-  await waitFor('6 spread tasks running, one or two per node', () => {
+  await c.waitFor('6 spread tasks running, one or two per node', () => {
     per = c.nodes.map((x) => tasksOn(x, 'spread').length);
     return (per.reduce((a, b) => a + b, 0) === 6 && per.every((k) => k >= 1 && k <= 2)) || undefined;
   }, 120_000, 500).catch(() => assert.fail(`spread over the five nodes: ${per.join(',')}; nodes: ${statuses().join('; ')}; tasks: ${n(1).ok(['service', 'ps', '--format', '{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}', 'spread']).trim().split('\n').join('; ')}`));
   n(1).ok(['service', 'create', '--name', 'everywhere', ...QUICK, '--mode', 'global', 'busybox', 'sleep', '100000']);
-  await waitFor('one global task per node', () => c.nodes.every((x) => tasksOn(x, 'everywhere').length === 1) || undefined, 120_000, 500);
+  await c.waitFor('one global task per node', () => c.nodes.every((x) => tasksOn(x, 'everywhere').length === 1) || undefined, 120_000, 500);
   n(1).ok(['node', 'update', '--availability', 'drain', ids[4] as string]);
-  await waitFor('node 4 drained, its tasks elsewhere', () => (tasksOn(n(4), 'spread').length === 0 && tasksOn(n(4), 'everywhere').length === 0 && running('spread') === 6) || undefined, 120_000, 500);
+  await c.waitFor('node 4 drained, its tasks elsewhere', () => (tasksOn(n(4), 'spread').length === 0 && tasksOn(n(4), 'everywhere').length === 0 && running('spread') === 6) || undefined, 120_000, 500);
   n(1).ok(['node', 'update', '--availability', 'active', ids[4] as string]);
   const lost = tasksOn(n(5), 'spread');
   assert.ok(lost.length > 0, 'node 5 runs some of the spread tasks');
   await n(5).kill9();
-  await waitFor('node 5 marked down', () => /Down/.test(n(1).ok(['node', 'ls', '--filter', `id=${ids[5]}`, '--format', '{{.Status}}'])) || undefined, 60_000, 300);
-  await waitFor('6 spread tasks running on the other nodes', () => running('spread') === 6 || undefined, 120_000, 500);
+  await c.waitFor('node 5 marked down', () => /Down/.test(n(1).ok(['node', 'ls', '--filter', `id=${ids[5]}`, '--format', '{{.Status}}'])) || undefined, 60_000, 300);
+  await c.waitFor('6 spread tasks running on the other nodes', () => running('spread') === 6 || undefined, 120_000, 500);
   await n(5).restart();
-  await waitFor('node 5 back, its old tasks stopped', () => (lost.every((name) => !tasksOn(n(5), 'spread').includes(name)) && running('spread') === 6) || undefined, 60_000, 500);
+  await c.waitFor('node 5 back, its old tasks stopped', () => (lost.every((name) => !tasksOn(n(5), 'spread').includes(name)) && running('spread') === 6) || undefined, 60_000, 500);
   assert.match(n(1).ok(['node', 'ls', '--filter', `id=${ids[5]}`, '--format', '{{.Status}}']), /Ready/);
   n(1).ok(['service', 'rm', 'spread', 'everywhere']);
-  await waitFor('the spread and global tasks gone', () => (running('spread') === 0 && running('everywhere') === 0) || undefined, 120_000, 500);
+  await c.waitFor('the spread and global tasks gone', () => (running('spread') === 0 && running('everywhere') === 0) || undefined, 120_000, 500);
 });
 
 test('quorum: one manager lost, the swarm is managed; two of three lost, tasks keep serving and every manager call fails fast with Docker\'s message; one back, it is managed again', async () => {
   n(1).ok(['service', 'create', '--name', 'web', ...QUICK, '--replicas', '1', '--constraint', `node.id==${ids[5]}`, '--publish', 'mode=host,target=80,published=8081', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
-  await waitFor('web answering on node 5', () => n(4).httpGet(n(5).ip, 8081, '/hostname'), 60_000, 500);
+  await c.waitFor('web answering on node 5', () => n(4).httpGet(n(5).ip, 8081, '/hostname'), 60_000, 500);
   await n(3).killAll();
   n(1).ok(['service', 'scale', '--detach', 'web=1']);
   assert.match(n(1).ok(['service', 'ls']), /web/);
   await n(2).killAll();
   // The survivor notices it has no leader within about an election timeout.
-  const refused = await waitFor('a refused call', () => {
+  const refused = await c.waitFor('a refused call', () => {
     const t0 = Date.now();
     const r = n(1).docker(['service', 'ls']);
     return r.code !== 0 && NO_LEADER.test(r.stderr) ? Date.now() - t0 : undefined;
@@ -171,7 +170,7 @@ test('quorum: one manager lost, the swarm is managed; two of three lost, tasks k
   assert.ok(n(4).httpGet(n(5).ip, 8081, '/hostname'), 'the task still serves on its host-mode port');
   assert.equal(n(1).docker(['ps']).code, 0, 'the node\'s own docker ps works');
   await n(2).restart();
-  await waitFor('management back', () => n(1).docker(['service', 'scale', '--detach', 'web=2']).code === 0 || undefined, 60_000, 500);
+  await c.waitFor('management back', () => n(1).docker(['service', 'scale', '--detach', 'web=2']).code === 0 || undefined, 60_000, 500);
   await n(3).restart();
   n(1).ok(['service', 'rm', 'web']);
 });
@@ -179,25 +178,25 @@ test('quorum: one manager lost, the swarm is managed; two of three lost, tasks k
 test('a cable cut: the leading manager cut off, the other two elect a leader and manage; it refuses management with Docker\'s message while its tasks run on; healed, it rejoins and the cluster converges', async () => {
   const managers = [1, 2, 3];
   // Each manager's node ls goes through its own etcd member: the one restarted last has caught up.
-  await waitFor('the three managers answering, all five nodes ready', () => managers.every((i) => allReady(n(i))) || undefined, 60_000, 500);
-  const leader = await waitFor('a leader', () => leaderSeenBy(n(1)), 30_000, 500);
+  await c.waitFor('the three managers answering, all five nodes ready', () => managers.every((i) => allReady(n(i))) || undefined, 60_000, 500);
+  const leader = await c.waitFor('a leader', () => leaderSeenBy(n(1)), 30_000, 500);
   const cut = n(leader);
   const [a, b] = managers.filter((i) => i !== leader).map(n) as [SwarmNode, SwarmNode];
   a.ok(['service', 'create', '--name', 'cable', ...QUICK, '--replicas', '5', '--replicas-max-per-node', '1', 'busybox', 'sleep', '100000']);
-  await waitFor('a cable task on each node', () => c.nodes.every((x) => tasksOn(x, 'cable').length === 1) || undefined, 120_000, 500);
+  await c.waitFor('a cable task on each node', () => c.nodes.every((x) => tasksOn(x, 'cable').length === 1) || undefined, 120_000, 500);
   const task = tasksOn(cut, 'cable')[0] as string;
   const pid = cut.ok(['inspect', '--format', '{{.State.Pid}}', task]).trim();
   c.cutCable(cut);
   try {
     // Its leadership lease runs out on the majority's side; one of the two takes it.
-    const next = await waitFor('a leader among the other two', () => {
+    const next = await c.waitFor('a leader among the other two', () => {
       const l = leaderSeenBy(a);
       return l !== undefined && l !== leader ? l : undefined;
     }, 60_000, 500);
     assert.ok(managers.includes(next));
     a.ok(['service', 'scale', '--detach', 'cable=4']);
     assert.equal(b.ok(['service', 'inspect', '--format', '{{.Spec.Mode.Replicated.Replicas}}', 'cable']).trim(), '4');
-    await waitFor('the cut-off manager refusing service ls', () => NO_LEADER.test(cut.docker(['service', 'ls']).stderr) || undefined, 30_000, 500);
+    await c.waitFor('the cut-off manager refusing service ls', () => NO_LEADER.test(cut.docker(['service', 'ls']).stderr) || undefined, 30_000, 500);
     for (const args of [['node', 'ls'], ['service', 'scale', '--detach', 'cable=3']]) {
       const r = cut.docker(args);
       assert.notEqual(r.code, 0, args.join(' '));
@@ -208,7 +207,7 @@ test('a cable cut: the leading manager cut off, the other two elect a leader and
   } finally {
     c.healCable(cut);
   }
-  await waitFor('the cut-off manager back: all five ready from it, four cable tasks, one a node at most', () => {
+  await c.waitFor('the cut-off manager back: all five ready from it, four cable tasks, one a node at most', () => {
     if (!allReady(cut)) return undefined;
     const per = c.nodes.map((x) => tasksOn(x, 'cable').length);
     return (per.reduce((x, y) => x + y, 0) === 4 && per.every((k) => k <= 1)) || undefined;
@@ -219,5 +218,5 @@ test('a cable cut: the leading manager cut off, the other two elect a leader and
   const losses = cut.daemon.log().split('\n').filter((l) => l.includes('lost the leadership lease')).length;
   assert.ok(losses <= 5, `${losses} leadership leases lost`);
   a.ok(['service', 'rm', 'cable']);
-  await waitFor('the cable tasks gone', () => running('cable') === 0 || undefined, 60_000, 500);
+  await c.waitFor('the cable tasks gone', () => running('cable') === 0 || undefined, 60_000, 500);
 });

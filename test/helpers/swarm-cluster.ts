@@ -258,6 +258,34 @@ export class SwarmCluster {
     this.timings.startMs = Date.now() - t0;
   }
 
+  /**
+   * waitFor, and when it times out, each node's last swarm and etcd lines as `[diagnosis]`
+   * lines (run-tests repeats them under the failed file: cleanup deletes the logs).
+   */
+  async waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs: number, stepMs: number): Promise<T> {
+    try {
+      return await waitFor(what, fn, timeoutMs, stepMs);
+    } catch (err) {
+      this.diagnose(what);
+      throw err;
+    }
+  }
+
+  /** Prints, per node, its last few log lines about the swarm (or warnings and errors). */
+  diagnose(what: string, perNode = 8): void {
+    const out = [`while waiting for ${what}:`];
+    for (const n of this.nodes) {
+      const lines = n.daemon
+        .log()
+        .split('\n')
+        .filter((l) => /swarm|etcd|"level":"(warn|error|fatal)"/.test(l))
+        .slice(-perNode)
+        .map((l) => `  ${n.name}${n.running ? '' : ' (down)'}: ${l.replace(/^\{"level":"(\w+)","time":"[^"]*T([^"]*)Z",/, '$2 $1 ')}`);
+      out.push(...(lines.length > 0 ? lines : [`  ${n.name}: no swarm lines`]));
+    }
+    console.log(out.map((l) => `[diagnosis] ${l.slice(0, 300)}`).join('\n'));
+  }
+
   /** Unplug the node's cable at the switch: nothing passes between it and the others. */
   cutCable(node: SwarmNode): void {
     ip(['-n', this.switchNetns, 'link', 'set', node.switchPort, 'down']);
