@@ -5,3 +5,5 @@ export type { BuildHost, BuildImage, BuildImages, BuildContainers, NewImage, Ste
 // commit/import --change: each change is a Dockerfile line, checked as the builder checks it.
 export { parseTrigger as parseInstruction, type Instruction } from './dockerfile/instructions.js';
 export { DockerfileError } from './dockerfile/parser.js';
+export { changeConfig, envLookup, expander, workdirOf } from './config-change.js';
+export { shellOf } from './state.js';

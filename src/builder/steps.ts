@@ -10,9 +10,9 @@ import { StepPaths } from './step-paths.js';
 import { BerthError, invalidParameter, messageOf, systemError } from '../lib/errors.js';
 import { shortId } from '../lib/ids.js';
 import { parseTrigger, type CommandForm, type Instruction } from './dockerfile/instructions.js';
-import { processWord, processWords, ShellLexError } from './dockerfile/shell-lex.js';
 import { copySources, ensureDir, findSources, sourcesDigest, type Owner, type Source } from './copy.js';
-import { argEnv, envOf, lookupIn, setEnv, shellOf, type StageState } from './state.js';
+import { argEnv, envOf, lookupIn, shellOf, type StageState } from './state.js';
+import { changeConfig, expander, workdirOf } from './config-change.js';
 import type { BuildCache } from './cache.js';
 import type { BuildHost, RunConfig } from './ports.js';
 
@@ -52,9 +52,12 @@ export class StepFailure extends BerthError {
 
 /** Run one instruction on the stage: a cache hit, a metadata commit, or a container. */
 export async function dispatch(e: StepEnv, s: StageState, ins: Instruction): Promise<void> {
-  const word = (w: string) => expand(() => processWord(w, lookupIn(s), e.escape));
-  const words = (w: string) => expand(() => processWords(w, lookupIn(s), e.escape));
+  // Looked up at each word: an ARG's default sees the ARGs before it on its line.
+  const x = expander((n) => lookupIn(s)(n), e.escape);
+  const { word } = x;
   const c: RunConfig = { ...s.config };
+  const text = changeConfig(c, ins, x);
+  if (text !== undefined) return metadata(e, s, c, text);
   switch (ins.kind) {
     case 'from':
       throw invalidParameter('FROM inside a stage');
@@ -64,25 +67,11 @@ export async function dispatch(e: StepEnv, s: StageState, ins: Instruction): Pro
     case 'add':
       return copy(e, s, ins, word);
     case 'workdir': {
-      const dir = word(ins.value);
-      const base = typeof c['WorkingDir'] === 'string' && c['WorkingDir'] !== '' ? (c['WorkingDir'] as string) : '/';
-      c['WorkingDir'] = posix.normalize(posix.isAbsolute(dir) ? dir : posix.join(base, dir));
+      c['WorkingDir'] = workdirOf(c['WorkingDir'], word(ins.value));
       // dockerd's words, without its own paths: `lstat /f/sub: not a directory`.
       return withContainer(e, s, c, `WORKDIR ${c['WorkingDir'] as string}`, { paths: new StepPaths(), prefix: '' }, async (rootfs) =>
         ensureDir(rootfs, c['WorkingDir'] as string, { owner: { uid: 0, gid: 0 } }),
       );
-    }
-    case 'env': {
-      let env = envOf(c);
-      for (const [k, v] of ins.pairs) env = setEnv(env, word(k), word(v));
-      c['Env'] = env;
-      return metadata(e, s, c, `ENV ${ins.pairs.map(([k, v]) => `${word(k)}=${word(v)}`).join(' ')}`);
-    }
-    case 'label': {
-      const labels = { ...((c['Labels'] as Record<string, string> | null | undefined) ?? {}) };
-      for (const [k, v] of ins.pairs) labels[word(k)] = word(v);
-      c['Labels'] = labels;
-      return metadata(e, s, c, `LABEL ${ins.pairs.map(([k, v]) => `${word(k)}=${word(v)}`).join(' ')}`);
     }
     case 'arg':
       for (const a of ins.args) {
@@ -92,12 +81,6 @@ export async function dispatch(e: StepEnv, s: StageState, ins: Instruction): Pro
         s.args.set(a.name, value);
       }
       return metadata(e, s, c, `ARG ${ins.args.map((a) => (a.value !== undefined ? `${a.name}=${a.value}` : a.name)).join(' ')}`);
-    case 'user':
-      c['User'] = word(ins.value);
-      return metadata(e, s, c, `USER ${c['User'] as string}`);
-    case 'stopsignal':
-      c['StopSignal'] = word(ins.value);
-      return metadata(e, s, c, `STOPSIGNAL ${c['StopSignal'] as string}`);
     case 'maintainer':
       s.author = ins.value;
       return metadata(e, s, c, `MAINTAINER ${ins.value}`);
@@ -109,39 +92,9 @@ export async function dispatch(e: StepEnv, s: StageState, ins: Instruction): Pro
       c['Entrypoint'] = commandWords(s, ins.command);
       if (!s.cmdSet) c['Cmd'] = null;
       return metadata(e, s, c, `ENTRYPOINT ${JSON.stringify(c['Entrypoint'])}`);
-    case 'expose': {
-      const ports = { ...((c['ExposedPorts'] as Record<string, object> | null | undefined) ?? {}) };
-      const list: string[] = [];
-      for (const p of ins.ports.flatMap((x) => words(x))) {
-        if (!/^\d+(-\d+)?(\/(tcp|udp|sctp))?$/i.test(p)) throw invalidParameter(`invalid containerPort: ${p.split('/')[0] as string}`);
-        const key = p.includes('/') ? p.toLowerCase() : `${p}/tcp`;
-        ports[key] = {};
-        list.push(key);
-      }
-      c['ExposedPorts'] = ports;
-      return metadata(e, s, c, `EXPOSE ${list.sort().join(' ')}`);
-    }
-    case 'volume': {
-      const vols = { ...((c['Volumes'] as Record<string, object> | null | undefined) ?? {}) };
-      const list = ins.paths.map((p) => word(p));
-      for (const v of list) {
-        if (v.trim() === '') throw invalidParameter('VOLUME specified can not be an empty string');
-        vols[v] = {};
-      }
-      c['Volumes'] = vols;
-      return metadata(e, s, c, `VOLUME [${list.join(' ')}]`);
-    }
     case 'shell':
       c['Shell'] = ins.shell;
       return metadata(e, s, c, `SHELL ${JSON.stringify(ins.shell)}`);
-    case 'healthcheck':
-      c['Healthcheck'] = ins.health;
-      return metadata(e, s, c, `HEALTHCHECK ${JSON.stringify(ins.health)}`);
-    case 'onbuild': {
-      const trigger = ins.expression.replace(/^(\S+)/, (k) => k.toUpperCase());
-      c['OnBuild'] = [...((c['OnBuild'] as string[] | null | undefined) ?? []), trigger];
-      return metadata(e, s, c, `ONBUILD ${trigger}`);
-    }
   }
 }
 
@@ -156,15 +109,6 @@ export async function runTriggers(e: StepEnv, s: StageState): Promise<void> {
     const ins = parseTrigger(t, 0);
     if (ins.kind === 'onbuild' || ins.kind === 'from') throw invalidParameter(`${ins.kind.toUpperCase()} isn't allowed as an ONBUILD trigger`);
     await dispatch(e, s, ins);
-  }
-}
-
-function expand<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof ShellLexError) throw invalidParameter(err.message);
-    throw err;
   }
 }
 

@@ -378,6 +378,15 @@ test('commit with --change, -m, -a: the image runs, shows in history, pushes and
   d.ok(['commit', 'to-commit', `${reg.addr}/commits/app:paused`]);
   assert.equal(d.ok(['inspect', '-f', '{{.State.Paused}}', 'to-commit']).trim(), 'true');
   d.ok(['unpause', 'to-commit']);
+  // Changes are Dockerfile lines: $VAR comes from the Env as the changes before left it; an
+  // ENTRYPOINT drops the inherited CMD.
+  d.ok(['commit', '-c', 'ENV A=one', '-c', 'ENV B=${A}-two', '-c', 'LABEL c="$B three"', '-c', 'ENTRYPOINT ["env"]', 'to-commit', 'commit-subst:1']);
+  const sub = JSON.parse(d.ok(['image', 'inspect', '-f', '{{json .Config}}', 'commit-subst:1'])) as { Env: string[]; Cmd: unknown; Labels: Record<string, string> };
+  assert.ok(sub.Env.includes('B=one-two'), sub.Env.join(' '));
+  assert.equal(sub.Labels['c'], 'one-two three');
+  assert.equal(sub.Cmd ?? null, null, 'no CMD');
+  assert.match(d.ok(['run', '--rm', '--network', 'none', 'commit-subst:1']), /^B=one-two$/m);
+  d.ok(['rmi', 'commit-subst:1']);
   d.ok(['rm', '-f', 'to-commit']);
   // Pushed, then pulled by a daemon that has none of its layers.
   assert.match(d.ok(['push', name]), /1: digest: sha256:/);

@@ -155,11 +155,27 @@ test('import --change instructions', () => {
   assert.throws(() => applyChanges({}, ['LABEL a']), /dockerfile parse error line 1: LABEL must have two arguments/);
   assert.throws(() => applyChanges({}, ['ONBUILD ONBUILD x']), /Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed/);
   // A JSON form that does not parse is words, as in a Dockerfile (it was a 500).
-  assert.deepEqual(applyChanges({}, ['VOLUME ["/a"'])['Volumes'], { '["/a"': {} });
+  assert.deepEqual(applyChanges({}, ['VOLUME ["/a"'])['Volumes'], { '[/a': {} }, 'its quotes removed as a word\'s');
   assert.deepEqual(applyChanges({}, ['VOLUME ["/a", "/b"]'])['Volumes'], { '/a': {}, '/b': {} });
   assert.deepEqual(applyChanges({}, ['HEALTHCHECK --interval=5s --retries=2 CMD ["true"]'])['Healthcheck'], { Test: ['CMD', 'true'], Interval: 5e9, Retries: 2 });
   assert.deepEqual(applyChanges({}, ['HEALTHCHECK CMD test -f /x'])['Healthcheck'], { Test: ['CMD-SHELL', 'test -f /x'] });
   assert.deepEqual(applyChanges({}, ['ONBUILD RUN echo hi'])['OnBuild'], ['RUN echo hi']);
+  // Words are substituted from the config's Env, earlier changes included (dockerd's dispatcher).
+  const base = { Env: ['PATH=/bin', 'HOME=/root'], WorkingDir: '/srv', Cmd: ['sleep', '1'] };
+  const x = applyChanges(base, ['ENV PATH=$PATH:/opt/bin D=${HOME}/d', 'LABEL home=$HOME', 'WORKDIR $D', 'WORKDIR sub', 'USER ${U:-nobody}', 'VOLUME $HOME/v']);
+  assert.deepEqual(x['Env'], ['PATH=/bin:/opt/bin', 'HOME=/root', 'D=/root/d']);
+  assert.deepEqual(x['Labels'], { home: '/root' });
+  assert.equal(x['WorkingDir'], '/root/d/sub', 'a relative WORKDIR is joined to the one before');
+  assert.equal(x['User'], 'nobody');
+  assert.deepEqual(x['Volumes'], { '/root/v': {} });
+  assert.deepEqual(x['Cmd'], ['sleep', '1'], 'untouched without CMD or ENTRYPOINT changes');
+  assert.deepEqual(base.Env, ['PATH=/bin', 'HOME=/root'], 'the config given is not changed');
+  // An ENTRYPOINT drops the inherited CMD, not a CMD change before it; the shell form uses the config's Shell.
+  assert.equal(applyChanges(base, ['ENTRYPOINT ["top"]'])['Cmd'], null);
+  assert.deepEqual(applyChanges(base, ['CMD ["-b"]', 'ENTRYPOINT ["top"]'])['Cmd'], ['-b']);
+  assert.deepEqual(applyChanges({ Shell: ['/bin/ash', '-ec'] }, ['CMD echo hi'])['Cmd'], ['/bin/ash', '-ec', 'echo hi']);
+  assert.throws(() => applyChanges({}, ['EXPOSE 80/tcpx']), /invalid containerPort: 80/);
+  assert.throws(() => applyChanges({}, ['ENV A=${B']), /in substitution/);
 });
 
 test('docker diff leaves out the mount points berth makes, and a directory changed only by them', () => {
