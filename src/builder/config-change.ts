@@ -3,6 +3,8 @@ import { invalidParameter } from '../lib/errors.js';
 import type { Instruction } from './dockerfile/instructions.js';
 import { processWord, processWords, ShellLexError, type Lookup } from './dockerfile/shell-lex.js';
 import { envOf, setEnv } from './state.js';
+
+export { envLookup } from './state.js';
 import type { RunConfig } from './ports.js';
 
 /** A word and a word list of the line, with `$VAR` substituted as the builder does. */
@@ -18,16 +20,6 @@ export function expander(lookup: Lookup, escape: string): Expander {
     }
   };
   return { word: (w) => expand(() => processWord(w, lookup, escape)), words: (w) => expand(() => processWords(w, lookup, escape)) };
-}
-
-/** What substitution sees in a config alone (commit/import `--change`): its Env. */
-export function envLookup(config: RunConfig): Lookup {
-  const env = new Map<string, string>();
-  for (const e of envOf(config)) {
-    const eq = e.indexOf('=');
-    env.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
-  }
-  return (n) => env.get(n);
 }
 
 /** `WORKDIR dir` on a config whose working directory is `current`. */

@@ -30,15 +30,20 @@ export function setEnv(env: string[], k: string, v: string): string[] {
   return out;
 }
 
-/** What substitution sees: the stage's ENV, then its ARGs with values (ENV wins, as Docker). */
-export function lookupIn(s: StageState): (name: string) => string | undefined {
+/** What substitution sees in a config alone (commit/import `--change`): its Env. */
+export function envLookup(config: RunConfig): (name: string) => string | undefined {
   const env = new Map<string, string>();
-  for (const [k, v] of s.args) if (v !== undefined) env.set(k, v);
-  for (const e of envOf(s.config)) {
+  for (const e of envOf(config)) {
     const eq = e.indexOf('=');
     env.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
   }
   return (n) => env.get(n);
+}
+
+/** What substitution sees: the stage's ENV, then its ARGs with values (ENV wins, as Docker). */
+export function lookupIn(s: StageState): (name: string) => string | undefined {
+  const env = envLookup(s.config);
+  return (n) => env(n) ?? s.args.get(n);
 }
 
 /** `A=1 B=2` of the ARGs with values that ENV does not shadow, sorted: what RUN gets and is keyed by. */

@@ -34,7 +34,7 @@ export class HeartbeatWriter {
   #seq = 0;
   #stopped = true;
   #beating: Promise<void> = Promise.resolve();
-  #failing = false;
+  /** When the first of the beats refused since the last one written was refused; 0: none. */
   #failingSince = 0;
 
   constructor(o: HeartbeatOptions) {
@@ -43,7 +43,7 @@ export class HeartbeatWriter {
 
   /** How long beats have been refused (0: the last one was written). */
   failingForMs(): number {
-    return this.#failing ? Date.now() - this.#failingSince : 0;
+    return this.#failingSince === 0 ? 0 : Date.now() - this.#failingSince;
   }
 
   start(): void {
@@ -77,14 +77,13 @@ export class HeartbeatWriter {
     const value: Heartbeat = { at: now(), seq: ++this.#seq };
     try {
       await this.#o.store.txn([], [{ put: keys.heartbeat(this.#o.nodeId), value }]);
-      if (this.#failing) this.#o.log.info('swarm: heartbeats written again');
-      this.#failing = false;
+      if (this.#failingSince !== 0) this.#o.log.info('swarm: heartbeats written again');
+      this.#failingSince = 0;
     } catch (err) {
-      if (!this.#failing) {
+      if (this.#failingSince === 0) {
         this.#o.log.warn({ err: messageOf(err) }, 'swarm: cannot write this node\'s heartbeat; trying each period');
         this.#failingSince = Date.now();
       }
-      this.#failing = true;
     }
   }
 }

@@ -340,17 +340,17 @@ export class Membership {
  * asked after 3 s and every 5 s after, ends the wait early: a member removed from etcd while
  * its node was down never answers.
  */
-export async function waitReady(store: ClusterStore, demoted?: () => Promise<boolean>): Promise<void> {
+export async function waitReady(store: ClusterStore, demoted?: () => Promise<boolean>): Promise<'ready' | 'demoted'> {
   const start = Date.now();
   let ask = start + 3000;
   for (;;) {
     try {
       await store.get(keys.cluster);
-      return;
+      return 'ready';
     } catch (err) {
       if (Date.now() > start + 30_000) throw unavailable(`the swarm's etcd member does not answer: ${messageOf(err)}`, err);
       if (demoted && Date.now() > ask) {
-        if (await demoted()) throw unavailable('the swarm\'s etcd member does not answer: this node was demoted', err);
+        if (await demoted()) return 'demoted';
         ask = Date.now() + 5000;
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -22,7 +22,7 @@ import { NodeApiServer, splitHostPort, streamNode, type NodeRoute, type Tls } fr
 import { NodeFiles } from './node-files.js';
 import { keys, now, type ClusterObject, type NodeObject, type NodeRole, type TaskObject } from './objects.js';
 import { Orchestrator } from './orchestrator.js';
-import { askRole, RoleWatch, type RoleAnswer } from './role-watch.js';
+import { askRole, RoleWatch } from './role-watch.js';
 import { SecretBox } from './secret-box.js';
 import type { ClusterStore, Entry, Guard } from './store.js';
 
@@ -179,11 +179,9 @@ export class Swarm {
     try {
       await this.#activate();
     } catch (err) {
+      this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot rejoin the swarm yet; trying again');
       await this.shutdown().catch(() => undefined);
       if (this.#stopping || !this.#state) return;
-      // A manager demoted while it was down finds its member gone from etcd: it would never start.
-      if (await this.#demotedMeanwhile()) return;
-      this.#o.log.error({ err: messageOf(err) }, 'swarm: cannot rejoin the swarm yet; trying again');
       const timer = setTimeout(
         () =>
           void this.#membership.exclusive(async () => {
@@ -207,7 +205,9 @@ export class Swarm {
     const store = new EtcdStore(this.#member.endpoint, this.#o.log);
     // Set before it answers: during a quorum loss calls fail with Docker's "no leader", not "not a manager".
     this.#store = store;
-    await waitReady(store, () => this.#askedRole().then((a) => a?.role === 'worker'));
+    // A manager demoted while it was down finds its member gone from etcd: it would never answer.
+    // The demotion queued, the rest of a manager's start is not wanted.
+    if ((await waitReady(store, () => this.#demotedMeanwhile())) === 'demoted') return;
     this.#applySpec((await store.get<ClusterObject>(keys.cluster))?.value.spec);
     // A `swarm update` made through another manager reaches this one's settings too.
     this.#unwatchCluster = await store.watch(keys.cluster, () => {
@@ -265,21 +265,19 @@ export class Swarm {
     });
   }
 
-  /** Asked of the other managers when this manager cannot start: true when it was demoted. */
+  /**
+   * Asked of the other managers while this manager's member does not answer at start: true
+   * when they say it was demoted, and its demotion is then under way (queued: this may run
+   * inside a membership change).
+   */
   async #demotedMeanwhile(): Promise<boolean> {
-    const a = await this.#askedRole();
+    const st = this.#state;
+    if (!st || this.#role !== 'manager' || !networked(st) || !this.#tls) return false;
+    const a = await askRole(st.managers ?? [], this.#tls, this.#o.log);
     if (a?.role !== 'worker') return false;
     this.#o.log.warn('swarm: this node cannot start its manager and the other managers say it was demoted');
     this.#demote(a.managers);
     return true;
-  }
-
-  /** This manager's role as the other managers have it; undefined on a one-node swarm or when none answers. */
-  async #askedRole(): Promise<RoleAnswer | undefined> {
-    const st = this.#state;
-    if (!st || this.#role !== 'manager' || !networked(st)) return undefined;
-    const tls = this.#tls ?? (await this.#files.tls().catch(() => undefined));
-    return tls ? askRole(st.managers ?? [], tls, this.#o.log) : undefined;
   }
 
   /** A worker: no store; its agent works through a manager's dispatcher. */
